@@ -119,14 +119,16 @@ func (r Record) IsOpen() bool { return r.Result == ResultOpen }
 // ClusterState is what the FSM knows about one cluster.
 type ClusterState struct {
 	Name              string    `json:"name"`
-	Master            string    `json:"master,omitempty"`   // as recorded by failovers/switchovers
+	Master            string    `json:"master,omitempty"` // as recorded by failovers/switchovers
 	MasterSetAt       time.Time `json:"master_set_at,omitempty"`
 	LastFailover      time.Time `json:"last_failover,omitempty"` // close time of last successful failover (anti-flap)
 	LastFailoverID    uint64    `json:"last_failover_id,omitempty"`
 	AckedAt           time.Time `json:"acked_at,omitempty"` // ack of the last failover
 	AckedBy           string    `json:"acked_by,omitempty"`
+	AckComment        string    `json:"ack_comment,omitempty"`
 	MaintenanceUntil  time.Time `json:"maintenance_until,omitempty"`
 	MaintenanceReason string    `json:"maintenance_reason,omitempty"`
+	MaintenanceBy     string    `json:"maintenance_by,omitempty"`
 }
 
 // NodeMeta is what the group knows about a controller beyond its raft
@@ -143,7 +145,10 @@ type NodeMeta struct {
 
 // RecordOpen opens a record. The FSM returns the new record ID (uint64).
 // It fails with ErrRecordOpen if the cluster already has an open record of
-// kind failover or switchover (exactly-once, anti-flap at the log level).
+// any kind: an open failover or switchover blocks everything (exactly-once),
+// and an open detection record blocks a second detection and a failover or
+// switchover too (anti-flap at the log level), so close one before opening
+// the next. An empty OldMaster defaults to the cluster's recorded master.
 type RecordOpen struct {
 	Cluster   string          `json:"cluster"`
 	Kind      RecordKind      `json:"kind"`

@@ -1,0 +1,45 @@
+package fsm
+
+import "errors"
+
+// Sentinel errors. Business-rule rejections are returned by Apply as the
+// response value (never panicked), so callers of consensus.Apply can match
+// them with errors.Is and map them to API status codes.
+var (
+	// ErrInvalid marks a command whose payload decoded but breaks a
+	// validation rule (empty cluster name, unknown kind, zero time...). It is
+	// always wrapped with the detail of what is wrong.
+	ErrInvalid = errors.New("invalid command")
+
+	// ErrRecordOpen is returned when opening a record for a cluster that
+	// already has an open record: at most one recovery (or detection) runs
+	// per cluster, enforced at the log level so two leaders cannot both start
+	// one.
+	ErrRecordOpen = errors.New("cluster already has an open record")
+
+	// ErrNoSuchRecord is returned when a command names a record ID that the
+	// FSM does not hold.
+	ErrNoSuchRecord = errors.New("no such record")
+
+	// ErrRecordClosed is returned when a command would change a closed
+	// record. Closed records are history and never change again.
+	ErrRecordClosed = errors.New("record is closed")
+
+	// ErrStepNotRunning is returned by StepEnd when the record has no running
+	// step with that name, so a late or duplicated end cannot rewrite an
+	// outcome already journalled.
+	ErrStepNotRunning = errors.New("step is not running")
+
+	// ErrMalformedCommand is returned by Decode for a buffer that cannot hold
+	// a command (no type byte).
+	ErrMalformedCommand = errors.New("malformed command")
+
+	// ErrSnapshotVersion is returned by Restore for a snapshot written in a
+	// format this build does not read; restoring it partially would diverge.
+	ErrSnapshotVersion = errors.New("unsupported snapshot format version")
+
+	// ErrSnapshotCorrupt is returned by Restore for a stream that does not
+	// follow the snapshot format (missing header, unknown entry kind,
+	// duplicate record).
+	ErrSnapshotCorrupt = errors.New("corrupt snapshot")
+)

@@ -1,0 +1,280 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+const (
+	// snapshotsRetained is how many snapshots the file store keeps on disk.
+	snapshotsRetained = 3
+	// tcpMaxPool and tcpTimeout are the TCP transport's connection pool size
+	// per peer and its I/O timeout (hashicorp's usual values).
+	tcpMaxPool = 3
+	tcpTimeout = 10 * time.Second
+	// notifyBuffer sizes NotifyCh so raft never blocks on a slow leader loop.
+	notifyBuffer = 16
+)
+
+// Node is this controller's member of the raft group. It owns the raft
+// instance, its stores, the TCP transport it created (not an injected one),
+// the leadership loop and the OnLeader goroutine; Shutdown stops them all.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	raft   *raft.Raft
+	trans  raft.Transport
+	owned  []io.Closer // closed after raft shuts down, in order
+	notify chan bool
+
+	loopCancel context.CancelFunc
+	loopWG     sync.WaitGroup // leadership loop and its OnLeader goroutine
+
+	mu       sync.RWMutex
+	closed   bool           // Shutdown started: public calls fail with ErrShutdown
+	waitersW bool           // waiters closed: no more waiter goroutines may start
+	waiters  sync.WaitGroup // goroutines waiting on raft futures for a ctx-aware caller
+
+	leaderChanges atomic.Uint64
+}
+
+// New opens the stores, bootstraps a brand-new cluster when cfg.Bootstrap is
+// set and there is no existing state, starts raft and the leadership loop.
+// On restart with existing state, Bootstrap is ignored: raft recovers its
+// configuration from the log and snapshots.
+func New(cfg Config, fsm raft.FSM) (*Node, error) {
+	if fsm == nil {
+		return nil, fmt.Errorf("%w: fsm is nil", ErrInvalidConfig)
+	}
+	cfg.Timings = cfg.Timings.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		cfg:    cfg,
+		log:    logger.With("component", "consensus", "node", cfg.ID),
+		notify: make(chan bool, notifyBuffer),
+	}
+	if err := n.open(fsm, logger); err != nil {
+		n.closeOwned()
+		return nil, err
+	}
+	// Register before the first election can finish so no leader is missed.
+	obsCh := make(chan raft.Observation, observerBuffer)
+	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(obs)
+	ctx, cancel := context.WithCancel(context.Background())
+	n.loopCancel = cancel
+	n.loopWG.Go(func() { n.leadershipLoop(ctx, obsCh, obs) })
+	return n, nil
+}
+
+// open builds stores and transport, bootstraps if asked, and starts raft.
+func (n *Node) open(fsm raft.FSM, logger *slog.Logger) error {
+	cfg := &n.cfg
+	rc := cfg.raftConfig(n.notify, logger)
+	var (
+		logs   raft.LogStore
+		stable raft.StableStore
+		snaps  raft.SnapshotStore
+	)
+	if cfg.InMemory {
+		mem := raft.NewInmemStore()
+		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("consensus: create data dir: %w", err)
+		}
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+		if err != nil {
+			return fmt.Errorf("consensus: open raft.db: %w", err)
+		}
+		n.owned = append(n.owned, bolt)
+		fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, snapshotsRetained, rc.Logger.Named("snapshots"))
+		if err != nil {
+			return fmt.Errorf("consensus: open snapshot store: %w", err)
+		}
+		logs, stable, snaps = bolt, bolt, fss
+	}
+
+	n.trans = cfg.Transport
+	if n.trans == nil {
+		t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, nil, tcpMaxPool, tcpTimeout, rc.Logger.Named("transport"))
+		if err != nil {
+			return fmt.Errorf("consensus: listen on %s: %w", cfg.RaftAddr, err)
+		}
+		// Close the transport before the stores: raft must be shut down first,
+		// which closeOwned's callers guarantee.
+		n.owned = append([]io.Closer{t}, n.owned...)
+		n.trans = t
+	}
+
+	existing, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("consensus: check existing state: %w", err)
+	}
+	switch {
+	case existing && len(cfg.Bootstrap) > 0:
+		n.log.Info("existing raft state found; ignoring bootstrap peers")
+	case !existing && len(cfg.Bootstrap) > 0:
+		conf := raft.Configuration{}
+		for _, p := range cfg.Bootstrap {
+			conf.Servers = append(conf.Servers, raft.Server{
+				Suffrage: raft.Voter,
+				ID:       raft.ServerID(p.ID),
+				Address:  raft.ServerAddress(p.RaftAddr),
+			})
+		}
+		if err := raft.BootstrapCluster(rc, logs, stable, snaps, n.trans, conf); err != nil {
+			return fmt.Errorf("consensus: bootstrap: %w", err)
+		}
+		n.log.Info("bootstrapped new raft cluster", "peers", len(conf.Servers))
+	case !existing:
+		n.log.Info("no raft state and no bootstrap peers; waiting to be joined")
+	}
+
+	r, err := raft.NewRaft(rc, fsm, logs, stable, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("consensus: start raft: %w", err)
+	}
+	n.raft = r
+	return nil
+}
+
+// closeOwned closes what New opened (transport, bolt store). Errors are
+// joined so none is lost.
+func (n *Node) closeOwned() error {
+	var errs []error
+	for _, c := range n.owned {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.owned = nil
+	if len(errs) > 0 {
+		return fmt.Errorf("consensus: close stores: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Shutdown stops the node gracefully. A leader first hands leadership to
+// another voter (bounded by ctx) so the cluster does not wait a full election
+// timeout; then leader-only work is cancelled and waited for, raft is shut
+// down, and stores and the owned transport are closed. Calling it twice
+// returns ErrShutdown.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ErrShutdown
+	}
+	n.closed = true
+	n.mu.Unlock()
+
+	if n.raft.State() == raft.Leader && n.otherVoters() > 0 {
+		if err := n.await(ctx, n.raft.LeadershipTransfer()); err != nil {
+			n.log.Warn("leadership transfer before shutdown failed", "err", err)
+		} else {
+			n.log.Info("leadership transferred before shutdown")
+		}
+	}
+
+	n.loopCancel()
+	n.loopWG.Wait()
+
+	var errs []error
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("consensus: raft shutdown: %w", err))
+	}
+	if err := n.closeOwned(); err != nil {
+		errs = append(errs, err)
+	}
+
+	n.mu.Lock()
+	n.waitersW = true
+	n.mu.Unlock()
+	done := make(chan struct{})
+	go func() { // bounded: every raft future resolves once raft has shut down
+		n.waiters.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("consensus: waiting for pending operations: %w", ctx.Err()))
+	}
+	return errors.Join(errs...)
+}
+
+// otherVoters counts voters other than this node in the latest configuration.
+func (n *Node) otherVoters() int {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	c := 0
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.ID {
+			c++
+		}
+	}
+	return c
+}
+
+// isClosed reports whether Shutdown has started.
+func (n *Node) isClosed() bool {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.closed
+}
+
+// await waits for a raft future but returns early when ctx is done. Raft's
+// futures block without a context, so a waiter goroutine owned by the Node
+// (Shutdown waits for it) reads the future; it ends when raft resolves the
+// future, which raft guarantees at the latest on its own shutdown.
+func (n *Node) await(ctx context.Context, f raft.Future) error {
+	n.mu.RLock()
+	if n.waitersW {
+		n.mu.RUnlock()
+		return ErrShutdown
+	}
+	done := make(chan error, 1)
+	n.waiters.Go(func() { done <- f.Error() })
+	n.mu.RUnlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// timeout turns ctx's deadline into raft's timeout argument, falling back to
+// def when ctx has none.
+func timeout(ctx context.Context, def time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d > 0 {
+			return d
+		}
+		return time.Millisecond
+	}
+	return def
+}

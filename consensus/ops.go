@@ -1,0 +1,176 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Apply commits cmd through the raft log and returns the FSM's response for
+// it. Only the leader can apply; elsewhere it returns ErrNotLeader so the
+// caller can forward. A response that is an error is returned as the error,
+// wrapped so errors.Is still matches the FSM's sentinel. A ctx error means the
+// outcome is unknown: the command may still commit.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
+	if n.isClosed() {
+		return nil, ErrShutdown
+	}
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	f := n.raft.Apply(cmd, timeout(ctx, n.cfg.Timings.ApplyTimeout))
+	if err := n.await(ctx, f); err != nil {
+		return nil, fmt.Errorf("consensus: apply: %w", mapRaftErr(err))
+	}
+	resp := f.Response()
+	if err, ok := resp.(error); ok {
+		return nil, fmt.Errorf("consensus: apply rejected by fsm: %w", err)
+	}
+	return resp, nil
+}
+
+// Barrier waits until every entry committed before it has been applied to this
+// node's FSM, so leader reads that follow see all earlier writes.
+func (n *Node) Barrier(ctx context.Context) error {
+	if n.isClosed() {
+		return ErrShutdown
+	}
+	if err := n.await(ctx, n.raft.Barrier(timeout(ctx, n.cfg.Timings.BarrierTimeout))); err != nil {
+		return fmt.Errorf("consensus: barrier: %w", mapRaftErr(err))
+	}
+	return nil
+}
+
+// VerifyLeader confirms with a quorum that this node is still the leader; a
+// leader cut off in a minority gets ErrNotLeader. Use it before a read that
+// must be linearizable or an action that must not be taken by a stale leader.
+func (n *Node) VerifyLeader(ctx context.Context) error {
+	if n.isClosed() {
+		return ErrShutdown
+	}
+	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
+		return fmt.Errorf("consensus: verify leader: %w", mapRaftErr(err))
+	}
+	return nil
+}
+
+// Join adds a voter. It is idempotent: joining an ID already present with the
+// same address does nothing, and an ID present with another address (a
+// rebuilt controller) is removed first so raft does not hold two entries.
+// Only the leader can change membership (ErrNotLeader otherwise).
+func (n *Node) Join(ctx context.Context, id, raftAddr string) error {
+	if n.isClosed() {
+		return ErrShutdown
+	}
+	if id == "" || raftAddr == "" {
+		return fmt.Errorf("%w: join needs an id and an address", ErrInvalidConfig)
+	}
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	conf, err := n.configuration()
+	if err != nil {
+		return err
+	}
+	d := timeout(ctx, n.cfg.Timings.ApplyTimeout)
+	for _, s := range conf.Servers {
+		sameID, sameAddr := string(s.ID) == id, string(s.Address) == raftAddr
+		if sameID && sameAddr {
+			if s.Suffrage == raft.Voter {
+				return nil
+			}
+			continue // a nonvoter with this ID and address: AddVoter promotes it
+		}
+		if sameID || sameAddr {
+			if err := n.await(ctx, n.raft.RemoveServer(s.ID, 0, d)); err != nil {
+				return fmt.Errorf("consensus: join %s: remove stale entry %s@%s: %w", id, s.ID, s.Address, mapRaftErr(err))
+			}
+			n.log.Info("removed stale raft server before join", "id", s.ID, "addr", s.Address)
+		}
+	}
+	if err := n.await(ctx, n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, d)); err != nil {
+		return fmt.Errorf("consensus: join %s@%s: %w", id, raftAddr, mapRaftErr(err))
+	}
+	n.log.Info("added raft voter", "id", id, "addr", raftAddr)
+	return nil
+}
+
+// Remove takes a server out of the raft configuration, e.g. a controller
+// decommissioned for good. Only the leader can do it; an ID not in the
+// configuration returns ErrUnknownPeer.
+func (n *Node) Remove(ctx context.Context, id string) error {
+	if n.isClosed() {
+		return ErrShutdown
+	}
+	if n.raft.State() != raft.Leader {
+		return ErrNotLeader
+	}
+	conf, err := n.configuration()
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, s := range conf.Servers {
+		if string(s.ID) == id {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return fmt.Errorf("consensus: remove %q: %w", id, ErrUnknownPeer)
+	}
+	d := timeout(ctx, n.cfg.Timings.ApplyTimeout)
+	if err := n.await(ctx, n.raft.RemoveServer(raft.ServerID(id), 0, d)); err != nil {
+		return fmt.Errorf("consensus: remove %q: %w", id, mapRaftErr(err))
+	}
+	n.log.Info("removed raft server", "id", id)
+	return nil
+}
+
+// WaitForLeader polls until a leader is known and returns its ID. When ctx
+// ends first it returns ErrNoLeader (also matching ctx's error).
+func (n *Node) WaitForLeader(ctx context.Context) (string, error) {
+	every := max(n.cfg.Timings.HeartbeatTimeout/10, 5*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n.isClosed() {
+			return "", ErrShutdown
+		}
+		if id, _ := n.Leader(); id != "" {
+			return id, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// configuration returns the latest raft configuration (committed or not).
+func (n *Node) configuration() (raft.Configuration, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return raft.Configuration{}, fmt.Errorf("consensus: read configuration: %w", mapRaftErr(err))
+	}
+	return f.Configuration(), nil
+}
+
+// mapRaftErr turns raft's errors into this package's sentinels where the
+// caller's reaction differs (forward on ErrNotLeader, give up on ErrShutdown),
+// keeping raft's error in the chain for the log.
+func mapRaftErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+		errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w (%w)", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%w (%w)", ErrShutdown, err)
+	default:
+		return err
+	}
+}

@@ -18,6 +18,12 @@ only act when a quorum of vantage points agrees the master is dead.`,
 		newVersionCmd(),
 		newCheckConfigCmd(),
 		newSandboxCmd(),
+		newRunCmd(),
+		newStatusCmd(),
+		newLeaderCmd(),
+		newHistoryCmd(),
+		newAckCmd(),
+		newMaintenanceCmd(),
 	)
 	return root
 }

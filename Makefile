@@ -1,0 +1,66 @@
+# quorumha — run `make help` for the targets.
+SHELL := /bin/bash
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin:/usr/sbin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/quorumha
+PKGS := ./...
+TEST_TIMEOUT ?= 25m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets with a one-line description
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## Install MariaDB and network tools when missing (apt-get, needs root)
+	@scripts/install-deps.sh
+
+.PHONY: build
+build: ## Build bin/quorumha
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/quorumha
+
+.PHONY: test
+test: deps build ## Unit and integration tests against real MariaDB (installs it when missing)
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+.PHONY: test-short
+test-short: ## Unit tests only (no MariaDB, no processes)
+	$(GO) test -count=1 -short $(PKGS)
+
+.PHONY: race
+race: deps build ## Tests with the race detector (slower)
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 40m $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for 30s
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzParseMHA$$' -fuzztime 30s
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzLoadYAML$$' -fuzztime 30s
+
+.PHONY: lint
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	$$( $(GO) env GOPATH )/bin/staticcheck $(PKGS)
+
+.PHONY: bench
+bench: deps build ## Go benchmarks and printed figures (FSM apply, API, raft failover)
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./fsm ./consensus ./api ./topology
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench' -v -timeout 30m ./tests/...
+
+.PHONY: demo
+demo: deps build ## Bring up a MariaDB sandbox (master + 2 replicas), check it, print what to try
+	@$(BIN) sandbox down >/dev/null 2>&1 || true
+	$(BIN) sandbox up
+	$(BIN) check-repl --config .sandbox/quorumha.yaml
+	@echo
+	@echo "Try:  $(BIN) sandbox status"
+	@echo "      $(BIN) check-config --config .sandbox/quorumha.yaml"
+	@echo "      $(BIN) sandbox down"
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf bin

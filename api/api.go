@@ -1,0 +1,248 @@
+// Package api is the HTTP face of a controller: JSON endpoints for operators
+// and scripts, health endpoints for proxies, Prometheus metrics and bearer
+// token auth for writes. It holds no state of its own: reads come from the
+// replicated FSM and the consensus node, writes become raft commands applied
+// on the leader (a follower forwards them there).
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/quorumha/quorumha/consensus"
+	"github.com/quorumha/quorumha/fsm"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMaxBodyBytes       int64 = 64 << 10
+	DefaultForwardHoldTimeout       = 5 * time.Second
+)
+
+// ForwardedHeader marks a write forwarded by a follower; its value is the
+// forwarding controller's ID. A non-leader never forwards such a request
+// again, which keeps forwarding loop-free.
+const ForwardedHeader = "X-Quorumha-Forwarded"
+
+// Config holds the plain settings of the API server.
+type Config struct {
+	// NodeID is this controller's raft server ID.
+	NodeID string
+	// Zone is this controller's zone, reported by /v1/status.
+	Zone string
+	// HTTPAddr is the address this controller advertises for its API.
+	HTTPAddr string
+	// Token is the bearer token required by mutating endpoints; "" disables auth.
+	Token string
+	// MaxBodyBytes limits request bodies (default 64 KiB); larger bodies get 413.
+	MaxBodyBytes int64
+	// ForwardHoldTimeout is how long a follower waits for a leader (and its
+	// HTTP address) before answering a write with 503 (default 5s).
+	ForwardHoldTimeout time.Duration
+	// Logger receives request logs; nil discards them.
+	Logger *slog.Logger
+	// Registry receives the API's metrics; nil creates a new one that also
+	// carries the Go and process collectors.
+	Registry *prometheus.Registry
+}
+
+// Raft is what the API needs from the consensus node.
+type Raft interface {
+	// Apply commits an encoded fsm command; the FSM's business error, if
+	// any, comes back as the error.
+	Apply(ctx context.Context, cmd []byte) (any, error)
+	// IsLeader reports whether this node is the leader now.
+	IsLeader() bool
+	// Leader returns the known leader, or empty strings.
+	Leader() (id, raftAddr string)
+	// Term returns the current raft term.
+	Term() uint64
+	// Join adds a voter (leader only).
+	Join(ctx context.Context, id, raftAddr string) error
+	// Remove removes a server (leader only).
+	Remove(ctx context.Context, id string) error
+	// Status returns a point-in-time view of the node.
+	Status() consensus.Status
+}
+
+// State is what the API reads from the replicated state machine.
+type State interface {
+	// Record returns one record by ID.
+	Record(id uint64) (fsm.Record, bool)
+	// History returns records, newest first, optionally for one cluster.
+	History(cluster string, limit int) []fsm.Record
+	// Cluster returns what the FSM knows about one cluster.
+	Cluster(name string) (fsm.ClusterState, bool)
+	// Clusters returns every cluster the FSM knows.
+	Clusters() []fsm.ClusterState
+	// Node returns a controller's metadata (HTTP address, zone).
+	Node(id string) (fsm.NodeMeta, bool)
+	// AppliedIndex is the raft index of the last applied command.
+	AppliedIndex() uint64
+	// RecordCount is the number of records held.
+	RecordCount() int
+}
+
+// ClusterView is the live topology and assessment of the clusters, as the
+// detector sees them. It is optional: without it the API serves what the FSM
+// knows.
+type ClusterView interface {
+	// KnownCluster reports whether name is a configured cluster.
+	KnownCluster(name string) bool
+	// ClusterNames lists the configured clusters.
+	ClusterNames() []string
+	// ClusterInfo returns a JSON-encodable view of one cluster's topology.
+	ClusterInfo(name string) (any, bool)
+	// HealthyMaster returns the address of the cluster's master while it is
+	// healthy.
+	HealthyMaster(name string) (addr string, ok bool)
+}
+
+// Deps holds the collaborators of the API server.
+type Deps struct {
+	// Raft is the consensus node (required).
+	Raft Raft
+	// State is the replicated FSM (required).
+	State State
+	// Clusters is the detector's live view (optional).
+	Clusters ClusterView
+	// Client forwards writes to the leader; nil uses a client with sane timeouts.
+	Client *http.Client
+	// Now is the clock used for times in commands; nil uses time.Now.
+	Now func() time.Time
+}
+
+// Server serves the HTTP API of one controller.
+type Server struct {
+	cfg     Config
+	raft    Raft
+	state   State
+	view    ClusterView
+	client  *http.Client
+	now     func() time.Time
+	log     *slog.Logger
+	metrics *metrics
+	handler http.Handler
+}
+
+// New validates the config, fills defaults and builds the routes.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Raft == nil || deps.State == nil {
+		return nil, errors.New("api: Deps.Raft and Deps.State are required")
+	}
+	if cfg.NodeID == "" {
+		return nil, errors.New("api: Config.NodeID is required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.ForwardHoldTimeout <= 0 {
+		cfg.ForwardHoldTimeout = DefaultForwardHoldTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+		if err := cfg.Registry.Register(collectors.NewGoCollector()); err != nil {
+			return nil, fmt.Errorf("api: register go collector: %w", err)
+		}
+		if err := cfg.Registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+			return nil, fmt.Errorf("api: register process collector: %w", err)
+		}
+	}
+	s := &Server{
+		cfg:    cfg,
+		raft:   deps.Raft,
+		state:  deps.State,
+		view:   deps.Clusters,
+		client: deps.Client,
+		now:    deps.Now,
+		log:    cfg.Logger,
+	}
+	if s.client == nil {
+		s.client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	m, err := newMetrics(cfg.Registry, s.raft, s.state)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the routed handler, for tests and for embedding.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	read := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.wrap(pattern, h)) }
+	write := func(pattern string, h writeFunc) { mux.Handle(pattern, s.wrap(pattern, s.write(h))) }
+
+	read("GET /healthz", s.healthz)
+	read("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.handler(s.cfg.Registry))
+
+	read("GET /v1/leader", s.leader)
+	read("GET /v1/status", s.status)
+	read("GET /v1/raft/peers", s.peers)
+	write("POST /v1/raft/join", s.join)
+	write("DELETE /v1/raft/peers/{id}", s.removePeer)
+
+	read("GET /v1/history", s.history)
+	read("GET /v1/history/{id}", s.record)
+
+	read("GET /v1/clusters", s.clusters)
+	read("GET /v1/clusters/{name}", s.cluster)
+	read("GET /v1/clusters/{name}/master", s.master)
+	write("POST /v1/clusters/{name}/ack", s.ack)
+	write("POST /v1/clusters/{name}/maintenance", s.maintenanceStart)
+	write("DELETE /v1/clusters/{name}/maintenance", s.maintenanceEnd)
+	read("POST /v1/clusters/{name}/failover", s.notImplemented("failover"))
+	read("POST /v1/clusters/{name}/switchover", s.notImplemented("switchover"))
+	return mux
+}
+
+// Serve serves the API on ln until ctx is cancelled, then shuts down
+// gracefully, letting requests in flight finish for up to 10 seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Writes may wait ForwardHoldTimeout for a leader, then for the leader.
+		WriteTimeout:   s.cfg.ForwardHoldTimeout + 60*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("api: serve: %w", err)
+	}
+	return nil
+}

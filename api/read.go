@@ -1,0 +1,307 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/quorumha/quorumha/consensus"
+	"github.com/quorumha/quorumha/fsm"
+)
+
+// Read endpoints answer from this controller's own copy of the state: they
+// may lag the leader. Each answer carries the FSM index it reflects (read
+// before the data, so the data is at least that fresh) and /v1/status says
+// when this node last heard from the leader.
+
+// History limits.
+const (
+	DefaultHistoryLimit = 100
+	MaxHistoryLimit     = 10000
+)
+
+// LeaderResponse is the answer of GET /v1/leader.
+type LeaderResponse struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"` // "" until the leader has recorded it
+	Term     uint64 `json:"term"`
+}
+
+// PeerInfo is one member of the raft configuration with what the FSM knows
+// about it.
+type PeerInfo struct {
+	consensus.Peer
+	HTTPAddr string `json:"http_addr,omitempty"`
+	Zone     string `json:"zone,omitempty"`
+}
+
+// PeersResponse is the answer of GET /v1/raft/peers.
+type PeersResponse struct {
+	LeaderID string     `json:"leader_id,omitempty"`
+	Peers    []PeerInfo `json:"peers"`
+}
+
+// StatusResponse is the answer of GET /v1/status: this controller's view.
+type StatusResponse struct {
+	ID              string     `json:"id"`
+	Zone            string     `json:"zone,omitempty"`
+	HTTPAddr        string     `json:"http_addr,omitempty"`
+	RaftAddr        string     `json:"raft_addr"`
+	RaftState       string     `json:"raft_state"`
+	Term            uint64     `json:"term"`
+	CommitIndex     uint64     `json:"commit_index"`
+	AppliedIndex    uint64     `json:"applied_index"`
+	LastIndex       uint64     `json:"last_index"`
+	LastContact     time.Time  `json:"last_contact,omitzero"`
+	KnownLeader     bool       `json:"known_leader"`
+	Leader          PeerInfo   `json:"leader,omitzero"`
+	Peers           []PeerInfo `json:"peers"`
+	LeaderChanges   uint64     `json:"leader_changes"`
+	FSMAppliedIndex uint64     `json:"fsm_applied_index"`
+	RecordCount     int        `json:"record_count"`
+}
+
+// HistoryResponse is the answer of GET /v1/history. Index is the FSM applied
+// index read before the records: they reflect at least that index.
+type HistoryResponse struct {
+	Index   uint64       `json:"index"`
+	Cluster string       `json:"cluster,omitempty"`
+	Records []fsm.Record `json:"records"`
+}
+
+// RecordResponse is the answer of GET /v1/history/{id}.
+type RecordResponse struct {
+	Index  uint64     `json:"index"`
+	Record fsm.Record `json:"record"`
+}
+
+// ClusterInfo is one cluster as the controllers see it: the FSM's replicated
+// state plus, when the detector provides it, the live topology.
+type ClusterInfo struct {
+	Name     string            `json:"name"`
+	Master   string            `json:"master,omitempty"`
+	State    *fsm.ClusterState `json:"state,omitempty"`
+	Topology any               `json:"topology,omitempty"`
+}
+
+// ClustersResponse is the answer of GET /v1/clusters.
+type ClustersResponse struct {
+	Index    uint64        `json:"index"`
+	Clusters []ClusterInfo `json:"clusters"`
+}
+
+// ClusterResponse is the answer of GET /v1/clusters/{name}.
+type ClusterResponse struct {
+	Index   uint64      `json:"index"`
+	Cluster ClusterInfo `json:"cluster"`
+}
+
+// MasterResponse is the answer of GET /v1/clusters/{name}/master.
+type MasterResponse struct {
+	Cluster string `json:"cluster"`
+	Master  string `json:"master"`
+	Source  string `json:"source"` // "detector" (live, healthy) or "fsm" (last recorded)
+}
+
+func (s *Server) healthz(http.ResponseWriter, *http.Request) (any, error) {
+	return map[string]string{"status": "ok", "id": s.cfg.NodeID}, nil
+}
+
+func (s *Server) readyz(http.ResponseWriter, *http.Request) (any, error) {
+	st := s.raft.Status()
+	if st.LeaderID == "" {
+		return nil, fmt.Errorf("not ready: %w", consensus.ErrNoLeader)
+	}
+	if !isMember(st, s.cfg.NodeID) {
+		return nil, fmt.Errorf("not ready: %s is %w", s.cfg.NodeID, ErrNotMember)
+	}
+	return map[string]any{"status": "ready", "id": s.cfg.NodeID, "leader": st.LeaderID}, nil
+}
+
+func isMember(st consensus.Status, id string) bool {
+	for _, p := range st.Peers {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) leader(http.ResponseWriter, *http.Request) (any, error) {
+	id, addr := s.raft.Leader()
+	if id == "" {
+		return nil, consensus.ErrNoLeader
+	}
+	resp := LeaderResponse{ID: id, RaftAddr: addr, Term: s.raft.Term()}
+	if meta, ok := s.state.Node(id); ok {
+		resp.HTTPAddr = meta.HTTPAddr
+	}
+	return resp, nil
+}
+
+func (s *Server) peerInfo(p consensus.Peer) PeerInfo {
+	info := PeerInfo{Peer: p}
+	if meta, ok := s.state.Node(p.ID); ok {
+		info.HTTPAddr, info.Zone = meta.HTTPAddr, meta.Zone
+	}
+	return info
+}
+
+func (s *Server) peerInfos(st consensus.Status) []PeerInfo {
+	out := make([]PeerInfo, 0, len(st.Peers))
+	for _, p := range st.Peers {
+		out = append(out, s.peerInfo(p))
+	}
+	return out
+}
+
+func (s *Server) status(http.ResponseWriter, *http.Request) (any, error) {
+	st := s.raft.Status()
+	resp := StatusResponse{
+		ID:              s.cfg.NodeID,
+		Zone:            s.cfg.Zone,
+		HTTPAddr:        s.cfg.HTTPAddr,
+		RaftAddr:        st.RaftAddr,
+		RaftState:       st.State,
+		Term:            st.Term,
+		CommitIndex:     st.CommitIndex,
+		AppliedIndex:    st.AppliedIndex,
+		LastIndex:       st.LastIndex,
+		LastContact:     st.LastContact,
+		KnownLeader:     st.LeaderID != "",
+		Peers:           s.peerInfos(st),
+		LeaderChanges:   st.LeaderChanges,
+		FSMAppliedIndex: s.state.AppliedIndex(),
+		RecordCount:     s.state.RecordCount(),
+	}
+	if st.LeaderID != "" {
+		resp.Leader = s.peerInfo(consensus.Peer{ID: st.LeaderID, RaftAddr: st.LeaderAddr, Leader: true})
+		for _, p := range resp.Peers {
+			if p.ID == st.LeaderID {
+				resp.Leader = p
+			}
+		}
+	}
+	return resp, nil
+}
+
+func (s *Server) peers(http.ResponseWriter, *http.Request) (any, error) {
+	st := s.raft.Status()
+	return PeersResponse{LeaderID: st.LeaderID, Peers: s.peerInfos(st)}, nil
+}
+
+func (s *Server) history(_ http.ResponseWriter, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	limit := DefaultHistoryLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%w: limit must be a positive integer, got %q", ErrBadRequest, v)
+		}
+		limit = min(n, MaxHistoryLimit)
+	}
+	cluster := q.Get("cluster")
+	index := s.state.AppliedIndex()
+	records := s.state.History(cluster, limit)
+	if records == nil {
+		records = []fsm.Record{}
+	}
+	return HistoryResponse{Index: index, Cluster: cluster, Records: records}, nil
+}
+
+func (s *Server) record(_ http.ResponseWriter, r *http.Request) (any, error) {
+	raw := r.PathValue("id")
+	id, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record id must be a number, got %q", ErrBadRequest, raw)
+	}
+	index := s.state.AppliedIndex()
+	rec, ok := s.state.Record(id)
+	if !ok {
+		return nil, fmt.Errorf("record %d: %w", id, fsm.ErrNoSuchRecord)
+	}
+	return RecordResponse{Index: index, Record: rec}, nil
+}
+
+// knownCluster reports whether the FSM or the detector knows the cluster.
+func (s *Server) knownCluster(name string) bool {
+	if _, ok := s.state.Cluster(name); ok {
+		return true
+	}
+	return s.view != nil && s.view.KnownCluster(name)
+}
+
+// clusterInfo merges the FSM's state and the detector's view of one cluster.
+func (s *Server) clusterInfo(name string) (ClusterInfo, bool) {
+	info := ClusterInfo{Name: name}
+	known := false
+	if cs, ok := s.state.Cluster(name); ok {
+		info.State, info.Master, known = &cs, cs.Master, true
+	}
+	if s.view != nil && s.view.KnownCluster(name) {
+		known = true
+		if topo, ok := s.view.ClusterInfo(name); ok {
+			info.Topology = topo
+		}
+		if m, ok := s.view.HealthyMaster(name); ok {
+			info.Master = m
+		}
+	}
+	return info, known
+}
+
+func (s *Server) clusters(http.ResponseWriter, *http.Request) (any, error) {
+	index := s.state.AppliedIndex()
+	var names []string
+	seen := map[string]bool{}
+	if s.view != nil {
+		for _, n := range s.view.ClusterNames() {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	for _, cs := range s.state.Clusters() {
+		if !seen[cs.Name] {
+			seen[cs.Name] = true
+			names = append(names, cs.Name)
+		}
+	}
+	out := make([]ClusterInfo, 0, len(names))
+	for _, n := range names {
+		if info, ok := s.clusterInfo(n); ok {
+			out = append(out, info)
+		}
+	}
+	return ClustersResponse{Index: index, Clusters: out}, nil
+}
+
+func (s *Server) cluster(_ http.ResponseWriter, r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	index := s.state.AppliedIndex()
+	info, ok := s.clusterInfo(name)
+	if !ok {
+		return nil, fmt.Errorf("cluster %q: %w", name, ErrNotFound)
+	}
+	return ClusterResponse{Index: index, Cluster: info}, nil
+}
+
+func (s *Server) master(_ http.ResponseWriter, r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if !s.knownCluster(name) {
+		return nil, fmt.Errorf("cluster %q: %w", name, ErrNotFound)
+	}
+	if s.view != nil && s.view.KnownCluster(name) {
+		if m, ok := s.view.HealthyMaster(name); ok {
+			return MasterResponse{Cluster: name, Master: m, Source: "detector"}, nil
+		}
+		return nil, fmt.Errorf("cluster %q: %w (no healthy master)", name, ErrNoMaster)
+	}
+	if cs, ok := s.state.Cluster(name); ok && cs.Master != "" {
+		return MasterResponse{Cluster: name, Master: cs.Master, Source: "fsm"}, nil
+	}
+	return nil, fmt.Errorf("cluster %q: %w", name, ErrNoMaster)
+}

@@ -1,0 +1,259 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/quorumha/quorumha/consensus"
+	"github.com/quorumha/quorumha/fsm"
+)
+
+// Errors returned by handlers; statusFor maps each to its HTTP status.
+var (
+	// ErrBadRequest is a malformed request: bad JSON, a missing field, a bad parameter.
+	ErrBadRequest = errors.New("bad request")
+	// ErrNotFound is an unknown record, cluster or peer.
+	ErrNotFound = errors.New("not found")
+	// ErrUnauthorized is a write without a bearer token while one is configured.
+	ErrUnauthorized = errors.New("missing bearer token")
+	// ErrForbidden is a write with the wrong bearer token.
+	ErrForbidden = errors.New("invalid bearer token")
+	// ErrLeadershipChanged is a forwarded write that reached a node that is no
+	// longer (or not yet) the leader; it is never forwarded again.
+	ErrLeadershipChanged = errors.New("leadership changed")
+	// ErrNoMaster means the cluster has no known (healthy) master.
+	ErrNoMaster = errors.New("no master known")
+	// ErrNotImplemented marks endpoints reserved for a later release.
+	ErrNotImplemented = errors.New("not implemented")
+	// ErrForward is a failure to reach the leader while forwarding a write.
+	ErrForward = errors.New("forwarding to leader failed")
+	// ErrOutcomeUnknown means leadership was lost while a command was in
+	// flight: it may or may not commit, so it is not retried automatically.
+	ErrOutcomeUnknown = errors.New("outcome unknown: leadership lost while applying, check before retrying")
+	// ErrNotMember means this controller is not in the raft configuration.
+	ErrNotMember = errors.New("not a member of the raft group")
+)
+
+// ErrorResponse is the JSON body of every error answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	Code  int    `json:"code"`
+}
+
+// statusFor maps an error to its HTTP status. It is the only place where
+// errors become statuses.
+func statusFor(err error) int {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return http.StatusOK
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrBadRequest), errors.Is(err, fsm.ErrInvalid), errors.Is(err, consensus.ErrInvalidConfig):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, ErrNotFound), errors.Is(err, fsm.ErrNoSuchRecord), errors.Is(err, consensus.ErrUnknownPeer):
+		return http.StatusNotFound
+	case errors.Is(err, fsm.ErrRecordOpen), errors.Is(err, fsm.ErrRecordClosed), errors.Is(err, fsm.ErrStepNotRunning):
+		return http.StatusConflict
+	case errors.Is(err, ErrNotImplemented):
+		return http.StatusNotImplemented
+	case errors.Is(err, ErrLeadershipChanged), errors.Is(err, ErrNoMaster), errors.Is(err, ErrNotMember), errors.Is(err, ErrOutcomeUnknown),
+		errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrNoLeader),
+		errors.Is(err, consensus.ErrShutdown), errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrForward):
+		return http.StatusBadGateway
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// handlerFunc is a thin handler: it parses the request, reads or writes, and
+// returns the value to encode or an error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+// writeFunc handles a mutating request whose body has already been read.
+type writeFunc func(r *http.Request, body []byte) (any, error)
+
+// rawResponse is a response relayed verbatim (a forwarded write's answer).
+type rawResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// wrap turns a handlerFunc into an http.Handler: it encodes the result as
+// JSON, maps errors to statuses, records the request metric and logs.
+func (s *Server) wrap(route string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		v, err := h(w, r)
+		code := http.StatusOK
+		switch {
+		case err != nil:
+			code = statusFor(err)
+			if code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="quorumha"`)
+			}
+			if errors.Is(err, ErrLeadershipChanged) {
+				// Tells a forwarding follower that nothing was applied and
+				// it may retry with the new leader.
+				w.Header().Set(retryHeader, "leadership-changed")
+			}
+			writeJSON(w, code, ErrorResponse{Error: err.Error(), Code: code})
+		default:
+			if raw, ok := v.(*rawResponse); ok {
+				code = raw.status
+				for k, vs := range raw.header {
+					w.Header()[k] = vs
+				}
+				w.WriteHeader(code)
+				_, _ = w.Write(raw.body) // the client went away; nothing to do
+				break
+			}
+			writeJSON(w, code, v)
+		}
+		elapsed := time.Since(start)
+		s.metrics.observeRequest(route, code, elapsed)
+		level := slog.LevelDebug
+		switch {
+		case code >= 500:
+			level = slog.LevelWarn
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			level = slog.LevelInfo
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", code), slog.Duration("duration", elapsed),
+			slog.String("remote", r.RemoteAddr),
+		}
+		if by := r.Header.Get(ForwardedHeader); by != "" {
+			attrs = append(attrs, slog.String("forwarded_by", by))
+		}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", err.Error()))
+		}
+		s.log.LogAttrs(r.Context(), level, "http request", attrs...)
+	})
+}
+
+// writeJSON encodes v with the given status.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		buf, _ = json.Marshal(ErrorResponse{Error: "encode response: " + err.Error(), Code: code})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf)+1))
+	w.WriteHeader(code)
+	_, _ = w.Write(append(buf, '\n')) // the client went away; nothing to do
+}
+
+// write wraps a mutating handler: it checks the token, reads the (limited)
+// body, and either applies locally on the leader or forwards to the leader.
+func (s *Server) write(h writeFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if err := s.authorize(r); err != nil {
+			return nil, err
+		}
+		body, err := readBody(w, r, s.cfg.MaxBodyBytes)
+		if err != nil {
+			return nil, err
+		}
+		forwardedBy := r.Header.Get(ForwardedHeader)
+		if !s.raft.IsLeader() {
+			if forwardedBy != "" {
+				return nil, fmt.Errorf("%w: %s forwarded this write but %s is not the leader", ErrLeadershipChanged, forwardedBy, s.cfg.NodeID)
+			}
+			return s.forward(r, body, func() (any, error) { return h(r, body) })
+		}
+		v, err := h(r, body)
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			// The entry reached the log but may or may not commit: retrying
+			// elsewhere could apply it twice, so the client must check.
+			return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+		}
+		if errors.Is(err, consensus.ErrNotLeader) {
+			// Lost leadership between the check and the apply: nothing was
+			// applied, so the write may go to the new leader.
+			if forwardedBy != "" {
+				return nil, fmt.Errorf("%w: %w", ErrLeadershipChanged, err)
+			}
+			return s.forward(r, body, nil)
+		}
+		return v, err
+	}
+}
+
+// authorize checks the bearer token of a mutating request.
+func (s *Server) authorize(r *http.Request) error {
+	if s.cfg.Token == "" {
+		return nil
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return ErrUnauthorized
+	}
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", ErrUnauthorized)
+	}
+	// Hashing first makes the comparison constant-time in the length too.
+	got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.cfg.Token))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		return ErrForbidden
+	}
+	return nil
+}
+
+// readBody reads the whole body, at most limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	return body, nil
+}
+
+// decodeStrict decodes one JSON object into v, refusing unknown fields and
+// trailing data. An empty body leaves v unchanged when allowEmpty is set.
+func decodeStrict(body []byte, v any, allowEmpty bool) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if allowEmpty {
+			return nil
+		}
+		return fmt.Errorf("%w: empty body, expected a JSON object", ErrBadRequest)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: invalid JSON body: %w", ErrBadRequest, err)
+	}
+	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: invalid JSON body: trailing data after the object", ErrBadRequest)
+	}
+	return nil
+}

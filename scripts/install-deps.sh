@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what quorumha's tests and demo need on a Debian machine: MariaDB
+# server and client tools (real servers for every integration test), and the
+# network tools used by partition tests. Idempotent: does nothing when all is
+# present. Without root it only says what to install, and fails.
+set -euo pipefail
+
+need=()
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
+command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
+command -v mariadb-binlog >/dev/null 2>&1 || need+=(mariadb-client)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v go >/dev/null 2>&1 || { echo "install-deps: Go is not on PATH (need Go >= 1.26, /usr/local/go/bin)" >&2; exit 1; }
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+# de-duplicate
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${need[*]}" >&2
+  echo "install-deps: run as root: apt-get update && apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${need[*]} (apt-get)" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d keeps Debian's postinst from starting a system mariadb we do not use.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || { echo "install-deps: mariadbd still missing after install" >&2; exit 1; }

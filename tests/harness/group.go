@@ -1,0 +1,357 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Controller is one `quorumha run` process of a Group.
+type Controller struct {
+	ID         string
+	Zone       string
+	RaftAddr   string
+	HTTPAddr   string
+	GossipAddr string
+	Dir        string // data dir, config and log live here
+	ConfigPath string
+	LogPath    string
+
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has been waited for
+}
+
+// URL returns the controller's HTTP URL for path.
+func (c *Controller) URL(path string) string { return "http://" + c.HTTPAddr + path }
+
+// Running reports whether the process is started and not yet exited.
+func (c *Controller) Running() bool {
+	if c.cmd == nil || c.done == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// GroupOptions configures StartGroup.
+type GroupOptions struct {
+	N int // controllers to bootstrap (default 3)
+	// ClustersYAML is spliced under `clusters:` in every controller's config
+	// (already indented by two spaces per level), "" for none.
+	ClustersYAML string
+	// ExtraYAML is appended to each config file (top-level keys).
+	ExtraYAML string
+	Env       []string
+}
+
+// Group is a set of controllers on loopback forming one Raft group.
+type Group struct {
+	t     testing.TB
+	bin   string
+	opts  GroupOptions
+	base  string
+	Nodes []*Controller
+}
+
+// StartGroup writes configs for N controllers bootstrapped together, starts
+// them and registers cleanup (kill and, on failure, dump log tails).
+func StartGroup(t testing.TB, bin string, opts GroupOptions) *Group {
+	t.Helper()
+	if opts.N == 0 {
+		opts.N = 3
+	}
+	g := &Group{t: t, bin: bin, opts: opts, base: t.TempDir()}
+	ports := FreePorts(t, 3*opts.N)
+	var boot []string
+	for i := 0; i < opts.N; i++ {
+		c := g.newController(i, ports[3*i:3*i+3])
+		g.Nodes = append(g.Nodes, c)
+		boot = append(boot, c.ID+"="+c.RaftAddr)
+	}
+	for _, c := range g.Nodes {
+		g.writeConfig(c, boot)
+	}
+	t.Cleanup(g.cleanup)
+	for _, c := range g.Nodes {
+		if err := g.Start(c); err != nil {
+			t.Fatalf("start %s: %v", c.ID, err)
+		}
+	}
+	return g
+}
+
+func (g *Group) newController(i int, ports []int) *Controller {
+	id := fmt.Sprintf("c%d", i+1)
+	dir := filepath.Join(g.base, id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		g.t.Fatalf("mkdir: %v", err)
+	}
+	return &Controller{
+		ID:         id,
+		Zone:       fmt.Sprintf("zone-%c", 'a'+rune(i%26)),
+		RaftAddr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		HTTPAddr:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		GossipAddr: fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		Dir:        dir,
+		ConfigPath: filepath.Join(dir, "config.yaml"),
+		LogPath:    filepath.Join(dir, "controller.log"),
+	}
+}
+
+func (g *Group) writeConfig(c *Controller, bootstrap []string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "node:\n  id: %s\n  zone: %s\n  data_dir: %s\n", c.ID, c.Zone, filepath.Join(c.Dir, "data"))
+	fmt.Fprintf(&b, "  raft_addr: %s\n  http_addr: %s\n  gossip_addr: %s\n", c.RaftAddr, c.HTTPAddr, c.GossipAddr)
+	if len(bootstrap) > 0 {
+		fmt.Fprintf(&b, "  bootstrap: [%s]\n", strings.Join(bootstrap, ", "))
+	}
+	b.WriteString("log:\n  level: debug\n")
+	if g.opts.ClustersYAML != "" {
+		b.WriteString("clusters:\n" + g.opts.ClustersYAML)
+	}
+	b.WriteString(g.opts.ExtraYAML)
+	if err := os.WriteFile(c.ConfigPath, []byte(b.String()), 0o600); err != nil {
+		g.t.Fatalf("write config: %v", err)
+	}
+}
+
+// AddNode creates a controller that is not part of the bootstrap set (it
+// waits to be joined) and starts it.
+func (g *Group) AddNode() *Controller {
+	g.t.Helper()
+	c := g.newController(len(g.Nodes), FreePorts(g.t, 3))
+	g.Nodes = append(g.Nodes, c)
+	g.writeConfig(c, nil)
+	if err := g.Start(c); err != nil {
+		g.t.Fatalf("start %s: %v", c.ID, err)
+	}
+	return c
+}
+
+// Start (re)starts a controller process with its existing config and data.
+func (g *Group) Start(c *Controller) error {
+	if c.Running() {
+		return fmt.Errorf("%s already running", c.ID)
+	}
+	logf, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(g.bin, "run", "--config", c.ConfigPath)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.Env = append(os.Environ(), g.opts.Env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	c.cmd = cmd
+	done := make(chan struct{})
+	c.done = done
+	go func() { // owned by the Controller: Kill/Stop wait on done
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	return nil
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (g *Group) Kill(c *Controller) {
+	g.t.Helper()
+	g.signal(c, syscall.SIGKILL, 10*time.Second)
+}
+
+// Stop sends SIGTERM (graceful: leadership transfer) and waits.
+func (g *Group) Stop(c *Controller) {
+	g.t.Helper()
+	g.signal(c, syscall.SIGTERM, 30*time.Second)
+}
+
+func (g *Group) signal(c *Controller, sig syscall.Signal, wait time.Duration) {
+	if !c.Running() {
+		return
+	}
+	_ = c.cmd.Process.Signal(sig)
+	select {
+	case <-c.done:
+	case <-time.After(wait):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		g.t.Errorf("%s did not exit within %s after %v; killed", c.ID, wait, sig)
+	}
+}
+
+func (g *Group) cleanup() {
+	for _, c := range g.Nodes {
+		if c.Running() {
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+	if g.t.Failed() {
+		for _, c := range g.Nodes {
+			g.t.Logf("---- %s log tail (%s) ----\n%s", c.ID, c.LogPath, tail(c.LogPath, 60))
+		}
+	}
+}
+
+func tail(path string, lines int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// Running returns the controllers whose process is up.
+func (g *Group) Running() []*Controller {
+	var out []*Controller
+	for _, c := range g.Nodes {
+		if c.Running() {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Node returns the controller with the given id, or nil.
+func (g *Group) Node(id string) *Controller {
+	for _, c := range g.Nodes {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// LeaderInfo is the body of GET /v1/leader.
+type LeaderInfo struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+	Term     uint64 `json:"term"`
+}
+
+// WaitLeader polls GET /v1/leader on every controller in among until all of
+// them report the same leader (which must itself be among them) with its HTTP
+// address known, and returns it.
+func (g *Group) WaitLeader(ctx context.Context, among []*Controller) (LeaderInfo, error) {
+	var last string
+	for {
+		var seen []LeaderInfo
+		for _, c := range among {
+			var li LeaderInfo
+			code, err := Do(ctx, http.MethodGet, c.URL("/v1/leader"), nil, &li)
+			if err != nil || code != http.StatusOK {
+				last = fmt.Sprintf("%s: code %d err %v", c.ID, code, err)
+				break
+			}
+			seen = append(seen, li)
+		}
+		if len(seen) == len(among) && agree(seen, among) {
+			return seen[0], nil
+		}
+		if len(seen) == len(among) {
+			last = fmt.Sprintf("disagree: %+v", seen)
+		}
+		select {
+		case <-ctx.Done():
+			return LeaderInfo{}, fmt.Errorf("no agreed leader: %s: %w", last, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func agree(seen []LeaderInfo, among []*Controller) bool {
+	first := seen[0]
+	if first.ID == "" || first.HTTPAddr == "" {
+		return false
+	}
+	for _, s := range seen[1:] {
+		if s.ID != first.ID || s.HTTPAddr != first.HTTPAddr {
+			return false
+		}
+	}
+	for _, c := range among {
+		if c.ID == first.ID {
+			return true
+		}
+	}
+	return false
+}
+
+// Do sends a JSON request (body may be nil) and decodes a JSON answer into
+// out when out is non-nil and the status is 2xx. It returns the status code.
+func Do(ctx context.Context, method, url string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %s: %w: %s", url, err, b)
+		}
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d: %s", method, url, resp.StatusCode, strings.TrimSpace(string(b)))
+	}
+	return resp.StatusCode, nil
+}
+
+// Poll calls f every interval until it returns nil or ctx ends; the last error
+// is returned with the context's.
+func Poll(ctx context.Context, interval time.Duration, f func() error) error {
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(interval):
+		}
+	}
+}

@@ -34,6 +34,15 @@ type Controller struct {
 // URL returns the controller's HTTP URL for path.
 func (c *Controller) URL(path string) string { return "http://" + c.HTTPAddr + path }
 
+// ExitCode returns the exit code of the last run (-1 while running or when
+// killed by a signal).
+func (c *Controller) ExitCode() int {
+	if c.cmd == nil || c.Running() || c.cmd.ProcessState == nil {
+		return -1
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
 // Running reports whether the process is started and not yet exited.
 func (c *Controller) Running() bool {
 	if c.cmd == nil || c.done == nil {
@@ -256,6 +265,12 @@ type LeaderInfo struct {
 // them report the same leader (which must itself be among them) with its HTTP
 // address known, and returns it.
 func (g *Group) WaitLeader(ctx context.Context, among []*Controller) (LeaderInfo, error) {
+	return g.WaitLeaderEvery(ctx, among, 100*time.Millisecond)
+}
+
+// WaitLeaderEvery is WaitLeader polling at the given interval (benchmarks
+// poll faster to measure failover time).
+func (g *Group) WaitLeaderEvery(ctx context.Context, among []*Controller, every time.Duration) (LeaderInfo, error) {
 	var last string
 	for {
 		var seen []LeaderInfo
@@ -277,7 +292,7 @@ func (g *Group) WaitLeader(ctx context.Context, among []*Controller) (LeaderInfo
 		select {
 		case <-ctx.Done():
 			return LeaderInfo{}, fmt.Errorf("no agreed leader: %s: %w", last, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
 }

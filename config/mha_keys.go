@@ -41,7 +41,7 @@ func mhaKeys() map[string]mhaKey {
 		"shutdown_script":                {},
 		"report_script":                  {},
 		// Accepted with a warning.
-		"ip":                     {perServer: true, note: "not used: quorumha connects to hostname, and hooks get hostname as --orig_master_ip"},
+		"ip":                     {perServer: true, note: "not used: quorumha connects to hostname"},
 		"node_label":             {perServer: true, note: "no meaning here"},
 		"skip_init_ssh_check":    {perServer: true, note: noteSSH},
 		"ssh_host":               {note: noteSSH},

@@ -71,6 +71,10 @@ func (c *Config) validateNode(p *problems) {
 		if a.val != "" {
 			if err := checkHostPort(a.val); err != nil {
 				p.add(a.key, a.val, ErrInvalidValue, "%s", msgOf(err))
+			} else if a.key != "node.gossip_addr" && unspecifiedHost(a.val) {
+				// Both addresses are advertised to the other controllers (raft
+				// peers, write forwarding), so they must be reachable ones.
+				p.add(a.key, a.val, ErrInvalidValue, "must be an address other controllers can reach, not a wildcard")
 			}
 		}
 	}
@@ -294,4 +298,17 @@ func validClusterName(name string) bool {
 		}
 	}
 	return name != ""
+}
+
+// unspecifiedHost reports whether host:port has an empty or wildcard host.
+func unspecifiedHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
 }

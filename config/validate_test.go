@@ -178,3 +178,15 @@ func validConfig() *Config {
 		Clusters: []Cluster{{Name: "a", ReplicationMode: "gtid", Instances: []Instance{{Address: "h:1"}, {Address: "h:2"}}}},
 	}
 }
+
+func TestValidate_WildcardAdvertisedAddress(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:7000", "[::]:7000"} {
+		c := Default()
+		c.Source = "q.yaml"
+		c.Node.HTTPAddr = addr
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), `node.http_addr: "`+addr+`"`) || !strings.Contains(err.Error(), "wildcard") {
+			t.Errorf("http_addr %q: err = %v, want wildcard refusal naming the key", addr, err)
+		}
+	}
+}

@@ -47,15 +47,19 @@ func defaultSandboxDir() string {
 
 func newSandboxUpCmd(dir *string) *cobra.Command {
 	var (
-		replicas int
-		semiSync bool
-		filePos  bool
+		replicas    int
+		semiSync    bool
+		filePos     bool
+		controllers int
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start a master and replicas (detached) and print how to reach them",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if controllers < 0 {
+				return fmt.Errorf("--controllers must be >= 0, got %d", controllers)
+			}
 			if replicas < 0 {
 				return fmt.Errorf("--replicas must be >= 0, got %d", replicas)
 			}
@@ -89,9 +93,25 @@ func newSandboxUpCmd(dir *string) *cobra.Command {
 				return err
 			}
 			printSandbox(cmd.OutOrStdout(), s, opts, cfg)
+			if controllers == 0 {
+				return nil
+			}
+			ctrls, err := startSandboxControllers(abs, controllers, clustersSection(cfg))
+			if err != nil {
+				return fmt.Errorf("sandbox up: controllers: %w (servers are up; \"quorumha sandbox down --dir %s\" removes everything)", err, abs)
+			}
+			leader, err := waitSandboxLeader(cmd.Context(), ctrls)
+			if err != nil {
+				return fmt.Errorf("sandbox up: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\ncontrollers (leader %s):\n", leader)
+			printSandboxControllers(cmd.Context(), cmd.OutOrStdout(), ctrls)
+			fmt.Fprintf(cmd.OutOrStdout(), "\ntry: quorumha leader --addr http://%s\n     quorumha status --addr http://%s\n     quorumha history --addr http://%s\n",
+				ctrls[0].HTTPAddr, ctrls[1%len(ctrls)].HTTPAddr, ctrls[0].HTTPAddr)
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&controllers, "controllers", 3, "number of quorumha controllers to start on loopback (0: servers only)")
 	cmd.Flags().IntVar(&replicas, "replicas", 2, "number of replicas")
 	cmd.Flags().BoolVar(&semiSync, "semi-sync", false, "enable semi-synchronous replication")
 	cmd.Flags().BoolVar(&filePos, "file-pos", false, "replicate by binlog file and position instead of GTID")
@@ -151,6 +171,15 @@ func writeSandboxConfig(s *sandbox.Sandbox) (string, error) {
 		return "", fmt.Errorf("sandbox: write %s: %w", path, err)
 	}
 	return b.String(), nil
+}
+
+// clustersSection returns the clusters: part of the example config, which
+// the demo's controllers share.
+func clustersSection(cfg string) string {
+	if i := strings.Index(cfg, "clusters:"); i >= 0 {
+		return cfg[i:]
+	}
+	return ""
 }
 
 // printSandbox prints the instances, the credentials and the example config.
@@ -215,7 +244,18 @@ func newSandboxStatusCmd(dir *string) *cobra.Command {
 						st.IORunning, st.SQLRunning, lag, st.MasterHost, st.MasterPort, firstNonEmpty(st.LastSQLError, st.LastIOError))
 				}
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			ctrls, err := loadSandboxControllers(s.Dir())
+			if err != nil {
+				return err
+			}
+			if len(ctrls) > 0 {
+				fmt.Fprintln(cmd.OutOrStdout())
+				printSandboxControllers(cmd.Context(), cmd.OutOrStdout(), ctrls)
+			}
+			return nil
 		},
 	}
 }
@@ -246,6 +286,9 @@ func newSandboxDownCmd(dir *string) *cobra.Command {
 			s, err := loadSandbox(*dir)
 			if err != nil {
 				return err
+			}
+			if err := stopSandboxControllers(s.Dir()); err != nil {
+				return fmt.Errorf("sandbox down: controllers: %w", err)
 			}
 			if err := s.Stop(); err != nil {
 				return fmt.Errorf("sandbox down: %w", err)

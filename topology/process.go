@@ -1,0 +1,251 @@
+package topology
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Process is one server thread from the processlist, joined with its open
+// InnoDB transaction if it has one: what a switchover reports as "long
+// running updates" (MHA's running_updates_limit) and what fencing kills.
+type Process struct {
+	ID      uint64
+	User    string
+	Host    string
+	DB      string
+	Command string
+	Time    time.Duration
+	State   string
+	Info    string
+	// InTransaction is true when information_schema.INNODB_TRX has a row
+	// for this thread; TrxAge is then the transaction's age.
+	InTransaction   bool
+	TrxID           string
+	TrxAge          time.Duration
+	TrxRowsModified uint64
+}
+
+// processListSQL works on MariaDB and MySQL alike. MySQL 8 deprecates
+// information_schema.PROCESSLIST in favour of performance_schema but still
+// serves it; the join gives each thread's transaction age in one round trip.
+const processListSQL = `SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO,
+ t.trx_id, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_rows_modified
+FROM information_schema.PROCESSLIST p
+LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
+ORDER BY p.ID`
+
+// ProcessList returns every thread with its open transaction, if any.
+func (c *Conn) ProcessList(ctx context.Context) ([]Process, error) {
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	cols, rows, err := queryTable(ctx, c.db, processListSQL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: process list: %w", c.addr, err)
+	}
+	ps, err := parseProcessList(cols, rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: process list: %w", c.addr, err)
+	}
+	return ps, nil
+}
+
+// parseProcessList decodes processListSQL's result by position.
+func parseProcessList(cols []string, rows [][]sql.NullString) ([]Process, error) {
+	if len(cols) != 11 {
+		return nil, fmt.Errorf("%w: process list has %d columns", ErrBadStatus, len(cols))
+	}
+	out := make([]Process, 0, len(rows))
+	for _, r := range rows {
+		id, err := strconv.ParseUint(r[0].String, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%w: process id %q", ErrBadStatus, r[0].String)
+		}
+		secs, _ := strconv.ParseInt(r[5].String, 10, 64) // NULL/odd TIME counts as 0
+		p := Process{ID: id, User: r[1].String, Host: r[2].String, DB: r[3].String, Command: r[4].String,
+			Time: time.Duration(secs) * time.Second, State: r[6].String, Info: r[7].String}
+		if r[8].Valid {
+			p.InTransaction = true
+			p.TrxID = r[8].String
+			age, _ := strconv.ParseInt(r[9].String, 10, 64)
+			p.TrxAge = time.Duration(age) * time.Second
+			p.TrxRowsModified, _ = strconv.ParseUint(r[10].String, 10, 64)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// isSystemUser reports users of server-internal threads; killing them is
+// refused or harmful.
+func isSystemUser(user string) bool {
+	switch strings.ToLower(user) {
+	case "system user", "event_scheduler", "":
+		return true
+	}
+	return false
+}
+
+// isReplicationCommand reports threads that carry replication: a master's
+// binlog dump threads serving replicas (killing them breaks the very replicas
+// a switchover needs), a replica's own IO/SQL/worker threads, and daemons.
+func isReplicationCommand(cmd string) bool {
+	switch strings.ToLower(cmd) {
+	case "binlog dump", "binlog dump gtid", "daemon", "slave_io", "slave_sql", "slave_worker", "register slave":
+		return true
+	}
+	return false
+}
+
+// killable decides whether fencing should kill p: client connections only,
+// never self, system or replication threads, or threads of spared users.
+func killable(p Process, self uint64, spare map[string]bool) bool {
+	return p.ID != self &&
+		!isSystemUser(p.User) &&
+		!isReplicationCommand(p.Command) &&
+		!spare[p.User] &&
+		!strings.EqualFold(p.Command, "Killed")
+}
+
+// KillUserConnections kills every client connection except this one, system
+// threads, replication threads and connections of spareUsers (pass the
+// controllers' own account so peers' probes survive). It is the second half
+// of fencing a MariaDB master, where read_only does not stop privileged
+// writers. It returns the processes it killed; a thread that ended on its
+// own meanwhile is not an error.
+func (c *Conn) KillUserConnections(ctx context.Context, spareUsers ...string) ([]Process, error) {
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	conn, err := c.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: kill connections: %w", c.addr, err)
+	}
+	defer func() { _ = conn.Close() }()
+	var self uint64
+	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&self); err != nil {
+		return nil, fmt.Errorf("%s: kill connections: %w", c.addr, err)
+	}
+	cols, rows, err := queryTable(ctx, conn, processListSQL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: kill connections: process list: %w", c.addr, err)
+	}
+	procs, err := parseProcessList(cols, rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: kill connections: %w", c.addr, err)
+	}
+	spare := map[string]bool{}
+	for _, u := range spareUsers {
+		spare[u] = true
+	}
+	var killed []Process
+	for _, p := range procs {
+		if !killable(p, self, spare) {
+			continue
+		}
+		if _, err := conn.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatUint(p.ID, 10)); err != nil {
+			if isNoSuchThread(err) {
+				continue
+			}
+			return killed, fmt.Errorf("%s: kill connection %d (%s@%s): %w", c.addr, p.ID, p.User, p.Host, err)
+		}
+		killed = append(killed, p)
+	}
+	if len(killed) > 0 {
+		c.log.InfoContext(ctx, "killed client connections", "count", len(killed))
+	}
+	return killed, nil
+}
+
+// ReplicaHost is a replica a master knows about, from SHOW SLAVE HOSTS /
+// SHOW REPLICAS (replicas that set report_host) or from a binlog dump
+// thread's client address.
+type ReplicaHost struct {
+	Host     string
+	Port     int
+	ServerID uint32
+	// Guessed is true when the address came from the processlist: the host
+	// is the client IP and the port is the master's, which may be wrong.
+	Guessed bool
+}
+
+// Addr joins host and port.
+func (r ReplicaHost) Addr() string { return joinHostPort(r.Host, r.Port) }
+
+// ReplicaHosts lists the replicas connected to this master. Replicas that
+// registered a report_host come from SHOW SLAVE HOSTS; binlog dump threads
+// from clients not registered add guessed addresses.
+func (c *Conn) ReplicaHosts(ctx context.Context) ([]ReplicaHost, error) {
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	v := c.Version()
+	cols, rows, err := queryTable(ctx, c.db, v.ShowReplicasSQL())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", c.addr, v.ShowReplicasSQL(), err)
+	}
+	pcols, prows, err := queryTable(ctx, c.db, processListSQL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: process list: %w", c.addr, err)
+	}
+	procs, err := parseProcessList(pcols, prows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.addr, err)
+	}
+	_, port, _ := splitHostPort(c.addr)
+	return parseReplicaHosts(cols, rows, procs, port)
+}
+
+// parseReplicaHosts merges SHOW SLAVE HOSTS rows with dump threads of
+// clients that did not register; masterPort is used for the guesses.
+func parseReplicaHosts(cols []string, rows [][]sql.NullString, procs []Process, masterPort int) ([]ReplicaHost, error) {
+	var out []ReplicaHost
+	registeredHosts := map[string]int{}
+	for _, r := range rows {
+		row, err := newStatusRow(cols, r)
+		if err != nil {
+			return nil, err
+		}
+		var bad []string
+		h := ReplicaHost{Host: row.str("host"), Port: int(row.uint("port", &bad)),
+			ServerID: uint32(row.uint("server_id", &bad))}
+		if len(bad) > 0 {
+			return nil, fmt.Errorf("%w: replica hosts %v", ErrBadStatus, bad)
+		}
+		if h.Host == "" {
+			continue
+		}
+		out = append(out, h)
+		registeredHosts[h.Host]++
+	}
+	dumps := map[string]int{}
+	for _, p := range procs {
+		if cmd := strings.ToLower(p.Command); cmd == "binlog dump" || cmd == "binlog dump gtid" {
+			host, _, err := splitHostPort(p.Host)
+			if err != nil {
+				host = p.Host
+			}
+			dumps[host]++
+		}
+	}
+	for host, n := range dumps {
+		if n > registeredHosts[host] && masterPort > 0 {
+			out = append(out, ReplicaHost{Host: host, Port: masterPort, Guessed: true})
+		}
+	}
+	return out, nil
+}
+
+// splitHostPort splits "host:port" and "[v6]:port".
+func splitHostPort(addr string) (string, int, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return "", 0, fmt.Errorf("%w: address %q has no port", ErrBadOptions, addr)
+	}
+	port, err := strconv.Atoi(addr[i+1:])
+	if err != nil {
+		return "", 0, fmt.Errorf("%w: address %q: bad port", ErrBadOptions, addr)
+	}
+	return strings.Trim(addr[:i], "[]"), port, nil
+}

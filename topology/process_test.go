@@ -1,0 +1,109 @@
+package topology
+
+import (
+	"database/sql"
+	"testing"
+	"time"
+)
+
+func nullRow(vals ...any) []sql.NullString {
+	out := make([]sql.NullString, len(vals))
+	for i, v := range vals {
+		if v != nil {
+			out[i] = sql.NullString{String: v.(string), Valid: true}
+		}
+	}
+	return out
+}
+
+var processCols = []string{"ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "INFO", "trx_id", "age", "rows"}
+
+func TestParseProcessList_Recorded(t *testing.T) {
+	rows := [][]sql.NullString{
+		nullRow("1", "system user", "", nil, "Daemon", "0", "InnoDB purge coordinator", nil, nil, nil, nil),
+		nullRow("5", "repl", "127.0.0.1:51234", nil, "Binlog Dump", "812", "Master has sent all binlog to slave; waiting for more updates", nil, nil, nil, nil),
+		nullRow("9", "app", "10.0.0.9:40000", "shop", "Sleep", "130", "", nil, "421", "131", "3"),
+		nullRow("10", "quorumha", "10.0.0.2:50000", nil, "Query", "0", "executing", "SELECT ...", nil, nil, nil),
+	}
+	ps, err := parseProcessList(processCols, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 4 {
+		t.Fatalf("len = %d", len(ps))
+	}
+	app := ps[2]
+	if !app.InTransaction || app.TrxAge != 131*time.Second || app.TrxRowsModified != 3 || app.Time != 130*time.Second || app.DB != "shop" {
+		t.Errorf("app process = %+v", app)
+	}
+	if ps[1].InTransaction {
+		t.Error("dump thread has no transaction")
+	}
+	if _, err := parseProcessList(processCols[:3], nil); err == nil {
+		t.Error("want error for wrong column count")
+	}
+}
+
+func TestKillable_Filters(t *testing.T) {
+	spare := map[string]bool{"quorumha": true}
+	tests := []struct {
+		name string
+		p    Process
+		want bool
+	}{
+		{"app", Process{ID: 9, User: "app", Command: "Sleep"}, true},
+		{"app query", Process{ID: 11, User: "root", Command: "Query"}, true},
+		{"self", Process{ID: 7, User: "app", Command: "Query"}, false},
+		{"spared user", Process{ID: 10, User: "quorumha", Command: "Query"}, false},
+		{"binlog dump", Process{ID: 5, User: "repl", Command: "Binlog Dump"}, false},
+		{"binlog dump gtid", Process{ID: 6, User: "repl", Command: "Binlog Dump GTID"}, false},
+		{"system user", Process{ID: 1, User: "system user", Command: "Connect"}, false},
+		{"event scheduler", Process{ID: 2, User: "event_scheduler", Command: "Daemon"}, false},
+		{"replica sql", Process{ID: 3, User: "system user", Command: "Slave_SQL"}, false},
+		{"already killed", Process{ID: 12, User: "app", Command: "Killed"}, false},
+	}
+	for _, tt := range tests {
+		if got := killable(tt.p, 7, spare); got != tt.want {
+			t.Errorf("%s: killable = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseReplicaHosts_MergesDumpThreads(t *testing.T) {
+	cols := []string{"Server_id", "Host", "Port", "Master_id"}
+	rows := [][]sql.NullString{nullRow("2", "127.0.0.1", "3307", "1"), nullRow("3", "", "3308", "1")}
+	procs := []Process{
+		{User: "repl", Host: "127.0.0.1:40001", Command: "Binlog Dump"},
+		{User: "repl", Host: "10.0.0.7:40002", Command: "Binlog Dump GTID"},
+		{User: "app", Host: "10.0.0.8:40003", Command: "Sleep"},
+	}
+	got, err := parseReplicaHosts(cols, rows, procs, 3306)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ReplicaHost{{Host: "127.0.0.1", Port: 3307, ServerID: 2}, {Host: "10.0.0.7", Port: 3306, Guessed: true}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestRelayApplied_Cases(t *testing.T) {
+	tests := []struct {
+		name string
+		rs   ReplicaStatus
+		want bool
+	}{
+		{"coords equal", ReplicaStatus{MasterLogFile: "b.000002", ReadMasterLogPos: 9, RelayMasterLogFile: "b.000002", ExecMasterLogPos: 9}, true},
+		{"exec behind", ReplicaStatus{MasterLogFile: "b.000002", ReadMasterLogPos: 9, RelayMasterLogFile: "b.000002", ExecMasterLogPos: 5}, false},
+		{"exec behind file", ReplicaStatus{MasterLogFile: "b.000003", ReadMasterLogPos: 4, RelayMasterLogFile: "b.000002", ExecMasterLogPos: 9}, false},
+		{"gtid covered", ReplicaStatus{MasterLogFile: "b.000002", ReadMasterLogPos: 9, ExecMasterLogPos: 5, AutoPosition: true,
+			RetrievedGTIDSet: uuidA + ":5-9", ExecutedGTIDSet: uuidA + ":1-9"}, true},
+		{"gtid missing", ReplicaStatus{MasterLogFile: "b.000002", ReadMasterLogPos: 9, ExecMasterLogPos: 5, AutoPosition: true,
+			RetrievedGTIDSet: uuidA + ":5-9", ExecutedGTIDSet: uuidA + ":1-8"}, false},
+	}
+	for _, tt := range tests {
+		if got := relayApplied(&tt.rs); got != tt.want {
+			t.Errorf("%s: relayApplied = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

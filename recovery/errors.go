@@ -1,0 +1,69 @@
+// Package recovery holds failover and switchover as explicit, journalled
+// steps: candidate selection as a pure function, MHA-compatible hooks, the
+// anti-flapping rule and the step plans a new leader resumes from. It never
+// probes instances on its own; callers hand it what the detector and topology
+// observed, so every decision here can be table-tested and replayed.
+package recovery
+
+import "errors"
+
+// Sentinel errors. Callers match them with errors.Is; each is wrapped with
+// the detail that explains it (the replicas and their reasons, the step).
+var (
+	// ErrNoCandidate means no replica may be promoted. It is wrapped with
+	// every replica's reason, so the failover record and the operator see
+	// why each one was refused rather than a bare "no candidate".
+	ErrNoCandidate = errors.New("no eligible replica to promote")
+
+	// ErrTargetUnknown means the operator's --to names no replica of the
+	// cluster; promoting an address we do not replicate to would lose data.
+	ErrTargetUnknown = errors.New("requested target is not a replica of the cluster")
+
+	// ErrTargetIneligible means the operator's --to names a replica that the
+	// rules refuse; it is wrapped with the reason. A manual target never
+	// falls back to another replica: the operator asked for that one.
+	ErrTargetIneligible = errors.New("requested target is not eligible")
+
+	// ErrDivergedPositions means the replicas' positions have no single
+	// most advanced one: two groups each hold transactions the other lacks,
+	// and as many replicas follow each. Promoting either would silently drop
+	// the other's transactions, so an operator must decide (with --to).
+	ErrDivergedPositions = errors.New("replica positions diverged: no single most advanced replica")
+
+	// ErrDuplicateCandidate means the same address was passed twice, which
+	// would make the choice depend on input order.
+	ErrDuplicateCandidate = errors.New("duplicate candidate address")
+
+	// ErrUnsafeResume means a new leader found a step that must not be run
+	// twice (a promotion) begun but never ended. Re-running it could create a
+	// second master, so the caller closes the record as aborted with this
+	// reason unless the instances prove the step completed.
+	ErrUnsafeResume = errors.New("step began but never ended and is not safe to re-run")
+
+	// ErrStepFailed means the journal shows a step that ended failed; the
+	// record should have been closed, and resuming past a failure would act
+	// on a state the plan did not reach.
+	ErrStepFailed = errors.New("journal holds a failed step")
+
+	// ErrUnknownStep means the journal names a step the plan does not have
+	// (a record written by another version, or of another kind), so the
+	// position in the plan cannot be known.
+	ErrUnknownStep = errors.New("journal names a step not in the plan")
+
+	// ErrHookCommand means a hook argument builder was asked for a --command
+	// that hook does not take in MHA's contract; existing scripts would not
+	// know what to do with it.
+	ErrHookCommand = errors.New("command not valid for this hook")
+
+	// ErrHookTimeout means a hook ran past its timeout and its process group
+	// was killed. A hung fencing script must not hold a failover forever.
+	ErrHookTimeout = errors.New("hook timed out")
+
+	// ErrNoPlan means a record kind has no step plan (detection records
+	// only observe; nothing resumes them).
+	ErrNoPlan = errors.New("no step plan for this record kind")
+
+	// ErrRecordClosed means NextStep was asked about a closed record; closed
+	// records are history and nothing resumes them.
+	ErrRecordClosed = errors.New("record is closed")
+)

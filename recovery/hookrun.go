@@ -1,0 +1,161 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxHookOutput is how much of a hook's output is kept: the tail, where
+// scripts print why they failed. Unbounded output from a chatty script would
+// otherwise end up in memory and in the replicated failover record.
+const maxHookOutput = 4096
+
+// hookWaitDelay bounds how long Run waits for the output pipes to close after
+// the hook exited or was killed: a daemon the script left behind may hold them.
+const hookWaitDelay = 2 * time.Second
+
+// HookRunner runs operator hooks (MHA-compatible scripts). It is safe for
+// concurrent use; it holds configuration only.
+type HookRunner struct {
+	// Timeout bounds one run; 0 means only the context bounds it. The whole
+	// process group is killed when it expires, so a script's children
+	// (ssh, arping) cannot keep a failover waiting.
+	Timeout time.Duration
+	// Logger receives one line per run; nil discards.
+	Logger *slog.Logger
+	// Env is added to the controller's environment for every hook (for
+	// example PATH or a site variable the scripts expect).
+	Env []string
+}
+
+// HookResult is what happened when a hook ran.
+type HookResult struct {
+	// ExitCode is the process's exit status; -1 when it did not exit on its
+	// own (not started, killed on timeout or cancellation).
+	ExitCode int
+	// Output is the tail (last 4 KiB) of stdout and stderr, interleaved.
+	Output string
+	// Truncated reports that earlier output was dropped.
+	Truncated bool
+	Duration  time.Duration
+	// Err is set when the hook did not run to completion: it could not be
+	// started, it timed out (ErrHookTimeout), or ctx was cancelled. A
+	// non-zero exit alone is not an error: Interpret decides what it means.
+	Err error
+}
+
+// Action is what the failover does after this result: Interpret on the exit
+// code, and for a hook that never completed Abort (Warn for a report hook).
+func (r HookResult) Action(kind HookKind) Action {
+	if r.Err != nil {
+		if kind == HookReport {
+			return Warn
+		}
+		return Abort
+	}
+	return Interpret(kind, r.ExitCode)
+}
+
+// Run executes the hook at path with args (passed verbatim, no shell), stdin
+// from /dev/null, and env added to the environment (HookCall.Env carries the
+// passwords). Cancelling ctx or reaching Timeout kills the process group.
+func (h HookRunner) Run(ctx context.Context, path string, args []string, env ...string) HookResult {
+	logger := h.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	runCtx := ctx
+	if h.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, h.Timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(runCtx, path, args...)
+	cmd.Env = append(append(os.Environ(), h.Env...), env...)
+	out := &tailBuffer{max: maxHookOutput}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = hookWaitDelay
+	setProcessGroup(cmd)
+
+	start := time.Now()
+	err := cmd.Run()
+	res := HookResult{ExitCode: -1, Duration: time.Since(start)}
+	res.Output, res.Truncated = out.String()
+
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		res.ExitCode = 0
+	case errors.As(err, &exitErr) && exitErr.Exited():
+		// It exited on its own, even if the deadline passed just after.
+		res.ExitCode = exitErr.ExitCode()
+	case errors.Is(err, exec.ErrWaitDelay):
+		// Exited, but a leftover child kept the output open past WaitDelay.
+		res.ExitCode = cmd.ProcessState.ExitCode()
+	case ctx.Err() != nil:
+		res.Err = fmt.Errorf("hook %s: %w", path, ctx.Err())
+	case runCtx.Err() != nil:
+		res.Err = fmt.Errorf("hook %s: %w after %s", path, ErrHookTimeout, h.Timeout)
+	default:
+		res.Err = fmt.Errorf("run hook %s: %w", path, err)
+	}
+	level, attrs := slog.LevelInfo, []any{"path", path, "args", redact(args),
+		"exit_code", res.ExitCode, "duration", res.Duration}
+	if res.Err != nil || res.ExitCode != 0 {
+		// The output tail is what tells an operator why a hook failed.
+		level, attrs = slog.LevelWarn, append(attrs, "error", res.Err, "output", res.Output)
+	}
+	logger.Log(ctx, level, "hook ran", attrs...)
+	return res
+}
+
+// redact hides password arguments in logs: MHA logged them as xxx too.
+func redact(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		name, _, ok := strings.Cut(a, "=")
+		if ok && strings.HasSuffix(name, "_password") {
+			a = name + "=xxx"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+// tailBuffer keeps the last max bytes written to it. exec writes stdout and
+// stderr from separate goroutines when they are distinct writers; it is one
+// writer here, but the lock keeps that an implementation detail.
+type tailBuffer struct {
+	mu        sync.Mutex
+	max       int
+	buf       []byte
+	truncated bool
+}
+
+// Write appends p, dropping the oldest bytes beyond max.
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.truncated = true
+	}
+	return len(p), nil
+}
+
+// String returns the kept tail and whether anything was dropped.
+func (t *tailBuffer) String() (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// The cut may split a UTF-8 sequence; drop the fragment so the output
+	// stays valid text in logs and JSON records.
+	return strings.ToValidUTF8(string(t.buf), ""), t.truncated
+}

@@ -27,9 +27,13 @@ type Controller struct {
 	ConfigPath string
 	LogPath    string
 
+	zone *Zone // nil: root namespace, 127.0.0.1
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has been waited for
 }
+
+// NetZone returns the network zone the controller runs in, or nil.
+func (c *Controller) NetZone() *Zone { return c.zone }
 
 // URL returns the controller's HTTP URL for path.
 func (c *Controller) URL(path string) string { return "http://" + c.HTTPAddr + path }
@@ -65,6 +69,9 @@ type GroupOptions struct {
 	// ExtraYAML is appended to each config file (top-level keys).
 	ExtraYAML string
 	Env       []string
+	// Net, when set, runs controller i inside Net.Zones[i] with that zone's
+	// address, so tests can cut its network paths.
+	Net *Net
 }
 
 // Group is a set of controllers on loopback forming one Raft group.
@@ -109,12 +116,22 @@ func (g *Group) newController(i int, ports []int) *Controller {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		g.t.Fatalf("mkdir: %v", err)
 	}
+	host := "127.0.0.1"
+	var zone *Zone
+	if g.opts.Net != nil {
+		if i >= len(g.opts.Net.Zones) {
+			g.t.Fatalf("controller %d: only %d network zones", i, len(g.opts.Net.Zones))
+		}
+		zone = g.opts.Net.Zones[i]
+		host = zone.IP
+	}
 	return &Controller{
+		zone:       zone,
 		ID:         id,
 		Zone:       fmt.Sprintf("zone-%c", 'a'+rune(i%26)),
-		RaftAddr:   fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		HTTPAddr:   fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		GossipAddr: fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		RaftAddr:   fmt.Sprintf("%s:%d", host, ports[0]),
+		HTTPAddr:   fmt.Sprintf("%s:%d", host, ports[1]),
+		GossipAddr: fmt.Sprintf("%s:%d", host, ports[2]),
 		Dir:        dir,
 		ConfigPath: filepath.Join(dir, "config.yaml"),
 		LogPath:    filepath.Join(dir, "controller.log"),
@@ -127,6 +144,15 @@ func (g *Group) writeConfig(c *Controller, bootstrap []string) {
 	fmt.Fprintf(&b, "  raft_addr: %s\n  http_addr: %s\n  gossip_addr: %s\n", c.RaftAddr, c.HTTPAddr, c.GossipAddr)
 	if len(bootstrap) > 0 {
 		fmt.Fprintf(&b, "  bootstrap: [%s]\n", strings.Join(bootstrap, ", "))
+	}
+	var join []string
+	for _, o := range g.Nodes {
+		if o != c {
+			join = append(join, o.GossipAddr)
+		}
+	}
+	if len(join) > 0 {
+		fmt.Fprintf(&b, "  gossip_join: [%s]\n", strings.Join(join, ", "))
 	}
 	b.WriteString("log:\n  level: debug\n")
 	if g.opts.ClustersYAML != "" {
@@ -160,7 +186,11 @@ func (g *Group) Start(c *Controller) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(g.bin, "run", "--config", c.ConfigPath)
+	argv := []string{g.bin, "run", "--config", c.ConfigPath}
+	if c.zone != nil {
+		argv = append(c.zone.Exec(), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = append(os.Environ(), g.opts.Env...)

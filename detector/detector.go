@@ -1,0 +1,431 @@
+package detector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ClusterSpec is one replication cluster to watch.
+type ClusterSpec struct {
+	// Name is the cluster name from the config.
+	Name string
+	// Master is the current master's address; SetMaster moves it.
+	Master string
+	// Replicas are the replicas' addresses: their view confirms a death.
+	Replicas []string
+	// User is the monitor account for every instance of the cluster.
+	User string
+	// Password is User's password.
+	Password string
+}
+
+// Config configures a Detector.
+type Config struct {
+	// Controller is this controller's node id (its votes carry it).
+	Controller string
+	// Zone is this controller's zone.
+	Zone string
+	// ProbeInterval is the time between probes of each cluster; default 1s.
+	ProbeInterval time.Duration
+	// ProbeTimeout bounds each probe (on top of the prober's own timeout,
+	// which should be the same) and feeds the default freshness; default 1s.
+	ProbeTimeout time.Duration
+	// FailureThreshold is the consecutive failures before this controller
+	// votes Down; default 3.
+	FailureThreshold int
+	// Rules is the quorum rule. A zero Freshness defaults to
+	// 3 × (ProbeInterval + ProbeTimeout); a negative one disables staleness.
+	Rules Rules
+	// Clusters are the clusters to watch; names must be unique.
+	Clusters []ClusterSpec
+	// Clock drives the probe loops; default RealClock.
+	Clock Clock
+	// Logger receives state changes; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the detector's collectors; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// InstanceProber is what the detector needs to probe instances; *Prober
+// implements it and tests use fakes.
+type InstanceProber interface {
+	// Probe checks a master.
+	Probe(ctx context.Context, t Target) ProbeResult
+	// ProbeReplica reads a replica's replication status.
+	ProbeReplica(ctx context.Context, t Target, prev ReplicaObservation) ReplicaObservation
+}
+
+// VerdictExchange is what the detector needs from gossip; *Gossip implements
+// it. A nil VerdictExchange means this controller votes alone.
+type VerdictExchange interface {
+	// Publish shares this controller's verdicts.
+	Publish(vs []Verdict)
+	// Verdicts returns every controller's latest verdict per instance.
+	Verdicts() map[string][]Verdict
+	// Members returns the live members with their zones.
+	Members() []Member
+}
+
+// changeNotifier is implemented by *Gossip: a wake-up when peers' verdicts
+// change, so the leader reassesses without waiting for its own next probe.
+type changeNotifier interface{ Changed() <-chan struct{} }
+
+// Detector runs the probe loops of one controller, publishes its verdicts,
+// and keeps the latest Assessment of every cluster for the API and the
+// leader's decision loop. It never changes an instance.
+type Detector struct {
+	cfg     Config
+	log     *slog.Logger
+	prober  InstanceProber
+	gossip  VerdictExchange
+	metrics *metrics
+	updates chan Assessment
+
+	// assessMu serialises reassess, which the probe loops and the gossip
+	// watcher both call, so an assessment built from older inputs never
+	// replaces a newer one.
+	assessMu sync.Mutex
+	mu       sync.Mutex
+	clusters map[string]*clusterState
+	running  bool
+}
+
+type clusterState struct {
+	spec     ClusterSpec
+	own      Verdict
+	replicas map[string]ReplicaObservation
+	last     Assessment
+	assessed bool
+}
+
+// New validates cfg and builds a Detector; Run starts it.
+func New(cfg Config, prober InstanceProber, gossip VerdictExchange) (*Detector, error) {
+	if cfg.Controller == "" {
+		return nil, fmt.Errorf("%w: controller id is empty", ErrBadConfig)
+	}
+	if prober == nil {
+		return nil, fmt.Errorf("%w: no prober", ErrBadConfig)
+	}
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = time.Second
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = time.Second
+	}
+	if cfg.FailureThreshold <= 0 {
+		cfg.FailureThreshold = 3
+	}
+	if cfg.Rules.Quorum < 0 {
+		return nil, fmt.Errorf("%w: quorum %d", ErrBadQuorum, cfg.Rules.Quorum)
+	}
+	if cfg.Rules.Freshness == 0 {
+		cfg.Rules.Freshness = 3 * (cfg.ProbeInterval + cfg.ProbeTimeout)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Detector{cfg: cfg, log: log.With("component", "detector"), prober: prober, gossip: gossip,
+		clusters: map[string]*clusterState{}, updates: make(chan Assessment, max(16, 4*len(cfg.Clusters)))}
+	for _, c := range cfg.Clusters {
+		if c.Name == "" || c.Master == "" {
+			return nil, fmt.Errorf("%w: cluster %q needs a name and a master", ErrBadConfig, c.Name)
+		}
+		if _, dup := d.clusters[c.Name]; dup {
+			return nil, fmt.Errorf("%w: cluster %q listed twice", ErrBadConfig, c.Name)
+		}
+		c.Replicas = slices.Clone(c.Replicas)
+		d.clusters[c.Name] = &clusterState{spec: c, own: d.freshVerdict(c.Name, c.Master, 0),
+			replicas: map[string]ReplicaObservation{}}
+	}
+	m, err := newMetrics(cfg.Registerer, gossip)
+	if err != nil {
+		return nil, err
+	}
+	d.metrics = m
+	return d, nil
+}
+
+func (d *Detector) freshVerdict(cluster, instance string, seq uint64) Verdict {
+	return Verdict{Controller: d.cfg.Controller, Zone: d.cfg.Zone, Cluster: cluster, Instance: instance, Seq: seq}
+}
+
+// Run probes every cluster every ProbeInterval until ctx ends, then waits
+// for its goroutines and returns nil. It may be called once.
+func (d *Detector) Run(ctx context.Context) error {
+	d.mu.Lock()
+	if d.running {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: Run called twice", ErrBadConfig)
+	}
+	d.running = true
+	names := d.names()
+	d.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() { d.loop(ctx, name) })
+	}
+	if cn, ok := d.gossip.(changeNotifier); ok {
+		wg.Go(func() { d.watchGossip(ctx, cn.Changed()) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// names returns the cluster names sorted; d.mu must be held.
+func (d *Detector) names() []string {
+	names := make([]string, 0, len(d.clusters))
+	for n := range d.clusters {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (d *Detector) loop(ctx context.Context, name string) {
+	for {
+		d.tick(ctx, name)
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.cfg.Clock.After(d.cfg.ProbeInterval):
+		}
+	}
+}
+
+// watchGossip reassesses every cluster when a peer's verdict changes.
+func (d *Detector) watchGossip(ctx context.Context, changed <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			d.mu.Lock()
+			names := d.names()
+			d.mu.Unlock()
+			for _, n := range names {
+				d.reassess(n)
+			}
+		}
+	}
+}
+
+// tick probes the master and the replicas of one cluster in parallel,
+// updates and publishes this controller's verdict, and reassesses.
+func (d *Detector) tick(ctx context.Context, name string) {
+	d.mu.Lock()
+	cs := d.clusters[name]
+	spec := cs.spec
+	spec.Replicas = slices.Clone(spec.Replicas)
+	prevObs := make(map[string]ReplicaObservation, len(cs.replicas))
+	for k, v := range cs.replicas {
+		prevObs[k] = v
+	}
+	d.mu.Unlock()
+
+	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout+graceAfterTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var res ProbeResult
+	wg.Go(func() {
+		res = d.prober.Probe(pctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password})
+	})
+	obs := make([]ReplicaObservation, len(spec.Replicas))
+	for i, r := range spec.Replicas {
+		wg.Go(func() {
+			obs[i] = d.prober.ProbeReplica(pctx, Target{Addr: r, User: spec.User, Password: spec.Password}, prevObs[r])
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return // shutting down: a cancelled probe is not evidence
+	}
+	d.metrics.probe(name, res)
+
+	d.mu.Lock()
+	if cs.spec.Master != spec.Master {
+		d.mu.Unlock()
+		return // SetMaster ran meanwhile: these results are about the old topology
+	}
+	cs.own = NextVerdict(cs.own, res, d.cfg.FailureThreshold)
+	own := cs.own
+	for _, o := range obs {
+		cs.replicas[o.Replica] = o
+	}
+	d.mu.Unlock()
+	if d.gossip != nil {
+		d.gossip.Publish([]Verdict{own})
+	}
+	d.reassess(name)
+}
+
+// reassess recomputes a cluster's Assessment from the latest evidence.
+func (d *Detector) reassess(name string) {
+	d.assessMu.Lock()
+	defer d.assessMu.Unlock()
+	var gv map[string][]Verdict
+	live, zones := 1, map[string]string{d.cfg.Controller: d.cfg.Zone}
+	if d.gossip != nil {
+		gv = d.gossip.Verdicts()
+		ms := d.gossip.Members()
+		live, zones = len(ms), make(map[string]string, len(ms))
+		for _, m := range ms {
+			zones[m.Name] = m.Zone
+		}
+	}
+	d.mu.Lock()
+	cs := d.clusters[name]
+	master := cs.spec.Master
+	votes := []Verdict{cs.own}
+	for _, v := range gv[master] {
+		if v.Controller != d.cfg.Controller {
+			votes = append(votes, v)
+		}
+	}
+	view := make([]ReplicaObservation, 0, len(cs.spec.Replicas))
+	for _, r := range cs.spec.Replicas {
+		if o, ok := cs.replicas[r]; ok {
+			view = append(view, o)
+		}
+	}
+	a := Assess(name, master, votes, view, live, zones, d.cfg.Clock.Now(), d.cfg.Rules)
+	prev, had := cs.last, cs.assessed
+	cs.last, cs.assessed = a, true
+	d.mu.Unlock()
+
+	d.metrics.assessed(a)
+	changed := !had || prev.State != a.State || prev.Master != a.Master
+	if changed {
+		level := slog.LevelInfo
+		if a.State != AssessHealthy {
+			level = slog.LevelWarn
+		}
+		d.log.Log(context.Background(), level, "assessment changed", "cluster", name, "master", master,
+			"from", prev.State, "to", a.State, "reason", a.Reason)
+	}
+	if changed || a.State == AssessDeadConfirmed {
+		d.emit(a)
+	}
+}
+
+// emit queues a for Updates; when the reader lags, the oldest queued
+// assessment is dropped so the newest always gets in.
+func (d *Detector) emit(a Assessment) {
+	for range 2 {
+		select {
+		case d.updates <- a:
+			return
+		default:
+		}
+		select {
+		case <-d.updates:
+			d.metrics.dropped()
+		default:
+		}
+	}
+	d.metrics.dropped()
+}
+
+// Updates delivers assessments when a cluster's state changes, and again
+// on every probe while it is DeadConfirmed. It is a wake-up feed for the
+// leader's decision loop (newest wins when the reader lags); Assessment is
+// the source of truth.
+func (d *Detector) Updates() <-chan Assessment { return d.updates }
+
+// Assessment returns the latest assessment of a cluster; false before the
+// first probe or for an unknown cluster.
+func (d *Detector) Assessment(cluster string) (Assessment, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs, ok := d.clusters[cluster]
+	if !ok || !cs.assessed {
+		return Assessment{}, false
+	}
+	return cs.last, true
+}
+
+// Assessments returns the latest assessment of every assessed cluster,
+// sorted by cluster name, for the API's cluster view.
+func (d *Detector) Assessments() []Assessment {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []Assessment
+	for _, n := range d.names() {
+		if cs := d.clusters[n]; cs.assessed {
+			out = append(out, cs.last)
+		}
+	}
+	return out
+}
+
+// Cluster returns a cluster's current spec (master and replicas as last set).
+func (d *Detector) Cluster(cluster string) (ClusterSpec, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs, ok := d.clusters[cluster]
+	if !ok {
+		return ClusterSpec{}, false
+	}
+	spec := cs.spec
+	spec.Replicas = slices.Clone(spec.Replicas)
+	return spec, true
+}
+
+// SetMaster points the detector at a new master after a failover or
+// switchover: the new master leaves the replica list, the old one joins it
+// (so it is watched if it comes back), and this controller's failure count
+// starts afresh for the new address.
+func (d *Detector) SetMaster(cluster, addr string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs, ok := d.clusters[cluster]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownCluster, cluster)
+	}
+	old := cs.spec.Master
+	if strings.EqualFold(old, addr) {
+		return nil
+	}
+	replicas := slices.DeleteFunc(slices.Clone(cs.spec.Replicas), func(r string) bool { return strings.EqualFold(r, addr) })
+	if !slices.Contains(replicas, old) {
+		replicas = append(replicas, old)
+	}
+	cs.spec.Master, cs.spec.Replicas = addr, replicas
+	cs.own = d.freshVerdict(cluster, addr, cs.own.Seq)
+	d.log.Info("master changed", "cluster", cluster, "from", old, "to", addr)
+	return nil
+}
+
+// SetReplicas replaces a cluster's replica list (topology discovery).
+func (d *Detector) SetReplicas(cluster string, replicas []string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs, ok := d.clusters[cluster]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownCluster, cluster)
+	}
+	cs.spec.Replicas = slices.Clone(replicas)
+	return nil
+}
+
+// Recheck probes a cluster's master once more, now: the leader's last look
+// before it commits a failover (vtorc's recheckPrimaryHealth). It does not
+// change this controller's verdict.
+func (d *Detector) Recheck(ctx context.Context, cluster string) (ProbeResult, error) {
+	spec, ok := d.Cluster(cluster)
+	if !ok {
+		return ProbeResult{}, fmt.Errorf("%w: %q", ErrUnknownCluster, cluster)
+	}
+	return d.prober.Probe(ctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password}), nil
+}

@@ -1,0 +1,84 @@
+package detector
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// controllerNode is one controller of an in-process group: real gossip on
+// loopback, a scripted prober, real clock.
+type controllerNode struct {
+	prober *fakeProber
+	det    *Detector
+}
+
+func startGroup(t *testing.T) []controllerNode {
+	t.Helper()
+	gs := threeGossips(t, "", [3][]byte{})
+	var nodes []controllerNode
+	for i, g := range gs {
+		p := newFakeProber(RealClock{})
+		p.setMaster(testMaster, ReasonOK)
+		p.setReplica(ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "10.0.0.1", MasterPort: 3306, IORunning: "Yes"})
+		cfg := Config{Controller: g.cfg.NodeName, Zone: g.cfg.Zone, ProbeInterval: 50 * time.Millisecond,
+			ProbeTimeout: 50 * time.Millisecond, FailureThreshold: 2,
+			Rules:    Rules{ReplicaCheck: true, MultiZone: true, Freshness: time.Second},
+			Clusters: []ClusterSpec{{Name: "app1", Master: testMaster, Replicas: []string{testReplica}}},
+			Logger:   testLogger(t)}
+		d, err := New(cfg, p, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run %d: %v", i, err)
+			}
+		})
+		nodes = append(nodes, controllerNode{prober: p, det: d})
+	}
+	return nodes
+}
+
+func waitAll(t *testing.T, nodes []controllerNode, want AssessState) {
+	t.Helper()
+	waitFor(t, 10*time.Second, "all controllers "+want.String(), func() (bool, string) {
+		for i, n := range nodes {
+			a, ok := n.det.Assessment("app1")
+			if !ok || a.State != want {
+				return false, fmt.Sprintf("c%d: %s %s", i+1, a.State, a.Reason)
+			}
+		}
+		return true, ""
+	})
+}
+
+func TestDetectorGroup_MinorityCutOffIsIsolated(t *testing.T) {
+	nodes := startGroup(t)
+	waitAll(t, nodes, AssessHealthy)
+	nodes[0].prober.setMaster(testMaster, ReasonTimeout) // c1 cut from the master
+	waitAll(t, nodes, AssessIsolated)
+}
+
+func TestDetectorGroup_DeadMasterConfirmedEverywhere(t *testing.T) {
+	nodes := startGroup(t)
+	waitAll(t, nodes, AssessHealthy)
+	for _, n := range nodes {
+		n.prober.setMaster(testMaster, ReasonRefused)
+	}
+	// Replicas still connected: no failover.
+	waitAll(t, nodes, AssessReplicasStillConnected)
+	for _, n := range nodes {
+		n.prober.setReplica(ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "10.0.0.1", MasterPort: 3306, IORunning: "Connecting"})
+	}
+	waitAll(t, nodes, AssessDeadConfirmed)
+	a, _ := nodes[1].det.Assessment("app1")
+	if a.DownCount != 3 || a.Needed != 2 || fmt.Sprint(a.Zones) != "[a b c]" {
+		t.Fatalf("evidence at c2: down=%d needed=%d zones=%v", a.DownCount, a.Needed, a.Zones)
+	}
+}

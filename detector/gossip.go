@@ -1,0 +1,297 @@
+package detector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// DefaultGossipLabel keeps two quorumha groups on one network from mixing,
+// and keeps other memberlist users (consul, nomad) out of ours.
+const DefaultGossipLabel = "quorumha"
+
+// rejoinInterval is how often a lone member retries its join addresses; the
+// first controller up has nobody to join and memberlist never retries itself.
+const rejoinInterval = 5 * time.Second
+
+// minRetransmitMult is the floor of the verdict queue's retransmit multiplier.
+const minRetransmitMult = 6
+
+// GossipConfig configures a Gossip member.
+type GossipConfig struct {
+	// NodeName is the controller id; it must be unique in the group.
+	NodeName string
+	// Zone is advertised in the node meta; Assess counts zones.
+	Zone string
+	// BindAddr is host:port for both UDP and TCP; port 0 picks a free port.
+	BindAddr string
+	// AdvertiseAddr is host:port peers should use, when it differs from BindAddr.
+	AdvertiseAddr string
+	// Join lists peers' gossip addresses; unreachable ones are retried.
+	Join []string
+	// SecretKey enables memberlist's AES-GCM encryption (16, 24 or 32 bytes).
+	SecretKey []byte
+	// Label is the cluster label on every packet; default DefaultGossipLabel.
+	Label string
+	// Profile selects memberlist timings: "lan" (default), "wan" or "local"
+	// (loopback tests).
+	Profile string
+	// Clock stamps when verdicts arrive; default RealClock.
+	Clock Clock
+	// Logger receives memberlist's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Member is one gossip member as the API and the quorum rule see it.
+type Member struct {
+	// Name is the controller id.
+	Name string `json:"name"`
+	// Addr is its gossip address, host:port.
+	Addr string `json:"addr"`
+	// Zone is the zone it advertises.
+	Zone string `json:"zone"`
+	// State is alive, suspect, dead or left.
+	State string `json:"state"`
+}
+
+// Gossip shares verdicts between controllers over hashicorp/memberlist:
+// broadcasts for news, push/pull for repair. It never writes Raft state; the
+// leader reads Verdicts and decides.
+type Gossip struct {
+	cfg   GossipConfig
+	log   *slog.Logger
+	ml    *memberlist.Memberlist
+	store *verdictStore
+	// live is ml for the broadcast queue, which memberlist may call before
+	// Create has returned and ml is set.
+	live atomic.Pointer[memberlist.Memberlist]
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// NewGossip starts a member, tries to join cfg.Join once, and keeps retrying
+// in the background while it is alone. Call Shutdown to leave and stop.
+func NewGossip(cfg GossipConfig) (*Gossip, error) {
+	if cfg.NodeName == "" {
+		return nil, fmt.Errorf("%w: gossip node name is empty", ErrBadConfig)
+	}
+	if cfg.Label == "" {
+		cfg.Label = DefaultGossipLabel
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock{}
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "gossip")
+
+	var mc *memberlist.Config
+	switch strings.ToLower(cfg.Profile) {
+	case "", "lan":
+		mc = memberlist.DefaultLANConfig()
+	case "wan":
+		mc = memberlist.DefaultWANConfig()
+	case "local":
+		mc = memberlist.DefaultLocalConfig()
+	default:
+		return nil, fmt.Errorf("%w: gossip profile %q (want lan, wan or local)", ErrBadConfig, cfg.Profile)
+	}
+	mc.Name = cfg.NodeName
+	mc.Label = cfg.Label
+	mc.SecretKey = cfg.SecretKey
+	host, port, err := splitHostPort(cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: gossip bind address: %w", ErrBadConfig, err)
+	}
+	mc.BindAddr, mc.BindPort = host, port
+	mc.AdvertiseAddr, mc.AdvertisePort = "", port
+	if cfg.AdvertiseAddr != "" {
+		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitHostPort(cfg.AdvertiseAddr); err != nil {
+			return nil, fmt.Errorf("%w: gossip advertise address: %w", ErrBadConfig, err)
+		}
+	}
+	mc.Logger = log.New(logBridge{logger}, "", 0)
+
+	meta, err := json.Marshal(nodeMeta{Zone: cfg.Zone})
+	if err != nil {
+		return nil, fmt.Errorf("encode node meta: %w", err)
+	}
+	g := &Gossip{cfg: cfg, log: logger}
+	g.store = &verdictStore{self: cfg.NodeName, meta: meta, clock: cfg.Clock, log: logger,
+		verdicts: map[string]map[string]Verdict{}, changed: make(chan struct{}, 1)}
+	// Broadcasts are probabilistic (memberlist may hand the same message to the
+	// same peer twice); a verdict is tiny and each one replaces the previous,
+	// so retransmit more than memberlist does for its own messages.
+	g.store.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: max(mc.RetransmitMult, minRetransmitMult),
+		NumNodes: func() int { return g.numMembers() }}
+	mc.Delegate = g.store
+
+	g.ml, err = memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.BindAddr, err)
+	}
+	g.live.Store(g.ml)
+	g.join()
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	g.wg.Add(1)
+	go g.rejoinLoop(ctx)
+	return g, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: bad port", addr)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+func (g *Gossip) numMembers() int {
+	ml := g.live.Load()
+	if ml == nil {
+		return 1
+	}
+	return ml.NumMembers()
+}
+
+func (g *Gossip) join() {
+	if len(g.cfg.Join) == 0 {
+		return
+	}
+	n, err := g.ml.Join(g.cfg.Join)
+	if err != nil {
+		g.log.Warn("gossip join incomplete", "joined", n, "err", err)
+		return
+	}
+	g.log.Info("gossip joined", "contacted", n)
+}
+
+// rejoinLoop retries the join addresses while this member is alone.
+func (g *Gossip) rejoinLoop(ctx context.Context) {
+	defer g.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.cfg.Clock.After(rejoinInterval):
+			if g.ml.NumMembers() <= 1 {
+				g.join()
+			}
+		}
+	}
+}
+
+// Addr returns the address this member gossips on (useful with port 0).
+func (g *Gossip) Addr() string {
+	n := g.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Publish stores this controller's verdicts and broadcasts those that are
+// newer than what was published before. It never blocks on the network.
+func (g *Gossip) Publish(vs []Verdict) {
+	for _, v := range g.store.setOwn(vs) {
+		msg, err := encodeBatch(wireBatch{From: g.cfg.NodeName, Verdicts: []Verdict{v}})
+		if err != nil {
+			g.log.Error("encode verdict", "err", err)
+			continue
+		}
+		g.store.queue.QueueBroadcast(&verdictBroadcast{name: v.Controller + "/" + v.Instance, msg: msg})
+	}
+}
+
+// Verdicts returns the latest verdict of every controller (this one
+// included) per instance, sorted by controller. Old verdicts of departed
+// controllers stay; Assess recognises them as stale by their age.
+func (g *Gossip) Verdicts() map[string][]Verdict { return g.store.all() }
+
+// Changed delivers a coalesced wake-up whenever a peer's verdict changed.
+func (g *Gossip) Changed() <-chan struct{} { return g.store.changed }
+
+// Dropped counts gossip messages or verdicts dropped as malformed or forged.
+func (g *Gossip) Dropped() uint64 { return g.store.dropped.Load() }
+
+// Members returns the live (alive or suspect) members, sorted by name.
+func (g *Gossip) Members() []Member {
+	nodes := g.ml.Members()
+	out := make([]Member, 0, len(nodes))
+	for _, n := range nodes {
+		var meta nodeMeta
+		if len(n.Meta) > 0 {
+			if err := json.Unmarshal(n.Meta, &meta); err != nil {
+				g.log.Debug("undecodable node meta", "node", n.Name, "err", err)
+			}
+		}
+		out = append(out, Member{Name: n.Name, Addr: n.Address(), Zone: meta.Zone, State: nodeState(n.State)})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+func nodeState(s memberlist.NodeStateType) string {
+	switch s {
+	case memberlist.StateAlive:
+		return "alive"
+	case memberlist.StateSuspect:
+		return "suspect"
+	case memberlist.StateDead:
+		return "dead"
+	case memberlist.StateLeft:
+		return "left"
+	default:
+		return "unknown"
+	}
+}
+
+// Leave announces a graceful departure, waiting at most until ctx ends, so
+// peers drop this member at once instead of after the suspicion timeout.
+func (g *Gossip) Leave(ctx context.Context) error {
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := g.ml.Leave(timeout); err != nil {
+		return fmt.Errorf("gossip leave: %w", err)
+	}
+	return nil
+}
+
+// Shutdown leaves (best effort within ctx), stops the rejoin loop and closes
+// the listeners. It is safe to call more than once.
+func (g *Gossip) Shutdown(ctx context.Context) error {
+	var err error
+	g.once.Do(func() {
+		if lerr := g.Leave(ctx); lerr != nil {
+			g.log.Warn("gossip leave", "err", lerr)
+		}
+		g.cancel()
+		g.wg.Wait()
+		if serr := g.ml.Shutdown(); serr != nil {
+			err = fmt.Errorf("gossip shutdown: %w", serr)
+		}
+	})
+	return err
+}

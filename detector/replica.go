@@ -1,0 +1,124 @@
+package detector
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Replica status statements: the old name works on every MariaDB and on
+// MySQL before 8.4; the new one on MariaDB >= 10.5 and MySQL >= 8.0.22.
+const (
+	showSlaveStatus   = "SHOW SLAVE STATUS"
+	showReplicaStatus = "SHOW REPLICA STATUS"
+	erParseError      = 1064 // ER_PARSE_ERROR: the server does not know the statement
+)
+
+// ProbeReplica asks a replica how its replication from the master is doing.
+// Advancing is computed against prev (the previous observation of the same
+// replica). An unreachable replica keeps prev's ReadPos as its last known
+// position, so the first answer after an outage can still show movement.
+func (p *Prober) ProbeReplica(ctx context.Context, t Target, prev ReplicaObservation) ReplicaObservation {
+	obs := ReplicaObservation{Replica: t.Addr, ObservedAt: p.cfg.Clock.Now()}
+	var status map[string]sql.NullString
+	start := obs.ObservedAt
+	err := p.run(ctx, t, func(ctx context.Context, pl *pool) error {
+		var err error
+		status, err = readReplicaStatus(ctx, pl)
+		return err
+	})
+	if err != nil {
+		obs.Error = fmt.Sprintf("%s: %v", p.classify(err, p.cfg.Clock.Now().Sub(start)), err)
+		if prev.Replica == t.Addr {
+			obs.ReadPos = prev.ReadPos
+		}
+		return obs
+	}
+	obs.Reachable = true
+	fillReplicaObservation(&obs, status)
+	obs.Advancing = prev.Replica == t.Addr && prev.ReadPos != "" && obs.ReadPos != "" && obs.ReadPos != prev.ReadPos
+	return obs
+}
+
+// readReplicaStatus runs the replica status statement and returns the first
+// row by column name (nil when the server is not a replica).
+func readReplicaStatus(ctx context.Context, pl *pool) (map[string]sql.NullString, error) {
+	stmt := pl.replicaSQL
+	if stmt == "" {
+		stmt = showSlaveStatus
+	}
+	rows, err := pl.db.QueryContext(ctx, stmt)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == erParseError && stmt == showSlaveStatus {
+		stmt = showReplicaStatus
+		rows, err = pl.db.QueryContext(ctx, stmt)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", stmt, err)
+	}
+	defer rows.Close()
+	pl.replicaSQL = stmt // only this probe's goroutine touches pl while it is in flight
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, fmt.Errorf("%s columns: %w", stmt, err)
+	}
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", stmt, err)
+		}
+		return nil, nil
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, fmt.Errorf("%s scan: %w", stmt, err)
+	}
+	out := make(map[string]sql.NullString, len(cols))
+	for i, c := range cols {
+		out[c] = vals[i]
+	}
+	return out, nil
+}
+
+// fillReplicaObservation copies the fields the detector needs, accepting the
+// MySQL 8 "Source"/"Replica" column names as well as the classic ones.
+func fillReplicaObservation(obs *ReplicaObservation, st map[string]sql.NullString) {
+	if st == nil {
+		return
+	}
+	get := func(names ...string) (string, bool) {
+		for _, n := range names {
+			if v, ok := st[n]; ok {
+				return v.String, v.Valid
+			}
+		}
+		return "", false
+	}
+	obs.MasterHost, _ = get("Master_Host", "Source_Host")
+	port, _ := get("Master_Port", "Source_Port")
+	obs.MasterPort, _ = strconv.Atoi(port)
+	obs.IORunning, _ = get("Slave_IO_Running", "Replica_IO_Running")
+	sqlRunning, _ := get("Slave_SQL_Running", "Replica_SQL_Running")
+	obs.SQLRunning = sqlRunning == "Yes"
+	errno, _ := get("Last_IO_Errno")
+	obs.LastIOErrno, _ = strconv.Atoi(errno)
+	obs.LastIOError, _ = get("Last_IO_Error")
+	file, _ := get("Master_Log_File", "Source_Log_File")
+	pos, _ := get("Read_Master_Log_Pos", "Read_Source_Log_Pos")
+	obs.ReadPos = file + ":" + pos
+	if gtid, _ := get("Gtid_IO_Pos", "Retrieved_Gtid_Set"); gtid != "" {
+		obs.ReadPos += " gtid=" + gtid
+	}
+	if sb, ok := get("Seconds_Behind_Master", "Seconds_Behind_Source"); ok {
+		if n, err := strconv.ParseInt(sb, 10, 64); err == nil {
+			obs.SecondsBehind = &n
+		}
+	}
+}

@@ -1,0 +1,314 @@
+// Package detector decides whether a master is dead. Every controller probes
+// every master and the masters' replicas, turns its probe results into a
+// Verdict, and gossips its verdicts to the other controllers over memberlist.
+// Assess combines the latest fresh verdicts of all controllers with the
+// replicas' own view of the master into an Assessment; only a DeadConfirmed
+// assessment lets the Raft leader start a failover. The detector never changes
+// any instance.
+package detector
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reason classifies the outcome of one probe. It is a closed enum so that the
+// quorum rule and the metrics switch on it instead of on error text.
+type Reason uint8
+
+// Probe outcomes. ReasonUnknown is the zero value so that an unset Reason is
+// never mistaken for success.
+const (
+	// ReasonUnknown is an error that fits no other class; it counts as a failure.
+	ReasonUnknown Reason = iota
+	// ReasonOK means the probe query answered.
+	ReasonOK
+	// ReasonRefused means the TCP connection was refused, reset or unreachable:
+	// nothing is listening, or the server went away mid-query.
+	ReasonRefused
+	// ReasonTimeout means the server did not answer within probe_timeout.
+	ReasonTimeout
+	// ReasonAuthError means the server answered but refused our account or
+	// host (MHA's "alive but refusing" errnos 1042-1045, 1129, 1130, 1251, 1275).
+	ReasonAuthError
+	// ReasonTooManyConnections means the server answered but has no free
+	// connection slot (1040, 1203, 1226): alive.
+	ReasonTooManyConnections
+	// ReasonReadOnlyOrShutdown means the server is shutting down or killed our
+	// session (1053, 1077-1079, 1927, 3169): it is going away.
+	ReasonReadOnlyOrShutdown
+	// ReasonQueryError means the server answered the probe query with an
+	// error that says nothing about liveness classes above.
+	ReasonQueryError
+)
+
+var reasonNames = [...]string{
+	ReasonUnknown:            "unknown",
+	ReasonOK:                 "ok",
+	ReasonRefused:            "refused",
+	ReasonTimeout:            "timeout",
+	ReasonAuthError:          "auth_error",
+	ReasonTooManyConnections: "too_many_connections",
+	ReasonReadOnlyOrShutdown: "read_only_or_shutdown",
+	ReasonQueryError:         "query_error",
+}
+
+// String returns the snake_case name used in logs, JSON and metric labels.
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "reason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// MarshalText encodes the reason by name so gossip and the API stay readable
+// and survive reordering of the constants.
+func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText decodes a name written by MarshalText; unknown names decode
+// to ReasonUnknown so a newer peer never breaks an older one.
+func (r *Reason) UnmarshalText(b []byte) error {
+	for i, n := range reasonNames {
+		if n == string(b) {
+			*r = Reason(i)
+			return nil
+		}
+	}
+	*r = ReasonUnknown
+	return nil
+}
+
+// Alive reports whether the reason proves the server is up: it either
+// answered, or it refused us in a way only a running mysqld can (MHA does not
+// count these as failures, and neither do we).
+func (r Reason) Alive() bool {
+	switch r {
+	case ReasonOK, ReasonAuthError, ReasonTooManyConnections:
+		return true
+	default:
+		return false
+	}
+}
+
+// ProbeResult is the outcome of one probe of one instance by this controller.
+type ProbeResult struct {
+	// Instance is the probed address, host:port.
+	Instance string `json:"instance"`
+	// OK is true when the probe query answered.
+	OK bool `json:"ok"`
+	// Reason classifies the outcome; ReasonOK when OK.
+	Reason Reason `json:"reason"`
+	// Latency is how long the probe took.
+	Latency time.Duration `json:"latency"`
+	// At is when the probe started.
+	At time.Time `json:"at"`
+	// Detail is the error text or extra state, for operators.
+	Detail string `json:"detail,omitempty"`
+	// ReadOnly is @@global.read_only as seen by a successful probe; recovery
+	// uses it to tell a fenced master from a writable one.
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// State is one controller's opinion of one instance.
+type State uint8
+
+// Verdict states. StateUnknown is the zero value: no probe yet.
+const (
+	// StateUnknown means this controller has not probed the instance yet.
+	StateUnknown State = iota
+	// StateUp means the last probe answered.
+	StateUp
+	// StateDegraded means the server is alive but refusing us (too many
+	// connections, access denied); it never counts toward "down".
+	StateDegraded
+	// StateSuspect means one or more consecutive failures, below the threshold.
+	StateSuspect
+	// StateDown means failure_threshold consecutive failures.
+	StateDown
+)
+
+var stateNames = [...]string{
+	StateUnknown:  "unknown",
+	StateUp:       "up",
+	StateDegraded: "degraded",
+	StateSuspect:  "suspect",
+	StateDown:     "down",
+}
+
+// String returns the lower-case name used in logs, JSON and metrics.
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText encodes the state by name.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a name written by MarshalText; unknown names decode
+// to StateUnknown, which never counts as a down vote.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	*s = StateUnknown
+	return nil
+}
+
+// Verdict is one controller's current opinion of one instance: what it
+// gossips, and one vote in Assess.
+type Verdict struct {
+	// Controller is the node id of the controller that probed.
+	Controller string `json:"controller"`
+	// Zone is that controller's zone.
+	Zone string `json:"zone"`
+	// Cluster is the cluster the instance is the master of, for readers.
+	Cluster string `json:"cluster,omitempty"`
+	// Instance is the probed address, host:port.
+	Instance string `json:"instance"`
+	// State is the opinion.
+	State State `json:"state"`
+	// Failures is the number of consecutive failed probes.
+	Failures int `json:"failures"`
+	// Reason is the last probe's reason.
+	Reason Reason `json:"reason"`
+	// Detail is the last probe's detail text.
+	Detail string `json:"detail,omitempty"`
+	// ObservedAt is when the last probe ran, on the probing controller's clock.
+	ObservedAt time.Time `json:"observed_at"`
+	// Seq increases with every probe of the controller; with ObservedAt it
+	// orders verdicts so gossip keeps only the newest.
+	Seq uint64 `json:"seq"`
+	// ReceivedAt is when this controller first received this verdict (zero
+	// for its own). It is local and never gossiped; Assess uses the earlier of
+	// ObservedAt and ReceivedAt so a peer whose clock runs ahead cannot keep
+	// its verdicts fresh for ever.
+	ReceivedAt time.Time `json:"-"`
+}
+
+// NewerThan reports whether v supersedes old from the same controller: a
+// later observation, or the same instant with a higher sequence number. A
+// restarted controller starts Seq again at 1 but its clock moves on.
+func (v Verdict) NewerThan(old Verdict) bool {
+	if !v.ObservedAt.Equal(old.ObservedAt) {
+		return v.ObservedAt.After(old.ObservedAt)
+	}
+	return v.Seq > old.Seq
+}
+
+// NextVerdict is the per-controller failure counter: it folds one probe
+// result into the previous verdict. The first failure makes the instance
+// Suspect, threshold consecutive failures make it Down, an answer resets it to
+// Up, and "alive but refusing" makes it Degraded (also a reset). A result for
+// a different instance than prev (the master moved) starts counting afresh.
+// A threshold below 1 is treated as 1.
+func NextVerdict(prev Verdict, r ProbeResult, threshold int) Verdict {
+	if threshold < 1 {
+		threshold = 1
+	}
+	next := prev
+	if r.Instance != "" && r.Instance != prev.Instance {
+		next.Instance = r.Instance
+		next.Failures = 0
+	}
+	next.Seq = prev.Seq + 1
+	next.ObservedAt = r.At
+	next.Reason = r.Reason
+	next.Detail = r.Detail
+	next.ReceivedAt = time.Time{}
+	switch {
+	case r.OK:
+		next.State = StateUp
+		next.Reason = ReasonOK
+		next.Failures = 0
+	case r.Reason.Alive():
+		next.State = StateDegraded
+		next.Failures = 0
+	default:
+		next.Failures++
+		if next.Failures >= threshold {
+			next.State = StateDown
+		} else {
+			next.State = StateSuspect
+		}
+	}
+	return next
+}
+
+// ReplicaObservation is what one replica says about its master: the second
+// opinion that stops a failover while the master still feeds its replicas.
+type ReplicaObservation struct {
+	// Replica is the replica's address, host:port.
+	Replica string `json:"replica"`
+	// Reachable is false when the replica itself could not be queried.
+	Reachable bool `json:"reachable"`
+	// Error is why the replica could not be queried.
+	Error string `json:"error,omitempty"`
+	// MasterHost is Master_Host (Source_Host); empty when not a replica.
+	MasterHost string `json:"master_host,omitempty"`
+	// MasterPort is Master_Port (Source_Port).
+	MasterPort int `json:"master_port,omitempty"`
+	// IORunning is Slave_IO_Running: "Yes", "No", "Connecting" (or "Preparing").
+	IORunning string `json:"io_running,omitempty"`
+	// SQLRunning is Slave_SQL_Running = "Yes".
+	SQLRunning bool `json:"sql_running"`
+	// LastIOErrno is Last_IO_Errno.
+	LastIOErrno int `json:"last_io_errno,omitempty"`
+	// LastIOError is Last_IO_Error.
+	LastIOError string `json:"last_io_error,omitempty"`
+	// ReadPos is the received position as a comparable string
+	// (Master_Log_File:Read_Master_Log_Pos, plus the GTID IO position when
+	// there is one).
+	ReadPos string `json:"read_pos,omitempty"`
+	// Advancing is true when ReadPos changed since the previous observation.
+	Advancing bool `json:"advancing"`
+	// SecondsBehind is Seconds_Behind_Master; nil when NULL.
+	SecondsBehind *int64 `json:"seconds_behind,omitempty"`
+	// ObservedAt is when the observation was made.
+	ObservedAt time.Time `json:"observed_at"`
+}
+
+// MasterAddr returns MasterHost:MasterPort, or "" when not a replica.
+func (o ReplicaObservation) MasterAddr() string {
+	if o.MasterHost == "" {
+		return ""
+	}
+	return net.JoinHostPort(o.MasterHost, strconv.Itoa(o.MasterPort))
+}
+
+// Follows reports whether the replica is configured to replicate from master
+// (host:port; hosts compare case-insensitively, no DNS lookups). Configure
+// instance addresses the way replicas name their master.
+func (o ReplicaObservation) Follows(master string) bool {
+	if o.MasterHost == "" {
+		return false
+	}
+	host, port, err := net.SplitHostPort(master)
+	if err != nil {
+		return strings.EqualFold(o.MasterHost, master) && o.MasterPort == 3306
+	}
+	return strings.EqualFold(strings.Trim(host, "[]"), strings.Trim(o.MasterHost, "[]")) &&
+		port == strconv.Itoa(o.MasterPort)
+}
+
+// StillConnected reports whether this replica vouches that master is alive:
+// it is reachable, follows master, and its IO thread is connected or its
+// read position is still moving.
+func (o ReplicaObservation) StillConnected(master string) bool {
+	return o.Reachable && o.Follows(master) && (o.IORunning == "Yes" || o.Advancing)
+}
+
+// describe is a one-line summary for Assessment.Reason.
+func (o ReplicaObservation) describe() string {
+	if !o.Reachable {
+		return fmt.Sprintf("%s unreachable", o.Replica)
+	}
+	return fmt.Sprintf("%s io=%s advancing=%t", o.Replica, o.IORunning, o.Advancing)
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/quorumha/quorumha/consensus"
+	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/fsm"
 )
 
@@ -106,6 +107,12 @@ type ClusterView interface {
 	HealthyMaster(name string) (addr string, ok bool)
 }
 
+// MemberLister is what /v1/status needs from gossip: the controllers this
+// one can hear, with their zones.
+type MemberLister interface {
+	Members() []detector.Member
+}
+
 // Deps holds the collaborators of the API server.
 type Deps struct {
 	// Raft is the consensus node (required).
@@ -114,6 +121,8 @@ type Deps struct {
 	State State
 	// Clusters is the detector's live view (optional).
 	Clusters ClusterView
+	// Members lists the gossip members with their zones (optional).
+	Members MemberLister
 	// Client forwards writes to the leader; nil uses a client with sane timeouts.
 	Client *http.Client
 	// Now is the clock used for times in commands; nil uses time.Now.
@@ -126,6 +135,7 @@ type Server struct {
 	raft    Raft
 	state   State
 	view    ClusterView
+	members MemberLister
 	client  *http.Client
 	now     func() time.Time
 	log     *slog.Logger
@@ -160,13 +170,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	s := &Server{
-		cfg:    cfg,
-		raft:   deps.Raft,
-		state:  deps.State,
-		view:   deps.Clusters,
-		client: deps.Client,
-		now:    deps.Now,
-		log:    cfg.Logger,
+		cfg:     cfg,
+		raft:    deps.Raft,
+		state:   deps.State,
+		view:    deps.Clusters,
+		members: deps.Members,
+		client:  deps.Client,
+		now:     deps.Now,
+		log:     cfg.Logger,
 	}
 	if s.client == nil {
 		s.client = &http.Client{Timeout: 30 * time.Second}

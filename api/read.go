@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/consensus"
+	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/fsm"
 )
 
@@ -61,6 +62,9 @@ type StatusResponse struct {
 	LeaderChanges   uint64     `json:"leader_changes"`
 	FSMAppliedIndex uint64     `json:"fsm_applied_index"`
 	RecordCount     int        `json:"record_count"`
+	// GossipMembers are the controllers this one hears over gossip, with
+	// their zones; absent when gossip is off.
+	GossipMembers []detector.Member `json:"gossip_members,omitempty"`
 }
 
 // HistoryResponse is the answer of GET /v1/history. Index is the FSM applied
@@ -175,6 +179,9 @@ func (s *Server) status(http.ResponseWriter, *http.Request) (any, error) {
 		LeaderChanges:   st.LeaderChanges,
 		FSMAppliedIndex: s.state.AppliedIndex(),
 		RecordCount:     s.state.RecordCount(),
+	}
+	if s.members != nil {
+		resp.GossipMembers = s.members.Members()
 	}
 	if st.LeaderID != "" {
 		resp.Leader = s.peerInfo(consensus.Peer{ID: st.LeaderID, RaftAddr: st.LeaderAddr, Leader: true})

@@ -55,6 +55,11 @@ func (c *Config) ValidateForRun() error {
 				"does not include this node's id %q", n.ID)
 		}
 	}
+	if len(n.Bootstrap) > 1 && n.GossipAddr == "" && len(c.Clusters) > 0 {
+		// Without gossip each controller would count only its own vote and
+		// the leader alone could declare a master dead.
+		p.add("node.gossip_addr", "", ErrMissing, "required when several controllers watch clusters (multi-vantage detection)")
+	}
 	if n.GossipKeyFile != "" {
 		if _, err := os.Stat(n.GossipKeyFile); err != nil {
 			p.add("node.gossip_key_file", n.GossipKeyFile, ErrFile, "%v", unwrapPathErr(err))

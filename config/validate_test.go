@@ -12,7 +12,7 @@ type yamlParts map[string]string
 
 func baseParts(hook string) yamlParts {
 	return yamlParts{
-		"node":     "node:\n  id: c1\n  raft_addr: 127.0.0.1:7000\n  http_addr: 127.0.0.1:8080\n  data_dir: /tmp/q\n  bootstrap: [c1=127.0.0.1:7000, c2=127.0.0.2:7000]\n",
+		"node":     "node:\n  id: c1\n  raft_addr: 127.0.0.1:7000\n  http_addr: 127.0.0.1:8080\n  gossip_addr: 127.0.0.1:7946\n  data_dir: /tmp/q\n  bootstrap: [c1=127.0.0.1:7000, c2=127.0.0.2:7000]\n",
 		"api":      "",
 		"detector": "detector:\n  probe_interval: 1s\n",
 		"recovery": "",
@@ -188,5 +188,17 @@ func TestValidate_WildcardAdvertisedAddress(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `node.http_addr: "`+addr+`"`) || !strings.Contains(err.Error(), "wildcard") {
 			t.Errorf("http_addr %q: err = %v, want wildcard refusal naming the key", addr, err)
 		}
+	}
+}
+
+func TestValidateForRun_GossipNeededForSeveralControllers(t *testing.T) {
+	c := Default()
+	c.Source = "q.yaml"
+	c.Node.ID, c.Node.RaftAddr, c.Node.HTTPAddr, c.Node.DataDir = "c1", "127.0.0.1:7000", "127.0.0.1:8080", "/tmp/q"
+	c.Node.Bootstrap = []string{"c1=127.0.0.1:7000", "c2=127.0.0.2:7000"}
+	c.Clusters = []Cluster{{Name: "a", Instances: []Instance{{Address: "127.0.0.1:3306"}, {Address: "127.0.0.1:3307"}}}}
+	err := c.ValidateForRun()
+	if err == nil || !strings.Contains(err.Error(), "q.yaml: node.gossip_addr") {
+		t.Fatalf("err = %v, want node.gossip_addr required", err)
 	}
 }

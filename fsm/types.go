@@ -80,7 +80,7 @@ type Step struct {
 	Leader  string    `json:"leader"` // controller that ran the step
 	Term    uint64    `json:"term,omitempty"`
 	Start   time.Time `json:"start"`
-	End     time.Time `json:"end,omitempty"`
+	End     time.Time `json:"end,omitzero"`
 	Outcome Outcome   `json:"outcome"`
 	Detail  string    `json:"detail,omitempty"`
 }
@@ -105,7 +105,7 @@ type Record struct {
 	NewMaster  string          `json:"new_master,omitempty"`
 	OpenedBy   string          `json:"opened_by"`
 	Opened     time.Time       `json:"opened"`
-	Closed     time.Time       `json:"closed,omitempty"`
+	Closed     time.Time       `json:"closed,omitzero"`
 	Evidence   json.RawMessage `json:"evidence,omitempty"` // detector's evidence, opaque here
 	Candidates []Candidate     `json:"candidates,omitempty"`
 	Steps      []Step          `json:"steps,omitempty"`
@@ -120,13 +120,13 @@ func (r Record) IsOpen() bool { return r.Result == ResultOpen }
 type ClusterState struct {
 	Name              string    `json:"name"`
 	Master            string    `json:"master,omitempty"` // as recorded by failovers/switchovers
-	MasterSetAt       time.Time `json:"master_set_at,omitempty"`
-	LastFailover      time.Time `json:"last_failover,omitempty"` // close time of last successful failover (anti-flap)
+	MasterSetAt       time.Time `json:"master_set_at,omitzero"`
+	LastFailover      time.Time `json:"last_failover,omitzero"` // close time of last successful failover (anti-flap)
 	LastFailoverID    uint64    `json:"last_failover_id,omitempty"`
-	AckedAt           time.Time `json:"acked_at,omitempty"` // ack of the last failover
+	AckedAt           time.Time `json:"acked_at,omitzero"` // ack of the last failover
 	AckedBy           string    `json:"acked_by,omitempty"`
 	AckComment        string    `json:"ack_comment,omitempty"`
-	MaintenanceUntil  time.Time `json:"maintenance_until,omitempty"`
+	MaintenanceUntil  time.Time `json:"maintenance_until,omitzero"`
 	MaintenanceReason string    `json:"maintenance_reason,omitempty"`
 	MaintenanceBy     string    `json:"maintenance_by,omitempty"`
 }
@@ -212,7 +212,7 @@ type Ack struct {
 // which automatic failover is off for the cluster.
 type Maintenance struct {
 	Cluster string    `json:"cluster"`
-	Until   time.Time `json:"until,omitempty"`
+	Until   time.Time `json:"until,omitzero"`
 	Reason  string    `json:"reason,omitempty"`
 	By      string    `json:"by,omitempty"`
 }

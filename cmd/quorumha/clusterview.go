@@ -4,14 +4,16 @@ import (
 	"slices"
 
 	"github.com/quorumha/quorumha/config"
+	"github.com/quorumha/quorumha/detector"
 )
 
-// configView serves the API's cluster view from the configuration alone:
-// which clusters exist and their configured instances. It is what a
-// controller knows before the detector has probed anything.
+// configView serves the API's cluster view: which clusters exist and their
+// configured instances (from the configuration), plus this controller's live
+// assessment of each (from the detector).
 type configView struct {
 	clusters map[string]config.Cluster
 	names    []string
+	det      *detector.Detector // nil before detection runs
 }
 
 // configuredInstance is the JSON shape of one configured instance (no secrets).
@@ -22,8 +24,8 @@ type configuredInstance struct {
 	NoMaster        bool   `json:"no_master,omitempty"`
 }
 
-func newConfigView(cfg *config.Config) *configView {
-	v := &configView{clusters: map[string]config.Cluster{}}
+func newConfigView(cfg *config.Config, det *detector.Detector) *configView {
+	v := &configView{clusters: map[string]config.Cluster{}, det: det}
 	for _, c := range cfg.Clusters {
 		v.clusters[c.Name] = c
 		v.names = append(v.names, c.Name)
@@ -45,9 +47,28 @@ func (v *configView) ClusterInfo(name string) (any, bool) {
 	for _, in := range c.Instances {
 		out = append(out, configuredInstance{Address: in.Address, Zone: in.Zone, CandidateMaster: in.CandidateMaster, NoMaster: in.NoMaster})
 	}
-	return map[string]any{"configured_instances": out}, true
+	info := map[string]any{"configured_instances": out}
+	if v.det != nil {
+		if a, ok := v.det.Assessment(name); ok {
+			info["assessment"] = a
+		}
+		if spec, ok := v.det.Cluster(name); ok {
+			info["watched_master"] = spec.Master
+		}
+	}
+	return info, true
 }
 
-// HealthyMaster is unknown without probes: the API then serves the master
-// recorded in the replicated state.
-func (v *configView) HealthyMaster(string) (string, bool) { return "", false }
+// HealthyMaster is the watched master while this controller's latest
+// assessment says it is healthy. Otherwise the API serves the master
+// recorded in the replicated state (or 503 when none is known).
+func (v *configView) HealthyMaster(name string) (string, bool) {
+	if v.det == nil {
+		return "", false
+	}
+	a, ok := v.det.Assessment(name)
+	if !ok || a.State != detector.AssessHealthy {
+		return "", false
+	}
+	return a.Master, true
+}

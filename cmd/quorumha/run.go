@@ -10,12 +10,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/quorumha/quorumha/api"
 	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/recovery"
 )
 
 func newRunCmd() *cobra.Command {
@@ -68,12 +71,26 @@ func newLogger(c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// controller is the wired process: what leader work and shutdown need.
+type controller struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	state  *fsm.FSM
+	node   *consensus.Node
+	detect *detection
+	// ready closes once node and detect are set: raft may elect this node
+	// before construction has finished.
+	ready chan struct{}
+}
+
 // runController wires the packages in dependency order (config → fsm →
-// consensus → api) and blocks until ctx is cancelled, then shuts down in
-// reverse order. Each step's failure names the step.
+// consensus → detector → api) and blocks until ctx is cancelled, then shuts
+// down in reverse order. Each step's failure names the step.
 func runController(ctx context.Context, cfg *config.Config) error {
 	logger := newLogger(cfg.Log).With("node", cfg.Node.ID)
-	state := fsm.New(logger.With("pkg", "fsm"))
+	c := &controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// The HTTP listener is opened first so a port clash fails before raft
 	// touches the data directory.
@@ -83,31 +100,55 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}
 	defer ln.Close()
 
-	node, err := createNode(ctx, cfg, state, logger)
+	c.node, err = createNode(cfg, c.state, logger, c.onLeader)
 	if err != nil {
 		return err
 	}
+	c.detect, err = createDetection(ctx, cfg, c.state, reg, logger)
+	if err != nil {
+		_ = c.node.Shutdown(context.Background())
+		return err
+	}
+	close(c.ready)
 
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det)}
+	if c.detect.gossip != nil {
+		deps.Members = c.detect.gossip
+	}
 	srv, err := api.New(api.Config{
 		NodeID:   cfg.Node.ID,
 		Zone:     cfg.Node.Zone,
 		HTTPAddr: cfg.Node.HTTPAddr,
 		Token:    cfg.API.Token.Reveal(),
 		Logger:   logger.With("pkg", "api"),
-	}, api.Deps{Raft: node, State: state, Clusters: newConfigView(cfg)})
+		Registry: reg,
+	}, deps)
 	if err != nil {
-		_ = node.Shutdown(context.Background())
+		c.shutdown(logger)
 		return fmt.Errorf("create api server: %w", err)
 	}
 
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
-	wg.Add(1)
-	go func() { // owned here: waited for below
+	wg.Add(3)
+	go func() { // each goroutine here is owned by runController: waited for below
 		defer wg.Done()
-		serveErr <- srv.Serve(ctx, ln)
+		serveErr <- srv.Serve(runCtx, ln)
 	}()
-	logger.Info("controller started", "raft_addr", cfg.Node.RaftAddr, "http_addr", cfg.Node.HTTPAddr, "zone", cfg.Node.Zone)
+	go func() {
+		defer wg.Done()
+		if err := c.detect.det.Run(runCtx); err != nil {
+			logger.Error("detector stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		c.detect.det.FollowRecordedMasters(runCtx, c.state, time.Second, logger.With("pkg", "detector"))
+	}()
+	logger.Info("controller started", "raft_addr", cfg.Node.RaftAddr, "http_addr", cfg.Node.HTTPAddr,
+		"gossip_addr", cfg.Node.GossipAddr, "zone", cfg.Node.Zone, "clusters", len(cfg.Clusters))
 
 	select {
 	case <-ctx.Done():
@@ -116,18 +157,28 @@ func runController(ctx context.Context, cfg *config.Config) error {
 		err = fmt.Errorf("http server: %w", err)
 	}
 	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if serr := node.Shutdown(shutdownCtx); serr != nil {
-		logger.Warn("raft shutdown", "err", serr)
-	}
+	c.shutdown(logger)
+	cancel()
 	wg.Wait()
 	return err
 }
 
-// createNode starts this controller's raft member. The leader-only work runs
-// in onLeader, after raft's barrier, and stops when leadership is lost.
-func createNode(ctx context.Context, cfg *config.Config, state *fsm.FSM, logger *slog.Logger) (*consensus.Node, error) {
+// shutdown leaves raft first (transferring leadership when leading), then
+// gossip, so the group never waits for a leader that is already gone.
+func (c *controller) shutdown(logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.node.Shutdown(ctx); err != nil {
+		logger.Warn("raft shutdown", "err", err)
+	}
+	if c.detect != nil {
+		c.detect.close(ctx)
+	}
+}
+
+// createNode starts this controller's raft member. onLeader runs the
+// leader-only work after raft's barrier and stops when leadership is lost.
+func createNode(cfg *config.Config, state *fsm.FSM, logger *slog.Logger, onLeader func(context.Context)) (*consensus.Node, error) {
 	peers, err := cfg.Node.BootstrapPeers()
 	if err != nil {
 		return nil, fmt.Errorf("node.bootstrap: %w", err)
@@ -140,20 +191,7 @@ func createNode(ctx context.Context, cfg *config.Config, state *fsm.FSM, logger 
 	if cfg.Node.RaftProfile == "wan" {
 		timings = consensus.WANTimings()
 	}
-
-	// onLeader needs the node, which exists only after New returns; ready
-	// closes once it is assigned so an early election cannot see nil.
-	var node *consensus.Node
-	ready := make(chan struct{})
-	onLeader := func(lctx context.Context) {
-		select {
-		case <-ready:
-		case <-lctx.Done():
-			return
-		}
-		leaderWork(lctx, cfg, node, logger.With("pkg", "leader"))
-	}
-	node, err = consensus.New(consensus.Config{
+	node, err := consensus.New(consensus.Config{
 		ID:        cfg.Node.ID,
 		RaftAddr:  cfg.Node.RaftAddr,
 		DataDir:   cfg.Node.DataDir,
@@ -162,23 +200,29 @@ func createNode(ctx context.Context, cfg *config.Config, state *fsm.FSM, logger 
 		Logger:    logger.With("pkg", "consensus"),
 		OnLeader:  onLeader,
 	}, state)
-	close(ready)
 	if err != nil {
 		return nil, fmt.Errorf("start raft (node.data_dir %s, node.raft_addr %s): %w", cfg.Node.DataDir, cfg.Node.RaftAddr, err)
 	}
 	return node, nil
 }
 
-// leaderWork is everything only the leader does. First it records its own
-// HTTP address in the replicated state, so followers can forward writes to it.
-func leaderWork(ctx context.Context, cfg *config.Config, node *consensus.Node, logger *slog.Logger) {
-	cmd, err := fsm.Encode(fsm.NodeMetaType, fsm.NodeMeta{ID: cfg.Node.ID, HTTPAddr: cfg.Node.HTTPAddr, Zone: cfg.Node.Zone})
+// onLeader is everything only the leader does. First it records its own
+// HTTP address in the replicated state, so followers can forward writes to
+// it; then it runs the decision loop until leadership is lost.
+func (c *controller) onLeader(ctx context.Context) {
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return
+	}
+	logger := c.log.With("pkg", "leader")
+	cmd, err := fsm.Encode(fsm.NodeMetaType, fsm.NodeMeta{ID: c.cfg.Node.ID, HTTPAddr: c.cfg.Node.HTTPAddr, Zone: c.cfg.Node.Zone})
 	if err != nil {
 		logger.Error("encode node meta", "err", err)
 		return
 	}
 	for {
-		_, err := node.Apply(ctx, cmd)
+		_, err := c.node.Apply(ctx, cmd)
 		if err == nil {
 			break
 		}
@@ -193,5 +237,7 @@ func leaderWork(ctx context.Context, cfg *config.Config, node *consensus.Node, l
 		}
 	}
 	logger.Info("leadership established")
-	<-ctx.Done()
+	recovery.NewDecider(recovery.DeciderConfig{
+		NodeID: c.cfg.Node.ID, AntiFlap: c.cfg.Recovery.AntiFlap, Logger: logger,
+	}, c.node, c.state, c.detect.det).Run(ctx)
 }

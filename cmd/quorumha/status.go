@@ -83,6 +83,18 @@ func renderStatus(w io.Writer, s api.StatusResponse, now time.Time) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
+	if len(s.GossipMembers) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GOSSIP MEMBER\tADDRESS\tZONE\tSTATE")
+	for _, m := range s.GossipMembers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.Addr, dash(m.Zone), m.State)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
 	return nil
 }
 

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quorumha/quorumha/config"
+	"github.com/quorumha/quorumha/detector"
+	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/topology"
+)
+
+// detection is the detector with the gossip and prober it owns.
+type detection struct {
+	det    *detector.Detector
+	gossip *detector.Gossip // nil when node.gossip_addr is empty (single vantage point)
+	prober *detector.Prober
+}
+
+// createDetection builds the prober, joins gossip and builds the detector
+// with, for each cluster, the master chosen by detector.InitialMaster.
+func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
+	quorum, err := detector.ParseQuorum(cfg.Detector.Quorum)
+	if err != nil {
+		return nil, fmt.Errorf("detector.quorum: %w", err)
+	}
+	d := &detection{prober: detector.NewProber(detector.ProberConfig{Timeout: cfg.Detector.ProbeTimeout, Logger: logger.With("pkg", "detector")})}
+	var specs []detector.ClusterSpec
+	for _, c := range cfg.Clusters {
+		var addrs []string
+		for _, in := range c.Instances {
+			addrs = append(addrs, in.Address)
+		}
+		recorded := ""
+		if cs, ok := state.Cluster(c.Name); ok {
+			recorded = cs.Master
+		}
+		master, why := detector.InitialMaster(ctx, addrs, recorded, masterFinder(c, cfg.Detector.ProbeTimeout, logger))
+		logger.Info("watching master", "cluster", c.Name, "master", master, "because", why)
+		var replicas []string
+		for _, a := range addrs {
+			if a != master {
+				replicas = append(replicas, a)
+			}
+		}
+		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas,
+			User: c.User, Password: c.Password.Reveal()})
+	}
+	var exchange detector.VerdictExchange
+	if cfg.Node.GossipAddr != "" {
+		key, err := readGossipKey(cfg.Node.GossipKeyFile)
+		if err != nil {
+			d.prober.Close()
+			return nil, err
+		}
+		g, err := detector.NewGossip(detector.GossipConfig{
+			NodeName: cfg.Node.ID, Zone: cfg.Node.Zone, BindAddr: cfg.Node.GossipAddr,
+			Join: cfg.Node.GossipJoin, SecretKey: key, Profile: cfg.Node.RaftProfile,
+			Logger: logger.With("pkg", "gossip"),
+		})
+		if err != nil {
+			d.prober.Close()
+			return nil, fmt.Errorf("gossip on node.gossip_addr %s: %w", cfg.Node.GossipAddr, err)
+		}
+		d.gossip, exchange = g, g
+	}
+	d.det, err = detector.New(detector.Config{
+		Controller: cfg.Node.ID, Zone: cfg.Node.Zone,
+		ProbeInterval: cfg.Detector.ProbeInterval, ProbeTimeout: cfg.Detector.ProbeTimeout,
+		FailureThreshold: cfg.Detector.FailureThreshold,
+		Rules: detector.Rules{Quorum: quorum, ReplicaCheck: cfg.Detector.ReplicaCheck,
+			Freshness: cfg.Detector.FreshnessWindow, MultiZone: true},
+		Clusters: specs, Logger: logger.With("pkg", "detector"), Registerer: reg,
+	}, d.prober, exchange)
+	if err != nil {
+		d.close(context.Background())
+		return nil, fmt.Errorf("detector: %w", err)
+	}
+	return d, nil
+}
+
+func (d *detection) close(ctx context.Context) {
+	if d.gossip != nil {
+		_ = d.gossip.Leave(ctx)
+		_ = d.gossip.Shutdown(ctx)
+	}
+	d.prober.Close()
+}
+
+// masterFinder discovers a cluster's topology with short timeouts and names
+// its master only when there is exactly one writable master.
+func masterFinder(c config.Cluster, timeout time.Duration, logger *slog.Logger) detector.MasterFinder {
+	cred := topology.Credentials{User: c.User, Password: c.Password.Reveal()}
+	to := topology.Timeouts{Connect: timeout, Read: 2 * timeout, Write: 2 * timeout}
+	return func(ctx context.Context, seeds []string) (string, bool) {
+		ctx, cancel := context.WithTimeout(ctx, 10*timeout+5*time.Second)
+		defer cancel()
+		dial := func(ctx context.Context, addr string) (*topology.Conn, error) {
+			return topology.Open(ctx, addr, cred, to, nil)
+		}
+		topo, err := topology.Discover(ctx, seeds, dial, logger)
+		if err != nil || topo.Master == nil || topo.HasAnomaly(topology.MultipleWritableMasters, "") {
+			return "", false
+		}
+		return topo.Master.Key, true
+	}
+}
+
+// readGossipKey reads a memberlist key: base64 (as `openssl rand -base64 32`
+// prints) or raw, of 16, 24 or 32 bytes. "" means no encryption.
+func readGossipKey(path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("node.gossip_key_file: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if k, err := base64.StdEncoding.DecodeString(s); err == nil && validKeyLen(len(k)) {
+		return k, nil
+	}
+	if validKeyLen(len(s)) {
+		return []byte(s), nil
+	}
+	return nil, fmt.Errorf("node.gossip_key_file %s: key must be 16, 24 or 32 bytes (raw or base64)", path)
+}
+
+func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }

@@ -65,7 +65,10 @@ func TestFollowRecordedMasters_MovesOnNewRecordOnly(t *testing.T) {
 	src.set("app1", "a:1", t0)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { d.FollowRecordedMasters(ctx, src, 5*time.Millisecond, slog.New(slog.DiscardHandler)); close(done) }()
+	go func() {
+		d.FollowRecordedMasters(ctx, src, 5*time.Millisecond, slog.New(slog.DiscardHandler))
+		close(done)
+	}()
 	defer func() { cancel(); <-done }()
 
 	time.Sleep(50 * time.Millisecond) // let several rounds pass; nothing may move

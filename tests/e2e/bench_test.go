@@ -2,14 +2,18 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
+	"github.com/quorumha/quorumha/tests/sandbox"
 )
 
 // benchRuns is how many rounds a printed benchmark does; QUORUMHA_BENCH_RUNS
@@ -66,4 +70,94 @@ func summarize(what string, d []time.Duration) string {
 	return fmt.Sprintf("BENCH %s: runs=%d median=%v p95=%v max=%v min=%v",
 		what, len(s), p(0.5).Round(time.Millisecond), p(0.95).Round(time.Millisecond),
 		s[len(s)-1].Round(time.Millisecond), s[0].Round(time.Millisecond))
+}
+
+// sandboxClusterYAML is the clusters: entry for a sandbox, for GroupOptions.
+func sandboxClusterYAML(sb *sandbox.Sandbox, host string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  - name: sandbox\n    user: %s\n    password: %s\n    repl_user: %s\n    repl_password: %s\n    instances:\n",
+		sandbox.AdminUser, sandbox.AdminPassword, sandbox.ReplUser, sandbox.ReplPassword)
+	for _, in := range sb.Instances() {
+		fmt.Fprintf(&b, "      - address: %s:%d\n", host, in.Port)
+	}
+	return b.String()
+}
+
+// assessmentState reads the live assessment of cluster sandbox on c.
+func assessmentState(ctx context.Context, c *harness.Controller) (string, error) {
+	var resp struct {
+		Cluster struct {
+			Topology struct {
+				Assessment struct {
+					State string `json:"state"`
+				} `json:"assessment"`
+			} `json:"topology"`
+		} `json:"cluster"`
+	}
+	if _, err := harness.Do(ctx, http.MethodGet, c.URL("/v1/clusters/sandbox"), nil, &resp); err != nil {
+		return "", err
+	}
+	return resp.Cluster.Topology.Assessment.State, nil
+}
+
+// recordCount is the number of history records c serves.
+func recordCount(ctx context.Context, c *harness.Controller) (int, error) {
+	var h struct {
+		Records []json.RawMessage `json:"records"`
+	}
+	if _, err := harness.Do(ctx, http.MethodGet, c.URL("/v1/history"), nil, &h); err != nil {
+		return 0, err
+	}
+	return len(h.Records), nil
+}
+
+// TestBenchDetection measures kill -9 of the master → a committed detection
+// record on the leader, at default detector settings (1 s probes, threshold
+// 3). Between runs the master is restarted and seen healthy again, so each
+// kill is a new incident.
+func TestBenchDetection(t *testing.T) {
+	skipUnlessBench(t)
+	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true})
+	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: sandboxClusterYAML(sb, "127.0.0.1")})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var took []time.Duration
+	for i := 0; i < benchRuns(); i++ {
+		leader, err := g.WaitLeader(ctx, g.Nodes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lc := g.Node(leader.ID)
+		if err := harness.Poll(ctx, 100*time.Millisecond, func() error {
+			st, err := assessmentState(ctx, lc)
+			if err == nil && st != "healthy" {
+				err = fmt.Errorf("assessment %s", st)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		before, err := recordCount(ctx, lc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := sb.Kill(0); err != nil {
+			t.Fatal(err)
+		}
+		if err := harness.Poll(ctx, 20*time.Millisecond, func() error {
+			n, err := recordCount(ctx, lc)
+			if err == nil && n == before {
+				err = fmt.Errorf("no new record")
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+		if err := sb.StartInstance(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Println(summarize("detection (kill -9 master -> decision committed, probe 1s x3)", took))
 }

@@ -17,6 +17,7 @@ only act when a quorum of vantage points agrees the master is dead.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newCheckConfigCmd(),
+		newCheckReplCmd(),
 		newSandboxCmd(),
 		newRunCmd(),
 		newStatusCmd(),

@@ -274,7 +274,9 @@ func assessQuorum(master string, down, up, degraded []Verdict, needed int, downZ
 		case o.StillConnected(master):
 			connected = append(connected, o.describe())
 		case !o.Follows(master):
-			reachable = append(reachable, o.Replica)
+			// A replica of another server cannot vouch for this master
+			// either way: counting it as agreeing would let a replica that
+			// names the master by an alias confirm a death it cannot see.
 			others = append(others, fmt.Sprintf("%s follows %q", o.Replica, o.MasterAddr()))
 		default:
 			reachable = append(reachable, o.describe())
@@ -284,11 +286,18 @@ func assessQuorum(master string, down, up, degraded []Verdict, needed int, downZ
 		return AssessReplicasStillConnected, base + "; but replica(s) still receive its binlog: " + strings.Join(connected, ", ")
 	}
 	if len(reachable) == 0 {
-		why := "unreachable " + strings.Join(unreachable, ", ")
-		if len(stale) > 0 {
-			why += "; stale " + strings.Join(stale, ", ")
+		var parts []string
+		if len(unreachable) > 0 {
+			parts = append(parts, "unreachable "+strings.Join(unreachable, ", "))
 		}
-		return AssessUnknown, base + "; but no replica is reachable to confirm (" + why +
+		if len(stale) > 0 {
+			parts = append(parts, "stale "+strings.Join(stale, ", "))
+		}
+		if len(others) > 0 {
+			parts = append(parts, "not following it: "+strings.Join(others, ", "))
+		}
+		why := strings.Join(parts, "; ")
+		return AssessUnknown, base + "; but no replica that follows it is reachable to confirm (" + why +
 			"): the controllers may be the ones cut off, and there is nothing to promote"
 	}
 	reason := base + "; replicas agree: " + strings.Join(reachable, ", ")

@@ -45,6 +45,10 @@ type Config struct {
 	Rules Rules
 	// Clusters are the clusters to watch; names must be unique.
 	Clusters []ClusterSpec
+	// GroupSize returns the number of controllers in the group (the raft
+	// voters); the quorum is a share of it even when gossip hears fewer.
+	// nil counts the gossip members.
+	GroupSize func() int
 	// Clock drives the probe loops; default RealClock.
 	Clock Clock
 	// Logger receives state changes; nil discards.
@@ -99,6 +103,7 @@ type Detector struct {
 
 type clusterState struct {
 	spec     ClusterSpec
+	serverID uint32 // the watched master's server_id, from the last good probe
 	own      Verdict
 	replicas map[string]ReplicaObservation
 	last     Assessment
@@ -259,6 +264,9 @@ func (d *Detector) tick(ctx context.Context, name string) {
 		return // SetMaster ran meanwhile: these results are about the old topology
 	}
 	cs.own = NextVerdict(cs.own, res, d.cfg.FailureThreshold)
+	if res.OK && res.ServerID != 0 {
+		cs.serverID = res.ServerID
+	}
 	own := cs.own
 	for _, o := range obs {
 		cs.replicas[o.Replica] = o
@@ -284,6 +292,12 @@ func (d *Detector) reassess(name string) {
 			zones[m.Name] = m.Zone
 		}
 	}
+	// The quorum is counted against the whole group, not against the
+	// controllers this one happens to hear: a controller cut off from
+	// gossip must not become a majority of one.
+	if d.cfg.GroupSize != nil {
+		live = max(live, d.cfg.GroupSize())
+	}
 	d.mu.Lock()
 	cs := d.clusters[name]
 	master := cs.spec.Master
@@ -296,6 +310,7 @@ func (d *Detector) reassess(name string) {
 	view := make([]ReplicaObservation, 0, len(cs.spec.Replicas))
 	for _, r := range cs.spec.Replicas {
 		if o, ok := cs.replicas[r]; ok {
+			o.SameServer = cs.serverID != 0 && o.MasterServerID == cs.serverID
 			view = append(view, o)
 		}
 	}
@@ -402,6 +417,7 @@ func (d *Detector) SetMaster(cluster, addr string) error {
 		replicas = append(replicas, old)
 	}
 	cs.spec.Master, cs.spec.Replicas = addr, replicas
+	cs.serverID = 0
 	cs.own = d.freshVerdict(cluster, addr, cs.own.Seq)
 	d.log.Info("master changed", "cluster", cluster, "from", old, "to", addr)
 	return nil

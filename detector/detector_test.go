@@ -71,12 +71,20 @@ type fakeProber struct {
 	clock    Clock
 	mu       sync.Mutex
 	masters  map[string]Reason
+	ids      map[string]uint32
 	replicas map[string]ReplicaObservation
 	probes   int
 }
 
 func newFakeProber(c Clock) *fakeProber {
-	return &fakeProber{clock: c, masters: map[string]Reason{}, replicas: map[string]ReplicaObservation{}}
+	return &fakeProber{clock: c, masters: map[string]Reason{}, ids: map[string]uint32{}, replicas: map[string]ReplicaObservation{}}
+}
+
+// setMasterServerID makes addr answer OK with the given server_id.
+func (p *fakeProber) setMasterServerID(addr string, id uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.masters[addr], p.ids[addr] = ReasonOK, id
 }
 
 func (p *fakeProber) setMaster(addr string, r Reason) {
@@ -99,7 +107,11 @@ func (p *fakeProber) Probe(_ context.Context, t Target) ProbeResult {
 	if !ok {
 		r = ReasonRefused
 	}
-	return ProbeResult{Instance: t.Addr, OK: r == ReasonOK, Reason: r, At: p.clock.Now(), Latency: time.Millisecond}
+	res := ProbeResult{Instance: t.Addr, OK: r == ReasonOK, Reason: r, At: p.clock.Now(), Latency: time.Millisecond}
+	if res.OK {
+		res.ServerID = p.ids[t.Addr]
+	}
+	return res
 }
 
 func (p *fakeProber) ProbeReplica(_ context.Context, t Target, _ ReplicaObservation) ReplicaObservation {
@@ -169,7 +181,7 @@ type harness struct {
 	seq    uint64
 }
 
-func startDetector(t *testing.T, ex VerdictExchange, reg prometheus.Registerer) *harness {
+func startDetector(t *testing.T, ex VerdictExchange, reg prometheus.Registerer, opts ...func(*Config)) *harness {
 	t.Helper()
 	clock := newFakeClock()
 	prober := newFakeProber(clock)
@@ -179,6 +191,9 @@ func startDetector(t *testing.T, ex VerdictExchange, reg prometheus.Registerer) 
 		FailureThreshold: 3, Rules: Rules{ReplicaCheck: true, MultiZone: true},
 		Clusters: []ClusterSpec{{Name: "app1", Master: testMaster, Replicas: []string{testReplica}}},
 		Clock:    clock, Logger: testLogger(t), Registerer: reg}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	det, err := New(cfg, prober, ex)
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +278,39 @@ func TestDetector_SingleControllerThreshold(t *testing.T) {
 	h.prober.setMaster(testMaster, ReasonOK)
 	if a := h.step(); a.State != AssessHealthy {
 		t.Errorf("recovered: %s", a.State)
+	}
+}
+
+// A controller that hears nobody over gossip is still one of a group of
+// three: its own vote is not a quorum.
+func TestDetector_GroupSizeBoundsQuorum(t *testing.T) {
+	ex := &fakeExchange{own: map[string]Verdict{}, members: []Member{{Name: "c1", Zone: "a"}}}
+	h := startDetector(t, ex, nil, func(c *Config) { c.GroupSize = func() int { return 3 } })
+	h.prober.setMaster(testMaster, ReasonRefused)
+	h.prober.setReplica(ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "10.0.0.1", MasterPort: 3306, IORunning: "Connecting"})
+	var a Assessment
+	for range 4 {
+		a = h.step()
+	}
+	if a.State == AssessDeadConfirmed || a.Needed != 2 || a.DownCount != 1 {
+		t.Fatalf("alone in gossip: %s needed=%d down=%d (%s)", a.State, a.Needed, a.DownCount, a.Reason)
+	}
+}
+
+// A replica that names the master by another address but replicates from
+// the same server (Master_Server_Id) vouches for it.
+func TestDetector_ReplicaFollowingByAliasVouches(t *testing.T) {
+	h := startDetector(t, nil, nil)
+	h.prober.setMasterServerID(testMaster, 7)
+	h.step() // a good probe records the master's server_id
+	h.prober.setMaster(testMaster, ReasonTimeout)
+	h.prober.setReplica(ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "db-master.internal", MasterPort: 3306, MasterServerID: 7, IORunning: "Yes"})
+	var a Assessment
+	for range 3 {
+		a = h.step()
+	}
+	if a.State != AssessReplicasStillConnected {
+		t.Fatalf("%s: %s", a.State, a.Reason)
 	}
 }
 

@@ -111,14 +111,16 @@ func (p *Prober) Close() error {
 	return errors.Join(errs...)
 }
 
-// Probe checks that a master answers: SELECT @@global.read_only on a kept
+// Probe checks that a master answers: SELECT @@global.read_only (and
+// server_id, which tells the replicas following it by another name) on a kept
 // connection, within Timeout. Errors are classified with ClassifyError; a
 // failure that took the whole timeout is reported as ReasonTimeout.
 func (p *Prober) Probe(ctx context.Context, t Target) ProbeResult {
 	res := ProbeResult{Instance: t.Addr, At: p.cfg.Clock.Now()}
 	var readOnly int
+	var serverID uint32
 	err := p.run(ctx, t, func(ctx context.Context, pl *pool) error {
-		return pl.db.QueryRowContext(ctx, "SELECT @@global.read_only").Scan(&readOnly)
+		return pl.db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.server_id").Scan(&readOnly, &serverID)
 	})
 	res.Latency = p.cfg.Clock.Now().Sub(res.At)
 	res.Reason = p.classify(err, res.Latency)
@@ -127,6 +129,7 @@ func (p *Prober) Probe(ctx context.Context, t Target) ProbeResult {
 		res.Detail = err.Error()
 	} else {
 		res.ReadOnly = readOnly != 0
+		res.ServerID = serverID
 		res.Detail = fmt.Sprintf("read_only=%d", readOnly)
 	}
 	return res

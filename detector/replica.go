@@ -104,6 +104,11 @@ func fillReplicaObservation(obs *ReplicaObservation, st map[string]sql.NullStrin
 	obs.MasterHost, _ = get("Master_Host", "Source_Host")
 	port, _ := get("Master_Port", "Source_Port")
 	obs.MasterPort, _ = strconv.Atoi(port)
+	if id, _ := get("Master_Server_Id", "Source_Server_Id"); id != "" {
+		if n, err := strconv.ParseUint(id, 10, 32); err == nil {
+			obs.MasterServerID = uint32(n)
+		}
+	}
 	obs.IORunning, _ = get("Slave_IO_Running", "Replica_IO_Running")
 	sqlRunning, _ := get("Slave_SQL_Running", "Replica_SQL_Running")
 	obs.SQLRunning = sqlRunning == "Yes"

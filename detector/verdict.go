@@ -110,6 +110,10 @@ type ProbeResult struct {
 	// ReadOnly is @@global.read_only as seen by a successful probe; recovery
 	// uses it to tell a fenced master from a writable one.
 	ReadOnly bool `json:"read_only,omitempty"`
+	// ServerID is @@global.server_id as seen by a successful probe: replicas
+	// whose Master_Server_Id matches follow this master whatever address
+	// they name it by.
+	ServerID uint32 `json:"server_id,omitempty"`
 }
 
 // State is one controller's opinion of one instance.
@@ -255,6 +259,13 @@ type ReplicaObservation struct {
 	MasterHost string `json:"master_host,omitempty"`
 	// MasterPort is Master_Port (Source_Port).
 	MasterPort int `json:"master_port,omitempty"`
+	// MasterServerID is Master_Server_Id (Source_Server_Id): the server the
+	// replica last connected to; 0 when unknown.
+	MasterServerID uint32 `json:"master_server_id,omitempty"`
+	// SameServer is set by the detector when MasterServerID is the watched
+	// master's server_id: the replica follows it under another address
+	// (a hostname, another interface).
+	SameServer bool `json:"same_server,omitempty"`
 	// IORunning is Slave_IO_Running: "Yes", "No", "Connecting" (or "Preparing").
 	IORunning string `json:"io_running,omitempty"`
 	// SQLRunning is Slave_SQL_Running = "Yes".
@@ -283,10 +294,13 @@ func (o ReplicaObservation) MasterAddr() string {
 	return net.JoinHostPort(o.MasterHost, strconv.Itoa(o.MasterPort))
 }
 
-// Follows reports whether the replica is configured to replicate from master
-// (host:port; hosts compare case-insensitively, no DNS lookups). Configure
-// instance addresses the way replicas name their master.
+// Follows reports whether the replica replicates from master: by server
+// identity (SameServer) when the master's server_id is known, otherwise by
+// address (host:port; hosts compare case-insensitively, no DNS lookups).
 func (o ReplicaObservation) Follows(master string) bool {
+	if o.SameServer {
+		return true
+	}
 	if o.MasterHost == "" {
 		return false
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quorumha/quorumha/config"
+	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/fsm"
 	"github.com/quorumha/quorumha/topology"
@@ -26,7 +27,7 @@ type detection struct {
 
 // createDetection builds the prober, joins gossip and builds the detector
 // with, for each cluster, the master chosen by detector.InitialMaster.
-func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
+func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, groupSize func() int, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
 	quorum, err := detector.ParseQuorum(cfg.Detector.Quorum)
 	if err != nil {
 		return nil, fmt.Errorf("detector.quorum: %w", err)
@@ -77,7 +78,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, re
 		FailureThreshold: cfg.Detector.FailureThreshold,
 		Rules: detector.Rules{Quorum: quorum, ReplicaCheck: cfg.Detector.ReplicaCheck,
 			Freshness: cfg.Detector.FreshnessWindow, MultiZone: true},
-		Clusters: specs, Logger: logger.With("pkg", "detector"), Registerer: reg,
+		Clusters: specs, GroupSize: groupSize, Logger: logger.With("pkg", "detector"), Registerer: reg,
 	}, d.prober, exchange)
 	if err != nil {
 		d.close(context.Background())
@@ -134,3 +135,21 @@ func readGossipKey(path string) ([]byte, error) {
 }
 
 func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
+
+// voterCount is the number of voters in the raft configuration: the group
+// the detection quorum is a share of.
+func voterCount(node *consensus.Node) func() int {
+	return func() int {
+		peers, err := node.Peers()
+		if err != nil {
+			return 0
+		}
+		n := 0
+		for _, p := range peers {
+			if p.Suffrage == "voter" {
+				n++
+			}
+		}
+		return n
+	}
+}

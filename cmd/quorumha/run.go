@@ -104,7 +104,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	c.detect, err = createDetection(ctx, cfg, c.state, reg, logger)
+	c.detect, err = createDetection(ctx, cfg, c.state, voterCount(c.node), reg, logger)
 	if err != nil {
 		_ = c.node.Shutdown(context.Background())
 		return err

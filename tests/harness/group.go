@@ -47,6 +47,14 @@ func (c *Controller) ExitCode() int {
 	return c.cmd.ProcessState.ExitCode()
 }
 
+// PID is the process id of the running controller, or 0.
+func (c *Controller) PID() int {
+	if !c.Running() {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Running reports whether the process is started and not yet exited.
 func (c *Controller) Running() bool {
 	if c.cmd == nil || c.done == nil {

@@ -48,7 +48,7 @@ lint: ## gofmt, go vet and staticcheck
 
 .PHONY: bench
 bench: deps build ## Go benchmarks and printed figures (FSM apply, API, raft failover)
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./fsm ./consensus ./api ./topology
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./fsm ./consensus ./api ./detector
 	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench' -v -timeout 30m ./tests/...
 
 .PHONY: demo

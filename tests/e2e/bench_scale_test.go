@@ -35,8 +35,7 @@ func TestBenchScale(t *testing.T) {
 			fmt.Fprintf(&b, "      - address: %s:%d\n", host, in.Port)
 		}
 	}
-	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 1, ClustersYAML: b.String(),
-		ExtraYAML: "log:\n  level: warn\n"})
+	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 1, ClustersYAML: b.String(), LogLevel: "warn"})
 	c := g.Nodes[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -59,6 +58,9 @@ func TestBenchScale(t *testing.T) {
 			if cl.Topology.Assessment.State == "healthy" {
 				healthy++
 			}
+		}
+		if !c.Running() {
+			t.Fatalf("controller exited: see %s", c.LogPath)
 		}
 		if healthy < clusters {
 			return fmt.Errorf("%d of %d clusters healthy", healthy, clusters)

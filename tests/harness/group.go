@@ -77,6 +77,8 @@ type GroupOptions struct {
 	// ExtraYAML is appended to each config file (top-level keys).
 	ExtraYAML string
 	Env       []string
+	// LogLevel is log.level for the controllers (default debug).
+	LogLevel string
 	// Net, when set, runs controller i inside Net.Zones[i] with that zone's
 	// address, so tests can cut its network paths.
 	Net *Net
@@ -162,7 +164,11 @@ func (g *Group) writeConfig(c *Controller, bootstrap []string) {
 	if len(join) > 0 {
 		fmt.Fprintf(&b, "  gossip_join: [%s]\n", strings.Join(join, ", "))
 	}
-	b.WriteString("log:\n  level: debug\n")
+	level := g.opts.LogLevel
+	if level == "" {
+		level = "debug"
+	}
+	fmt.Fprintf(&b, "log:\n  level: %s\n", level)
 	if g.opts.ClustersYAML != "" {
 		b.WriteString("clusters:\n" + g.opts.ClustersYAML)
 	}

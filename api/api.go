@@ -20,6 +20,7 @@ import (
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/recovery"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -113,6 +114,17 @@ type MemberLister interface {
 	Members() []detector.Member
 }
 
+// Recovery is what the failover endpoint needs from the recovery executor.
+// It runs on the leader; on a follower it returns consensus.ErrNotLeader
+// (the write wrapper then forwards the request), and it must return that
+// error only when it has changed nothing.
+type Recovery interface {
+	// ManualFailover plans (DryRun) or starts an operator-requested
+	// failover of a cluster whose master is dead. A started failover
+	// returns once its record is open (RecordID set); it runs on.
+	ManualFailover(ctx context.Context, req recovery.ManualFailoverRequest) (recovery.ManualFailoverResult, error)
+}
+
 // Deps holds the collaborators of the API server.
 type Deps struct {
 	// Raft is the consensus node (required).
@@ -123,6 +135,9 @@ type Deps struct {
 	Clusters ClusterView
 	// Members lists the gossip members with their zones (optional).
 	Members MemberLister
+	// Recovery runs manual failovers (optional): without it the failover
+	// endpoint answers 501.
+	Recovery Recovery
 	// Client forwards writes to the leader; nil uses a client with sane timeouts.
 	Client *http.Client
 	// Now is the clock used for times in commands; nil uses time.Now.
@@ -136,6 +151,7 @@ type Server struct {
 	state   State
 	view    ClusterView
 	members MemberLister
+	rec     Recovery
 	client  *http.Client
 	now     func() time.Time
 	log     *slog.Logger
@@ -175,6 +191,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		state:   deps.State,
 		view:    deps.Clusters,
 		members: deps.Members,
+		rec:     deps.Recovery,
 		client:  deps.Client,
 		now:     deps.Now,
 		log:     cfg.Logger,
@@ -221,7 +238,7 @@ func (s *Server) routes() http.Handler {
 	write("POST /v1/clusters/{name}/ack", s.ack)
 	write("POST /v1/clusters/{name}/maintenance", s.maintenanceStart)
 	write("DELETE /v1/clusters/{name}/maintenance", s.maintenanceEnd)
-	read("POST /v1/clusters/{name}/failover", s.notImplemented("failover"))
+	write("POST /v1/clusters/{name}/failover", s.failover)
 	read("POST /v1/clusters/{name}/switchover", s.notImplemented("switchover"))
 	return mux
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/recovery"
 )
 
 // Errors returned by handlers; statusFor maps each to its HTTP status.
@@ -62,21 +63,31 @@ func statusFor(err error) int {
 		return http.StatusOK
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, ErrBadRequest), errors.Is(err, fsm.ErrInvalid), errors.Is(err, consensus.ErrInvalidConfig):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, fsm.ErrInvalid), errors.Is(err, consensus.ErrInvalidConfig),
+		errors.Is(err, recovery.ErrTargetUnknown), errors.Is(err, recovery.ErrTargetIneligible):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden
-	case errors.Is(err, ErrNotFound), errors.Is(err, fsm.ErrNoSuchRecord), errors.Is(err, consensus.ErrUnknownPeer):
+	case errors.Is(err, ErrNotFound), errors.Is(err, fsm.ErrNoSuchRecord), errors.Is(err, consensus.ErrUnknownPeer),
+		errors.Is(err, recovery.ErrUnknownCluster):
 		return http.StatusNotFound
 	case errors.Is(err, fsm.ErrRecordOpen), errors.Is(err, fsm.ErrRecordClosed), errors.Is(err, fsm.ErrStepNotRunning):
+		return http.StatusConflict
+	// The cluster's state forbids a failover now, whatever the request
+	// says: the master is alive (switchover is the tool), one is already
+	// running, or no replica (or no single most advanced one) may be
+	// promoted. 409, not 422: the same request may succeed once the state
+	// changes, and the body says what to change.
+	case errors.Is(err, recovery.ErrMasterAlive), errors.Is(err, recovery.ErrFailoverInProgress),
+		errors.Is(err, recovery.ErrNoCandidate), errors.Is(err, recovery.ErrDivergedPositions):
 		return http.StatusConflict
 	case errors.Is(err, ErrNotImplemented):
 		return http.StatusNotImplemented
 	case errors.Is(err, ErrLeadershipChanged), errors.Is(err, ErrNoMaster), errors.Is(err, ErrNotMember), errors.Is(err, ErrOutcomeUnknown),
 		errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrNoLeader),
-		errors.Is(err, consensus.ErrShutdown), errors.Is(err, context.Canceled):
+		errors.Is(err, consensus.ErrShutdown), errors.Is(err, recovery.ErrRunnerStopped), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrForward):
 		return http.StatusBadGateway
@@ -121,6 +132,9 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 			}
 			writeJSON(w, code, ErrorResponse{Error: err.Error(), Code: code})
 		default:
+			if ws, ok := v.(withStatus); ok {
+				code, v = ws.code, ws.v
+			}
 			if raw, ok := v.(*rawResponse); ok {
 				code = raw.status
 				for k, vs := range raw.header {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/recovery"
 )
 
 // decodeCommand splits an applied log entry into its type and payload.
@@ -122,7 +123,7 @@ func TestWrite_Rejections(t *testing.T) {
 		{"leadership lost mid-apply", "POST", "/v1/clusters/app1/ack", `{}`, func(f fixture) {
 			f.raft.applyErr = fmt.Errorf("%w (%w)", consensus.ErrNotLeader, raft.ErrLeadershipLost)
 		}, 503, "outcome unknown"},
-		{"failover not implemented", "POST", "/v1/clusters/app1/failover", ``, nil, 501, "failover"},
+		{"failover without executor", "POST", "/v1/clusters/app1/failover", ``, nil, 501, "failover"},
 		{"switchover not implemented", "POST", "/v1/clusters/app1/switchover", ``, nil, 501, "switchover"},
 		{"oversize body", "POST", "/v1/clusters/app1/ack", `{"comment":"` + strings.Repeat("x", 2048) + `"}`, nil, 413, "too large"},
 	}
@@ -226,6 +227,14 @@ func TestStatusFor_Mapping(t *testing.T) {
 		{consensus.ErrUnknownPeer, 404},
 		{ErrNotFound, 404},
 		{fsm.ErrRecordOpen, 409},
+		{fmt.Errorf("x: %w", recovery.ErrMasterAlive), 409},
+		{recovery.ErrFailoverInProgress, 409},
+		{recovery.ErrNoCandidate, 409},
+		{recovery.ErrDivergedPositions, 409},
+		{recovery.ErrTargetUnknown, 400},
+		{recovery.ErrTargetIneligible, 400},
+		{recovery.ErrUnknownCluster, 404},
+		{recovery.ErrRunnerStopped, 503},
 		{ErrNotImplemented, 501},
 		{ErrForward, 502},
 		{consensus.ErrNotLeader, 503},

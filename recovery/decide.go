@@ -28,6 +28,7 @@ type History interface {
 	Cluster(name string) (fsm.ClusterState, bool)
 	OpenRecords() []fsm.Record
 	History(cluster string, limit int) []fsm.Record
+	Record(id uint64) (fsm.Record, bool)
 }
 
 // Assessor is what the decision loop needs from the detector.
@@ -40,36 +41,53 @@ type Assessor interface {
 	Recheck(ctx context.Context, cluster string) (detector.ProbeResult, error)
 }
 
-// DeciderConfig configures the leader's decision loop.
-type DeciderConfig struct {
+// RunnerConfig configures the leader's recovery runner.
+type RunnerConfig struct {
 	// NodeID is this controller's id, written into records.
 	NodeID string
 	// AntiFlap is recovery.anti_flap.
 	AntiFlap time.Duration
+	// Clusters are the configured clusters; a cluster not listed here is
+	// only detected, never recovered.
+	Clusters []ClusterConfig
+	// Executor configures failover execution (NodeID, Now and Logger are
+	// taken from this config when unset there).
+	Executor ExecutorConfig
 	// Now is the clock for command times; nil means time.Now.
 	Now func() time.Time
 	// Logger receives decisions; nil discards.
 	Logger *slog.Logger
 }
 
-// Decider is the leader-only loop that turns a DeadConfirmed assessment into
-// a committed decision. It runs inside consensus' OnLeader, so it starts
-// after raft's barrier and stops when leadership is lost.
-type Decider struct {
-	cfg    DeciderConfig
+// Runner is the leader-only object of one leadership term: it turns a
+// DeadConfirmed assessment into a committed failover record and runs it,
+// resumes the records a previous leader left open, and runs manual
+// failovers. It lives inside consensus' OnLeader, so it starts after raft's
+// barrier; every goroutine it starts is bound to Run's context and waited
+// for before Run returns.
+type Runner struct {
+	cfg    RunnerConfig
 	group  Group
 	state  History
 	assess Assessor
+	exec   *Executor
 	log    *slog.Logger
 
 	mu sync.Mutex
 	// decided holds, per cluster, the master already decided dead: one
 	// decision per incident. Set to "" when the master is seen healthy again.
 	decided map[string]string
+	// running holds the clusters whose record an executor goroutine runs.
+	running map[string]uint64
+	// runCtx is Run's context (nil before Run and after it returns): the
+	// lifetime of executor goroutines, never a request's.
+	runCtx context.Context
+	wg     sync.WaitGroup
 }
 
-// NewDecider builds a decision loop.
-func NewDecider(cfg DeciderConfig, group Group, state History, assess Assessor) *Decider {
+// NewRunner builds a runner. dial and hooks are how the executor reaches
+// instances and runs hooks.
+func NewRunner(cfg RunnerConfig, group Group, state History, assess Assessor, dial Dialer, hooks HookRun) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -77,7 +95,19 @@ func NewDecider(cfg DeciderConfig, group Group, state History, assess Assessor) 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Decider{cfg: cfg, group: group, state: state, assess: assess, log: log, decided: map[string]string{}}
+	ec := cfg.Executor
+	if ec.NodeID == "" {
+		ec.NodeID = cfg.NodeID
+	}
+	if ec.Now == nil {
+		ec.Now = cfg.Now
+	}
+	if ec.Logger == nil {
+		ec.Logger = log
+	}
+	return &Runner{cfg: cfg, group: group, state: state, assess: assess, log: log,
+		exec:    NewExecutor(ec, group, state, dial, hooks),
+		decided: map[string]string{}, running: map[string]uint64{}}
 }
 
 // Evidence is what a detection record keeps: the assessment that fired and
@@ -94,9 +124,20 @@ type Evidence struct {
 const resweep = 2 * time.Second
 
 // Run handles assessments until ctx ends (leadership lost or shutdown). It
+// first resumes every failover record a previous leader left open, then
 // starts from the current assessments, not from updates queued while this
-// controller was a follower.
-func (d *Decider) Run(ctx context.Context) {
+// controller was a follower. It returns once every executor it started has
+// stopped.
+func (d *Runner) Run(ctx context.Context) {
+	d.mu.Lock()
+	d.runCtx = ctx
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.runCtx = nil
+		d.mu.Unlock()
+		d.wg.Wait()
+	}()
 	for {
 		select {
 		case <-d.assess.Updates():
@@ -105,6 +146,7 @@ func (d *Decider) Run(ctx context.Context) {
 		}
 		break
 	}
+	d.resumeOpen(ctx)
 	tick := time.NewTicker(resweep)
 	defer tick.Stop()
 	d.sweep(ctx)
@@ -120,13 +162,99 @@ func (d *Decider) Run(ctx context.Context) {
 	}
 }
 
-func (d *Decider) sweep(ctx context.Context) {
+// resumeOpen handles the records a previous leader left open (safety rule
+// 4): failovers are resumed from their journal; a detection record (its
+// leader died between opening and closing it) is closed.
+func (d *Runner) resumeOpen(ctx context.Context) {
+	for _, r := range d.state.OpenRecords() {
+		switch r.Kind {
+		case fsm.KindFailover:
+			d.log.Warn("resuming failover left open by a previous leader", "cluster", r.Cluster, "record", r.ID, "steps", len(r.Steps))
+			d.markDecided(r.Cluster, r.OldMaster)
+			d.startExecutor(r.Cluster, r.ID)
+		case fsm.KindDetection:
+			if _, err := d.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: r.ID, At: d.cfg.Now(),
+				Result: fsm.ResultDetected, Detail: "detected; closed by the next leader"}); err != nil {
+				d.log.Warn("close detection record", "record", r.ID, "err", err)
+			}
+		default:
+			d.log.Warn("open record of a kind this leader does not resume", "cluster", r.Cluster, "record", r.ID, "kind", r.Kind)
+		}
+	}
+}
+
+// startExecutor runs a failover record in a goroutine bound to Run's
+// context, at most one per cluster. It reports false when Run is not
+// running (no leadership term to bind the goroutine to).
+func (d *Runner) startExecutor(cluster string, id uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ctx := d.runCtx
+	if ctx == nil {
+		return false
+	}
+	if _, busy := d.running[cluster]; busy {
+		return true
+	}
+	cc, ok := d.clusterConfig(cluster)
+	if !ok {
+		d.log.Error("failover record of an unconfigured cluster", "cluster", cluster, "record", id)
+		return false
+	}
+	d.running[cluster] = id
+	d.wg.Add(1)
+	go func() { // owned by the Runner: Run waits for it
+		defer d.wg.Done()
+		res, err := d.exec.Execute(ctx, cc, id)
+		d.mu.Lock()
+		delete(d.running, cluster)
+		d.mu.Unlock()
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Warn("failover stopped; record stays open", "cluster", cluster, "record", id, "err", err)
+			}
+			return
+		}
+		if res == fsm.ResultAborted {
+			if rec, ok := d.state.Record(id); ok && !abortedAtFence(rec) {
+				// An aborted record no longer blocks: the next assessment
+				// decides again, with a new record.
+				d.mu.Lock()
+				d.decided[cluster] = ""
+				d.mu.Unlock()
+			}
+		}
+	}()
+	return true
+}
+
+// abortedAtFence reports a failover aborted by a failing fence hook: an
+// operator must look at it, so it is not retried every sweep.
+func abortedAtFence(rec fsm.Record) bool {
+	for _, s := range rec.Steps {
+		if s.Name == StepFence && s.Outcome == fsm.OutcomeFailed {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Runner) clusterConfig(name string) (ClusterConfig, bool) {
+	for _, c := range d.cfg.Clusters {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return ClusterConfig{}, false
+}
+
+func (d *Runner) sweep(ctx context.Context) {
 	for _, a := range d.assess.Assessments() {
 		d.handleLogged(ctx, a)
 	}
 }
 
-func (d *Decider) handleLogged(ctx context.Context, a detector.Assessment) {
+func (d *Runner) handleLogged(ctx context.Context, a detector.Assessment) {
 	if err := d.Handle(ctx, a); err != nil && ctx.Err() == nil {
 		d.log.Warn("decision failed", "cluster", a.Cluster, "master", a.Master, "err", err)
 	}
@@ -134,7 +262,10 @@ func (d *Decider) handleLogged(ctx context.Context, a detector.Assessment) {
 
 // Handle acts on one assessment. Only DeadConfirmed leads to a record; a
 // healthy master ends the current incident so a later death is decided anew.
-func (d *Decider) Handle(ctx context.Context, a detector.Assessment) error {
+// A configured cluster gets a failover record (or, under anti-flap or
+// maintenance, a refused one, once per incident); an unknown one only a
+// detection record.
+func (d *Runner) Handle(ctx context.Context, a detector.Assessment) error {
 	if a.State == detector.AssessHealthy {
 		// "" (not a deleted key) records that this leader saw the master
 		// healthy, which outranks an older decision found in the history.
@@ -146,14 +277,18 @@ func (d *Decider) Handle(ctx context.Context, a detector.Assessment) error {
 	if a.State != detector.AssessDeadConfirmed {
 		return nil
 	}
-	if d.alreadyDecided(a.Cluster, a.Master) {
-		return nil
-	}
 	for _, r := range d.state.OpenRecords() {
 		if r.Cluster == a.Cluster {
-			d.log.Info("record already open, no second decision", "cluster", a.Cluster, "record", r.ID)
+			if r.Kind == fsm.KindFailover {
+				// Left open by an executor that stopped (a journal write
+				// failed while still leading): resume it.
+				d.startExecutor(r.Cluster, r.ID)
+			}
 			return nil
 		}
+	}
+	if d.alreadyDecided(a.Cluster, a.Master) {
+		return nil
 	}
 	// The leader's own look, right before deciding: a master that answers
 	// now is not declared dead on older evidence.
@@ -173,8 +308,13 @@ func (d *Decider) Handle(ctx context.Context, a detector.Assessment) error {
 		return fmt.Errorf("encode evidence: %w", err)
 	}
 	now := d.cfg.Now()
+	_, configured := d.clusterConfig(a.Cluster)
+	kind := fsm.KindFailover
+	if !configured {
+		kind = fsm.KindDetection
+	}
 	id, err := d.apply(ctx, fsm.RecordOpenType, fsm.RecordOpen{
-		Cluster: a.Cluster, Kind: fsm.KindDetection, Trigger: "automatic", OldMaster: a.Master,
+		Cluster: a.Cluster, Kind: kind, Trigger: "automatic", OldMaster: a.Master,
 		OpenedBy: d.cfg.NodeID, At: now, Evidence: ev,
 	})
 	if errors.Is(err, fsm.ErrRecordOpen) {
@@ -186,14 +326,20 @@ func (d *Decider) Handle(ctx context.Context, a detector.Assessment) error {
 	recID, _ := id.(uint64)
 	d.markDecided(a.Cluster, a.Master)
 	d.log.Warn("master dead: decision committed", "cluster", a.Cluster, "master", a.Master, "record", recID,
-		"down_votes", a.DownCount, "needed", a.Needed, "zones", a.Zones)
-	detail := "detected; no recovery configured"
-	if cs, ok := d.state.Cluster(a.Cluster); ok {
-		if allowed, why := AutoFailoverAllowed(cs, now, d.cfg.AntiFlap); !allowed {
-			detail = "detected; automatic failover refused: " + why
+		"kind", kind, "down_votes", a.DownCount, "needed", a.Needed, "zones", a.Zones)
+	result, detail := fsm.ResultDetected, "detected; no recovery configured for this cluster"
+	if configured {
+		allowed, why := true, ""
+		if cs, ok := d.state.Cluster(a.Cluster); ok {
+			allowed, why = AutoFailoverAllowed(cs, now, d.cfg.AntiFlap)
 		}
+		if allowed {
+			d.startExecutor(a.Cluster, recID)
+			return nil
+		}
+		result, detail = fsm.ResultRefused, "automatic failover refused: "+why
 	}
-	_, err = d.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: recID, At: d.cfg.Now(), Result: fsm.ResultDetected, Detail: detail})
+	_, err = d.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: recID, At: d.cfg.Now(), Result: result, Detail: detail})
 	if err != nil {
 		return fmt.Errorf("close record %d: %w", recID, err)
 	}
@@ -204,7 +350,7 @@ func (d *Decider) Handle(ctx context.Context, a detector.Assessment) error {
 // none is recorded yet (a cluster seen for the first time), so every
 // controller and /v1/clusters/{name}/master agree on it. A recorded master is
 // only ever changed by a failover or switchover record.
-func (d *Decider) recordFirstMaster(ctx context.Context, a detector.Assessment) error {
+func (d *Runner) recordFirstMaster(ctx context.Context, a detector.Assessment) error {
 	if cs, ok := d.state.Cluster(a.Cluster); ok && cs.Master != "" {
 		return nil
 	}
@@ -215,7 +361,7 @@ func (d *Decider) recordFirstMaster(ctx context.Context, a detector.Assessment) 
 	return nil
 }
 
-func (d *Decider) apply(ctx context.Context, t fsm.MessageType, payload any) (any, error) {
+func (d *Runner) apply(ctx context.Context, t fsm.MessageType, payload any) (any, error) {
 	cmd, err := fsm.Encode(t, payload)
 	if err != nil {
 		return nil, err
@@ -225,7 +371,7 @@ func (d *Decider) apply(ctx context.Context, t fsm.MessageType, payload any) (an
 
 // alreadyDecided reports whether this master's death was decided already,
 // by this leader or (read from the replicated history) by a previous one.
-func (d *Decider) alreadyDecided(cluster, master string) bool {
+func (d *Runner) alreadyDecided(cluster, master string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if m, ok := d.decided[cluster]; ok {
@@ -235,7 +381,7 @@ func (d *Decider) alreadyDecided(cluster, master string) bool {
 	// whether this master was already declared dead.
 	if recs := d.state.History(cluster, 1); len(recs) == 1 {
 		r := recs[0]
-		if r.OldMaster == master && r.Kind == fsm.KindDetection && !r.IsOpen() {
+		if r.OldMaster == master && !r.IsOpen() && (r.Result != fsm.ResultAborted || abortedAtFence(r)) {
 			d.decided[cluster] = master
 			return true
 		}
@@ -243,7 +389,7 @@ func (d *Decider) alreadyDecided(cluster, master string) bool {
 	return false
 }
 
-func (d *Decider) markDecided(cluster, master string) {
+func (d *Runner) markDecided(cluster, master string) {
 	d.mu.Lock()
 	d.decided[cluster] = master
 	d.mu.Unlock()

@@ -82,11 +82,13 @@ func dead(master string) detector.Assessment {
 	}
 }
 
-func newTestDecider(t *testing.T) (*Decider, *fsmGroup, *fakeAssessor) {
+func newTestDecider(t *testing.T) (*Runner, *fsmGroup, *fakeAssessor) {
 	t.Helper()
 	g := &fsmGroup{f: fsm.New(nil)}
 	a := &fakeAssessor{ch: make(chan detector.Assessment, 1), recheck: detector.ProbeResult{Instance: "m:3306", Reason: detector.ReasonRefused}}
-	d := NewDecider(DeciderConfig{NodeID: "c1", AntiFlap: time.Hour, Now: func() time.Time { return t0 }}, g, g.f, a)
+	// app1 is not configured for recovery: these tests cover the decision
+	// alone (a detection record); failover records are in runner_test.go.
+	d := NewRunner(RunnerConfig{NodeID: "c1", AntiFlap: time.Hour, Now: func() time.Time { return t0 }}, g, g.f, a, nil, nil)
 	return d, g, a
 }
 
@@ -163,7 +165,7 @@ func TestDecider_OneDecisionPerIncident(t *testing.T) {
 	}
 	// A new leader (fresh Decider, same replicated state) does not decide
 	// the same incident again.
-	d2 := NewDecider(DeciderConfig{NodeID: "c2", Now: func() time.Time { return t0 }}, g, g.f, &fakeAssessor{recheck: detector.ProbeResult{Reason: detector.ReasonRefused}})
+	d2 := NewRunner(RunnerConfig{NodeID: "c2", Now: func() time.Time { return t0 }}, g, g.f, &fakeAssessor{recheck: detector.ProbeResult{Reason: detector.ReasonRefused}}, nil, nil)
 	if err := d2.Handle(ctx, dead("m:1")); err != nil {
 		t.Fatal(err)
 	}

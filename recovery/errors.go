@@ -35,9 +35,10 @@ var (
 	ErrDuplicateCandidate = errors.New("duplicate candidate address")
 
 	// ErrUnsafeResume means a new leader found a step that must not be run
-	// twice (a promotion) begun but never ended. Re-running it could create a
-	// second master, so the caller closes the record as aborted with this
-	// reason unless the instances prove the step completed.
+	// blindly twice (a promotion) begun but never ended. Re-running it with
+	// another target could create a second master, so the Executor re-runs
+	// it only with the journalled target, and closes the record as aborted
+	// when that target cannot be reached.
 	ErrUnsafeResume = errors.New("step began but never ended and is not safe to re-run")
 
 	// ErrStepFailed means the journal shows a step that ended failed; the

@@ -82,8 +82,10 @@ func PlanFor(kind fsm.RecordKind) ([]string, error) {
 // NotResumable reports whether a step that began but never ended must not
 // simply be run again. Every step is written to be idempotent except the
 // promotion: after a crash mid-promote, the instance may already take
-// writes, and promoting again (perhaps another replica, after a new
-// selection) could leave two masters. Only the instances can tell.
+// writes, and promoting again another replica (after a new selection) could
+// leave two masters. The Executor therefore re-runs it only with the
+// journalled target, which makes it idempotent, and only when that target
+// answers; otherwise it closes the record as aborted.
 func NotResumable(step string) bool {
 	return step == StepPromote
 }

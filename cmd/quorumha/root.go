@@ -25,6 +25,7 @@ only act when a quorum of vantage points agrees the master is dead.`,
 		newHistoryCmd(),
 		newAckCmd(),
 		newMaintenanceCmd(),
+		newFailoverCmd(),
 	)
 	return root
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/fsm"
 	"github.com/quorumha/quorumha/recovery"
+	"github.com/quorumha/quorumha/topology"
 )
 
 func newRunCmd() *cobra.Command {
@@ -81,6 +83,45 @@ type controller struct {
 	// ready closes once node and detect are set: raft may elect this node
 	// before construction has finished.
 	ready chan struct{}
+	// runner is the recovery runner of the current leadership term; nil
+	// when this controller does not lead.
+	runner atomic.Pointer[recovery.Runner]
+	// stepDelay is the test-only pause between failover steps.
+	stepDelay time.Duration
+}
+
+// stepDelayEnv names a TEST-ONLY variable: a pause before every failover
+// step (a Go duration such as "2s"), so end-to-end tests can kill the leader
+// in the middle of a failover. Never set it in production.
+const stepDelayEnv = "QUORUMHA_TEST_STEP_DELAY"
+
+// readStepDelay reads stepDelayEnv once at start-up.
+func readStepDelay(logger *slog.Logger) time.Duration {
+	v := os.Getenv(stepDelayEnv)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		logger.Warn("ignoring invalid "+stepDelayEnv, "value", v, "err", err)
+		return 0
+	}
+	logger.Warn(stepDelayEnv+" is set: failover steps are delayed (test only)", "delay", d)
+	return d
+}
+
+// manualFailover is what the API calls for a manual failover: the current
+// term's runner, or consensus.ErrNotLeader on a follower (the API then
+// forwards the request to the leader).
+type manualFailover struct{ c *controller }
+
+// ManualFailover hands the request to the leader's runner.
+func (m manualFailover) ManualFailover(ctx context.Context, req recovery.ManualFailoverRequest) (recovery.ManualFailoverResult, error) {
+	r := m.c.runner.Load()
+	if r == nil {
+		return recovery.ManualFailoverResult{}, consensus.ErrNotLeader
+	}
+	return r.ManualFailover(ctx, req)
 }
 
 // runController wires the packages in dependency order (config → fsm →
@@ -88,7 +129,8 @@ type controller struct {
 // down in reverse order. Each step's failure names the step.
 func runController(ctx context.Context, cfg *config.Config) error {
 	logger := newLogger(cfg.Log).With("node", cfg.Node.ID)
-	c := &controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{})}
+	c := &controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{}),
+		stepDelay: readStepDelay(logger)}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -111,7 +153,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det)}
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det), Recovery: manualFailover{c}}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
 	}
@@ -237,7 +279,50 @@ func (c *controller) onLeader(ctx context.Context) {
 		}
 	}
 	logger.Info("leadership established")
-	recovery.NewDecider(recovery.DeciderConfig{
+	runner := recovery.NewRunner(recovery.RunnerConfig{
 		NodeID: c.cfg.Node.ID, AntiFlap: c.cfg.Recovery.AntiFlap, Logger: logger,
-	}, c.node, c.state, c.detect.det).Run(ctx)
+		Clusters: recoveryClusters(c.cfg),
+		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay},
+	}, c.node, c.state, c.detect.det, dialInstance(c.cfg.Detector.ProbeTimeout, c.log.With("pkg", "topology")),
+		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
+	c.runner.Store(runner)
+	defer c.runner.CompareAndSwap(runner, nil)
+	runner.Run(ctx)
+}
+
+// hookTimeout bounds one hook run: a hung fencing script must not hold a
+// failover forever.
+const hookTimeout = 60 * time.Second
+
+// recoveryClusters copies what recovery needs from the config.
+func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
+	var out []recovery.ClusterConfig
+	for _, c := range cfg.Clusters {
+		rc := recovery.ClusterConfig{
+			Name: c.Name, User: c.User, Password: c.Password.Reveal(),
+			ReplUser: c.ReplUser, ReplPassword: c.ReplPassword.Reveal(), SSHUser: c.SSHUser,
+			ReplicationMode: c.ReplicationMode, MaxLag: c.LagLimit(cfg.Recovery),
+			Hooks: recovery.ClusterHooks{IPFailover: c.Hooks.IPFailover, Shutdown: c.Hooks.Shutdown, Report: c.Hooks.Report},
+			Conf:  c.Source,
+		}
+		for _, in := range c.Instances {
+			rc.Instances = append(rc.Instances, recovery.ClusterInstance{Address: in.Address, Zone: in.Zone,
+				CandidateMaster: in.CandidateMaster, NoMaster: in.NoMaster, CheckReplDelay: in.ChecksReplDelay(cfg.Recovery)})
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
+// dialInstance connects recovery to an instance. Connects are short (a dead
+// master must not hold the failover), reads long enough for server-side waits.
+func dialInstance(probeTimeout time.Duration, logger *slog.Logger) recovery.Dialer {
+	to := topology.Timeouts{Connect: max(probeTimeout, time.Second), Read: 10 * time.Second, Write: 5 * time.Second}
+	return func(ctx context.Context, addr string, cred topology.Credentials) (recovery.Instance, error) {
+		c, err := topology.Open(ctx, addr, cred, to, logger)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 }

@@ -53,6 +53,7 @@ type detRecord struct {
 	Kind      string `json:"kind"`
 	Trigger   string `json:"trigger"`
 	OldMaster string `json:"old_master"`
+	NewMaster string `json:"new_master"`
 	OpenedBy  string `json:"opened_by"`
 	Result    string `json:"result"`
 	Detail    string `json:"detail"`
@@ -111,6 +112,27 @@ type detEnv struct {
 	sb     *sandbox.Sandbox
 	g      *harness.Group
 	master string // the master's address as configured (host:port)
+	// failover is set when the test lets automatic failover run: a decision
+	// is then a failover record closed as success. Otherwise the detection
+	// tests hold failovers with a maintenance window (holdFailovers), so the
+	// topology stays as it is and a decision is a failover record closed as
+	// refused, once per incident.
+	failover bool
+}
+
+// holdFailovers starts a maintenance window on the cluster so every
+// decision is recorded but refused: the detection scenarios restart the
+// same master after each incident.
+func (e *detEnv) holdFailovers(ctx context.Context, t *testing.T) {
+	t.Helper()
+	li, err := e.g.WaitLeader(ctx, e.g.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := map[string]string{"duration": "1h", "reason": "detection test", "by": "e2e"}
+	if code, err := harness.Do(ctx, http.MethodPost, e.g.Node(li.ID).URL("/v1/clusters/"+detCluster+"/maintenance"), body, nil); err != nil {
+		t.Fatalf("maintenance: %d %v", code, err)
+	}
 }
 
 // detClustersYAML configures the sandbox with every instance at host:port.
@@ -170,7 +192,8 @@ func (e *detEnv) waitHealthy(ctx context.Context, t *testing.T) {
 }
 
 // waitDetection polls until every controller in nodes holds exactly one new
-// record (id > after), closed as detected, with the same id everywhere, and
+// record (id > after), a closed failover record (refused under
+// holdFailovers, success otherwise), with the same id everywhere, and
 // returns it after checking what every decision must say.
 func (e *detEnv) waitDetection(ctx context.Context, t *testing.T, nodes []*harness.Controller, after uint64) detRecord {
 	t.Helper()
@@ -202,10 +225,17 @@ func (e *detEnv) waitDetection(ctx context.Context, t *testing.T, nodes []*harne
 			t.Fatalf("no detection record on %s: %v", c.ID, err)
 		}
 	}
-	if got.Cluster != detCluster || got.Kind != "detection" || got.Result != "detected" ||
+	want := "refused"
+	if e.failover {
+		want = "success"
+	}
+	if got.Cluster != detCluster || got.Kind != "failover" || got.Result != want ||
 		got.OldMaster != e.master || got.Trigger != "automatic" {
-		t.Fatalf("record %d: cluster %q kind %q result %q old_master %q trigger %q; want %s detection detected %s automatic",
-			got.ID, got.Cluster, got.Kind, got.Result, got.OldMaster, got.Trigger, detCluster, e.master)
+		t.Fatalf("record %d: cluster %q kind %q result %q old_master %q trigger %q (%s); want %s failover %s %s automatic",
+			got.ID, got.Cluster, got.Kind, got.Result, got.OldMaster, got.Trigger, got.Detail, detCluster, want, e.master)
+	}
+	if !e.failover && !strings.Contains(got.Detail, "maintenance") {
+		t.Fatalf("record %d refused for %q, want the maintenance window", got.ID, got.Detail)
 	}
 	a := got.Evidence.Assessment
 	if a.State != "dead_confirmed" || a.Master != e.master || got.Evidence.Recheck.OK {

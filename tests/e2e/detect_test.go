@@ -62,6 +62,7 @@ func TestDetect_RealFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitHealthy(ctx, t)
+	e.holdFailovers(ctx, t)
 	masterPort := sb.Instance(0).Port
 
 	run := func(name string, f func(t *testing.T)) bool {
@@ -423,7 +424,9 @@ func TestDetect_BlipBelowThreshold(t *testing.T) {
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	e := &detEnv{sb: sb, master: sb.Instance(0).Addr()}
+	// Automatic failover runs here: the positive control at the end is a
+	// real failover by the controllers.
+	e := &detEnv{sb: sb, master: sb.Instance(0).Addr(), failover: true}
 	e.g = harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: detClustersYAML(sb, sandbox.Host),
 		ExtraYAML: "detector:\n  probe_interval: 1s\n  probe_timeout: 1s\n  failure_threshold: 3\n  replica_check: false\n"})
 	if _, err := e.g.WaitLeader(ctx, e.g.Nodes); err != nil {
@@ -474,4 +477,5 @@ func TestDetect_BlipBelowThreshold(t *testing.T) {
 	if !strings.Contains(rec.Evidence.Rule, "replica check off") {
 		t.Fatalf("record %d rule %q, want the replica check off", rec.ID, rec.Evidence.Rule)
 	}
+	t.Logf("record %d: failover of %s to %s", rec.ID, rec.OldMaster, rec.NewMaster)
 }

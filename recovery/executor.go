@@ -1,0 +1,270 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/topology"
+)
+
+// Instance is what a failover does to one MySQL/MariaDB server. It is
+// declared here, where it is used; *topology.Conn satisfies it, and tests use
+// a fake cluster with positions.
+type Instance interface {
+	Read(ctx context.Context) (*topology.Instance, error)
+	SetReadOnly(ctx context.Context, on bool) error
+	KillUserConnections(ctx context.Context, spareUsers ...string) ([]topology.Process, error)
+	StopReplica(ctx context.Context, threads topology.ReplicaThreads) error
+	StartReplica(ctx context.Context, threads topology.ReplicaThreads) error
+	ChangeMaster(ctx context.Context, opts topology.ChangeMasterOptions) error
+	ResetReplicaAll(ctx context.Context) error
+	WaitForPosition(ctx context.Context, target topology.Position) error
+	WaitRelayLogApplied(ctx context.Context) error
+	Close() error
+}
+
+// Dialer connects to one instance of a cluster with the cluster's
+// administrative credentials.
+type Dialer func(ctx context.Context, addr string, cred topology.Credentials) (Instance, error)
+
+// HookRun runs one hook; HookRunner.Run satisfies it.
+type HookRun func(ctx context.Context, path string, args []string, env ...string) HookResult
+
+// ClusterInstance is one configured server of a cluster, in config order.
+type ClusterInstance struct {
+	Address         string
+	Zone            string
+	CandidateMaster bool
+	NoMaster        bool
+	CheckReplDelay  bool
+}
+
+// ClusterHooks are the hook paths of a cluster ("" = not configured).
+type ClusterHooks struct {
+	IPFailover string
+	Shutdown   string
+	Report     string
+}
+
+// ClusterConfig is what recovery needs to know about one cluster: plain
+// values copied from config.Cluster by the caller, so recovery does not
+// depend on the config package.
+type ClusterConfig struct {
+	Name     string
+	User     string // administrative account; spared when connections are killed
+	Password string
+	// ReplUser and ReplPassword go into CHANGE MASTER. With ReplUser empty
+	// the replica's current Master_User is kept (and said so in the step).
+	ReplUser        string
+	ReplPassword    string
+	SSHUser         string
+	ReplicationMode string // "gtid" (default) or "file"
+	MaxLag          time.Duration
+	Hooks           ClusterHooks
+	Instances       []ClusterInstance
+	// Conf is passed to the report hook as --conf (the config file path).
+	Conf string
+}
+
+func (c ClusterConfig) useGTID() bool { return c.ReplicationMode != "file" }
+
+// ExecutorConfig configures failover execution.
+type ExecutorConfig struct {
+	// NodeID is this controller's id, journalled as the step leader.
+	NodeID string
+	// ApplyTimeout bounds waiting for relay logs and catch-up (recovery.apply_timeout).
+	ApplyTimeout time.Duration
+	// StepDelay is TEST-ONLY: a pause before every step, so end-to-end tests
+	// can kill the leader in the middle of a failover. It comes from the
+	// QUORUMHA_TEST_STEP_DELAY environment variable and is 0 in production.
+	StepDelay time.Duration
+	// Now is the clock for journal times; nil means time.Now.
+	Now func() time.Time
+	// Logger receives progress; nil discards.
+	Logger *slog.Logger
+}
+
+// Executor runs failover records step by step, journal first: every step's
+// StepBegin is committed before the step touches anything and its StepEnd
+// after, so a new leader knows exactly how far its predecessor got.
+type Executor struct {
+	cfg   ExecutorConfig
+	group Group
+	state History
+	dial  Dialer
+	hooks HookRun
+	log   *slog.Logger
+}
+
+// NewExecutor builds an executor.
+func NewExecutor(cfg ExecutorConfig, group Group, state History, dial Dialer, hooks HookRun) *Executor {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ApplyTimeout <= 0 {
+		cfg.ApplyTimeout = 60 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Executor{cfg: cfg, group: group, state: state, dial: dial, hooks: hooks, log: log}
+}
+
+// stepResult is how a step ended. close, when set, closes the record with
+// that result right after the step's end is journalled.
+type stepResult struct {
+	outcome fsm.Outcome
+	detail  string
+	close   fsm.Result
+}
+
+func stepOK(format string, args ...any) stepResult {
+	return stepResult{outcome: fsm.OutcomeOK, detail: fmt.Sprintf(format, args...)}
+}
+
+func stepWarning(format string, args ...any) stepResult {
+	return stepResult{outcome: fsm.OutcomeWarning, detail: fmt.Sprintf(format, args...)}
+}
+
+func stepSkipped(format string, args ...any) stepResult {
+	return stepResult{outcome: fsm.OutcomeSkipped, detail: fmt.Sprintf(format, args...)}
+}
+
+func stepFailed(result fsm.Result, format string, args ...any) stepResult {
+	return stepResult{outcome: fsm.OutcomeFailed, detail: fmt.Sprintf(format, args...), close: result}
+}
+
+// ErrLeadershipLost means the executor stopped because this controller no
+// longer leads; the record stays open for the next leader to resume.
+var ErrLeadershipLost = errors.New("leadership lost: failover left open for the next leader")
+
+// Execute runs (or resumes) failover record id of cluster cc until it is
+// closed, leadership is lost or ctx ends. It returns the record's final
+// result. A resumed record continues from NextStep of its journal and reuses
+// the journalled choice of new master.
+func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fsm.Result, error) {
+	run := &failoverRun{e: e, cc: cc, id: id, conns: map[string]Instance{}}
+	defer run.closeConns()
+	plan := FailoverPlan()
+	for {
+		rec, found := e.state.Record(id)
+		if !found {
+			return "", fmt.Errorf("record %d: %w", id, fsm.ErrNoSuchRecord)
+		}
+		if !rec.IsOpen() {
+			return rec.Result, nil
+		}
+		run.rec = rec
+		step, resume, err := NextStep(plan, rec)
+		switch {
+		case errors.Is(err, ErrUnsafeResume):
+			// A promote began but never ended. Promotion is idempotent for a
+			// fixed target (stop replication, reset it, read_only off, all
+			// no-ops the second time), and the target is the journalled
+			// choice, never a new selection: re-running it cannot create a
+			// second master. Only an unreachable target stops us, since then
+			// nobody can tell whether it was promoted.
+			target := chosenOf(rec)
+			if target == "" {
+				return e.closeRecord(ctx, id, fsm.ResultAborted, "", "promote began without a journalled target: "+err.Error())
+			}
+			if _, rerr := run.conn(ctx, target); rerr != nil {
+				return e.closeRecord(ctx, id, fsm.ResultAborted, "",
+					fmt.Sprintf("promote of %s began but never ended and %s is unreachable (%v): cannot tell whether it was promoted", target, target, rerr))
+			}
+			e.log.Warn("resuming an interrupted promote with the journalled target", "record", id, "target", target)
+		case errors.Is(err, ErrStepFailed):
+			return e.closeRecord(ctx, id, fsm.ResultFailed, "", err.Error())
+		case err != nil:
+			return e.closeRecord(ctx, id, fsm.ResultAborted, "", err.Error())
+		case step == "":
+			target := chosenOf(rec)
+			if target == "" {
+				return e.closeRecord(ctx, id, fsm.ResultFailed, "", "every step done but no new master journalled")
+			}
+			detail := fmt.Sprintf("%s promoted in place of %s", target, rec.OldMaster)
+			if m, ok := manualEvidence(rec); ok {
+				detail += fmt.Sprintf("; manual failover by %s (%s)", m.By, m.AntiFlap)
+			}
+			return e.closeRecord(ctx, id, fsm.ResultSuccess, target, detail)
+		}
+		if resume {
+			e.log.Info("resuming step", "record", id, "step", step)
+		}
+		if e.cfg.StepDelay > 0 {
+			if err := sleepCtx(ctx, e.cfg.StepDelay); err != nil {
+				return "", err
+			}
+		}
+		// Checked before every step, not only those that change instances:
+		// the check is one quorum round trip, and a deposed leader must not
+		// even journal.
+		if err := e.group.VerifyLeader(ctx); err != nil {
+			return "", fmt.Errorf("record %d before %s: %w: %w", id, step, ErrLeadershipLost, err)
+		}
+		if err := e.apply(ctx, fsm.StepBeginType, fsm.StepBegin{RecordID: id, Name: step, Leader: e.cfg.NodeID, Term: e.group.Term(), At: e.cfg.Now()}); err != nil {
+			return "", fmt.Errorf("record %d: journal begin of %s: %w", id, step, err)
+		}
+		start := time.Now()
+		res := run.step(ctx, step)
+		if ctx.Err() != nil {
+			// Leadership lost mid-step: leave the step running in the journal.
+			return "", fmt.Errorf("record %d step %s: %w: %w", id, step, ErrLeadershipLost, ctx.Err())
+		}
+		e.log.Info("step done", "record", id, "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
+		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
+			return "", fmt.Errorf("record %d: journal end of %s: %w", id, step, err)
+		}
+		if res.close != "" {
+			return e.closeRecord(ctx, id, res.close, "", step+": "+res.detail)
+		}
+	}
+}
+
+func (e *Executor) closeRecord(ctx context.Context, id uint64, result fsm.Result, newMaster, detail string) (fsm.Result, error) {
+	if err := e.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: id, At: e.cfg.Now(), Result: result, NewMaster: newMaster, Detail: detail}); err != nil {
+		return "", fmt.Errorf("close record %d as %s: %w", id, result, err)
+	}
+	lvl := slog.LevelInfo
+	if result != fsm.ResultSuccess {
+		lvl = slog.LevelWarn
+	}
+	e.log.Log(ctx, lvl, "failover closed", "record", id, "result", result, "new_master", newMaster, "detail", detail)
+	return result, nil
+}
+
+func (e *Executor) apply(ctx context.Context, t fsm.MessageType, payload any) error {
+	cmd, err := fsm.Encode(t, payload)
+	if err != nil {
+		return err
+	}
+	_, err = e.group.Apply(ctx, cmd)
+	return err
+}
+
+// chosenOf is the journalled new master of a record ("" before select).
+func chosenOf(rec fsm.Record) string {
+	for _, c := range rec.Candidates {
+		if c.Chosen {
+			return c.Address
+		}
+	}
+	return ""
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -39,7 +39,7 @@ type LoadOptions struct {
 func defaults() map[string]any {
 	return map[string]any{
 		"node.raft_profile":          "lan",
-		"detector.probe_interval":    "1s",
+		"detector.probe_interval":    "500ms",
 		"detector.probe_timeout":     "1s",
 		"detector.failure_threshold": 3,
 		"detector.quorum":            "majority",

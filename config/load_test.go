@@ -32,7 +32,7 @@ func TestLoad_Defaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"probe_interval", d.ProbeInterval, time.Second},
+		{"probe_interval", d.ProbeInterval, 500 * time.Millisecond},
 		{"probe_timeout", d.ProbeTimeout, time.Second},
 		{"failure_threshold", d.FailureThreshold, 3},
 		{"quorum", d.Quorum, "majority"},
@@ -275,7 +275,7 @@ func TestLoad_WholeCnf(t *testing.T) {
 	if cl.Name != "app1" || cl.User != "globaluser" || cl.SSHUser != "admin" || !cl.Instances[1].CandidateMaster {
 		t.Errorf("cluster = %+v", cl)
 	}
-	if cfg.Log.Format != "json" || cfg.Detector.ProbeInterval != time.Second {
+	if cfg.Log.Format != "json" || cfg.Detector.ProbeInterval != 500*time.Millisecond {
 		t.Errorf("defaults/env not applied: %+v %+v", cfg.Log, cfg.Detector)
 	}
 }
@@ -315,7 +315,7 @@ func TestDefault_MatchesLoad(t *testing.T) {
 	if got, want := fmt.Sprintf("%+v", *def), fmt.Sprintf("%+v", *loaded); got != want {
 		t.Errorf("Default() = %s\nLoad(empty) = %s", got, want)
 	}
-	if def.Detector.ProbeInterval != time.Second || def.Recovery.AntiFlap != time.Hour {
+	if def.Detector.ProbeInterval != 500*time.Millisecond || def.Recovery.AntiFlap != time.Hour {
 		t.Errorf("Default() lacks defaults: %+v", def)
 	}
 }

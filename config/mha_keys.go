@@ -62,7 +62,7 @@ func mhaKeys() map[string]mhaKey {
 		"disable_log_bin":        {note: noteRelayDiff},
 		"handle_raw_binlog":      {note: noteRelayDiff},
 		"ping_type":              {note: "no meaning here: probes connect and run SELECT; tune them with detector.*"},
-		"ping_interval":          {note: "not imported: detector.probe_interval is global to all clusters (default 1s), and detection needs detector.failure_threshold probes from a quorum of controllers"},
+		"ping_interval":          {note: "not imported: detector.probe_interval is global to all clusters (default 500ms), and detection needs detector.failure_threshold probes from a quorum of controllers"},
 		"secondary_check_script": {note: "not imported: not needed, several controllers in several zones already confirm a failure (multi-vantage detection); set hooks.secondary_check only if you still want it"},
 		"init_conf_load_script":  {note: "not imported: use password_file or QUORUMHA_CLUSTERS_<NAME>_PASSWORD instead"},
 		"master_pid_file":        {note: "not imported: quorumha has no pid file setting to pass to the shutdown hook"},

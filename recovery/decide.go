@@ -252,6 +252,7 @@ func (d *Runner) sweep(ctx context.Context) {
 	for _, a := range d.assess.Assessments() {
 		d.handleLogged(ctx, a)
 	}
+	d.fenceReturned(ctx)
 }
 
 func (d *Runner) handleLogged(ctx context.Context, a detector.Assessment) {

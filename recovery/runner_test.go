@@ -227,3 +227,34 @@ func TestRunner_ManualFailover(t *testing.T) {
 		}
 	})
 }
+
+// Scenario 22: after a failover, the old master restarted writable is made
+// read-only again by the leader, and is not made a replica.
+func TestRunner_FencesReturningOldMaster(t *testing.T) {
+	e := newRunnerEnv(t)
+	e.a.mu.Lock()
+	e.a.current = []detector.Assessment{deadApp(mOld)}
+	e.a.mu.Unlock()
+	e.run(t)
+	var id uint64
+	poll(t, func() error {
+		recs := e.g.f.History("app1", 0)
+		if len(recs) == 0 {
+			return errors.New("no record")
+		}
+		id = recs[0].ID
+		return nil
+	})
+	if r := e.waitClosed(t, id); r.Result != fsm.ResultSuccess {
+		t.Fatalf("failover: %+v", r)
+	}
+	// The old master comes back writable and not replicating.
+	e.f.set(mOld, func(n *fakeNode) { n.up, n.readOnly, n.master = true, false, "" })
+	e.r.fenceReturned(context.Background())
+	if n := e.f.node(mOld); !n.readOnly || n.master != "" {
+		t.Fatalf("old master after fence: read_only=%v master=%q, want read-only and no replication", n.readOnly, n.master)
+	}
+	if w := e.f.writable(); len(w) != 1 || w[0] != rA {
+		t.Fatalf("writable = %v, want only the new master %s", w, rA)
+	}
+}

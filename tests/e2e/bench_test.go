@@ -111,16 +111,24 @@ func recordCount(ctx context.Context, c *harness.Controller) (int, error) {
 	return len(h.Records), nil
 }
 
-// TestBenchDetection measures kill -9 of the master → a committed detection
+// TestBenchDetection measures kill -9 of the master → a committed decision
 // record on the leader, at default detector settings (1 s probes, threshold
-// 3). Between runs the master is restarted and seen healthy again, so each
-// kill is a new incident.
+// 3). A maintenance window keeps the master where it is (the decision is
+// committed and refused), so between runs it is restarted and seen healthy
+// again, and each kill is a new incident.
 func TestBenchDetection(t *testing.T) {
 	skipUnlessBench(t)
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true})
-	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: sandboxClusterYAML(sb, "127.0.0.1")})
+	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: sandboxClusterYAML(sb, "127.0.0.1"), LogLevel: "info"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := harness.Do(ctx, http.MethodPost, g.Nodes[0].URL("/v1/clusters/sandbox/maintenance"),
+		map[string]string{"duration": "1h", "reason": "benchmark: decide, do not fail over"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	var took []time.Duration
 	for i := 0; i < benchRuns(); i++ {
 		leader, err := g.WaitLeader(ctx, g.Nodes)
@@ -159,5 +167,5 @@ func TestBenchDetection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fmt.Println(summarize("detection (kill -9 master -> decision committed, probe 1s x3)", took))
+	fmt.Println(summarize("detection (kill -9 master -> decision committed, defaults: probe 500ms x3)", took))
 }

@@ -484,3 +484,48 @@ func TestFailover_Manual(t *testing.T) {
 	requireSuccessRecord(t, rec, e.addr(0), target, "manual")
 	e.requireFailedOver(ctx, t, load, 2, 1)
 }
+
+// TestFailover_OldMasterBackWritableIsFenced is scenario 22 without help
+// from my.cnf: the old master restarts writable (no read_only in its
+// config). The leader must make it read-only again, and must not make it a
+// replica. The split-brain sampler covers the failover itself; it is
+// stopped before the restart, since a server that starts writable is
+// writable until the leader's next sweep fences it.
+func TestFailover_OldMasterBackWritableIsFenced(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e := startFailoverEnv(ctx, t, foOptions{})
+	rec := e.killMasterAndWaitFailover(ctx, t, 0)
+	requireSuccessRecord(t, rec, e.addr(0), "", "automatic")
+	nm := e.index(rec.NewMaster)
+	e.sampler.stop()
+
+	if err := e.sb.StartInstance(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := harness.Poll(ctx, 100*time.Millisecond, func() error {
+		ro, err := e.readOnly(ctx, 0)
+		if err != nil {
+			return err
+		}
+		if !ro {
+			return fmt.Errorf("old master %s still writable", e.addr(0))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("old master never fenced: %v", err)
+	}
+	st, err := e.sb.ReplicaStatus(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != nil && (st.IORunning == "Yes" || st.SQLRunning == "Yes") {
+		t.Fatalf("old master replicates (IO %s SQL %s): rejoining must be explicit", st.IORunning, st.SQLRunning)
+	}
+	e.waitMasterEverywhere(ctx, t, e.addr(nm))
+	if ro, err := e.readOnly(ctx, nm); err != nil || ro {
+		t.Fatalf("new master read_only=%v err=%v, want writable", ro, err)
+	}
+}

@@ -17,6 +17,7 @@ import (
 type Instance interface {
 	Read(ctx context.Context) (*topology.Instance, error)
 	SetReadOnly(ctx context.Context, on bool) error
+	SetSemiSyncMaster(ctx context.Context, on bool) error
 	KillUserConnections(ctx context.Context, spareUsers ...string) ([]topology.Process, error)
 	StopReplica(ctx context.Context, threads topology.ReplicaThreads) error
 	StartReplica(ctx context.Context, threads topology.ReplicaThreads) error

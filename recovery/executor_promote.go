@@ -128,6 +128,17 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 	if err := c.ResetReplicaAll(ctx); err != nil {
 		return stepFailed(fsm.ResultFailed, "reset replica all on %s: %v", target, err)
 	}
+	// A semi-sync replica becomes a semi-sync master before it takes its
+	// first write: otherwise writes after the failover would be acknowledged
+	// before any replica has them, and the next failure could lose them.
+	semi := ""
+	if _, before, err := r.read(ctx, target); err == nil && before.SemiSync.ReplicaEnabled && !before.SemiSync.MasterEnabled {
+		if err := c.SetSemiSyncMaster(ctx, true); err != nil {
+			semi = "; semi-sync master NOT enabled: " + err.Error()
+		} else {
+			semi = "; semi-sync master enabled"
+		}
+	}
 	if err := c.SetReadOnly(ctx, false); err != nil {
 		return stepFailed(fsm.ResultFailed, "read_only off on %s: %v", target, err)
 	}
@@ -135,7 +146,7 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 	if err != nil {
 		return stepWarning("%s promoted; position unread: %v", target, err)
 	}
-	d := target + " promoted, read_only=OFF"
+	d := target + " promoted, read_only=OFF" + semi
 	if p, err := in.BinlogPosition(); err == nil {
 		d += "; position " + p.String()
 	}

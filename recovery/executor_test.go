@@ -415,3 +415,30 @@ func TestExecutor_ManualTargetFromEvidence(t *testing.T) {
 		t.Fatalf("rA: master %q seq %d", a.master, a.seq)
 	}
 }
+
+// A semi-sync replica promoted becomes a semi-sync master before its first
+// write, so acknowledged writes after the failover still wait for a replica.
+func TestExecutor_PromoteKeepsSemiSync(t *testing.T) {
+	e := newExecEnv(t)
+	e.f.set(rA, func(n *fakeNode) { n.semiRepl = true })
+	id := e.open(t, "")
+	if _, err := e.executor("c1").Execute(context.Background(), e.cc, id); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.f.node(rA); !n.semiMast || n.readOnly {
+		t.Fatalf("new master: semi-sync master=%v read_only=%v, want semi-sync on and writable", n.semiMast, n.readOnly)
+	}
+	r := e.record(t, id)
+	if s, ok := stepNamed(r, StepPromote); !ok || !strings.Contains(s.Detail, "semi-sync master enabled") {
+		t.Fatalf("promote step: %+v", s)
+	}
+}
+
+func stepNamed(r fsm.Record, name string) (fsm.Step, bool) {
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return fsm.Step{}, false
+}

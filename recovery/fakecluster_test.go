@@ -18,6 +18,8 @@ type fakeNode struct {
 	up        bool
 	readOnly  bool
 	failRO    bool // SetReadOnly fails (a fence that does not take)
+	semiRepl  bool // rpl_semi_sync_slave_enabled
+	semiMast  bool // rpl_semi_sync_master_enabled
 	noBin     bool
 	seq, recv int
 	master    string // "" = not a replica
@@ -127,7 +129,12 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterUser: "repl", IORunning: io,
 			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv)}
 	}
+	in.SemiSync = topology.SemiSyncState{ReplicaEnabled: n.semiRepl, MasterEnabled: n.semiMast}
 	return in, nil
+}
+
+func (c *fakeConn) SetSemiSyncMaster(_ context.Context, on bool) error {
+	return c.do(fmt.Sprintf("semi_sync_master=%t", on), func(n *fakeNode) error { n.semiMast = on; return nil })
 }
 
 func (c *fakeConn) SetReadOnly(_ context.Context, on bool) error {

@@ -212,6 +212,21 @@ func (v Version) ReadOnlySQL(on bool) []string {
 	return []string{"SET GLOBAL read_only = 0"}
 }
 
+// SemiSyncMasterSQL switches the master side of semi-synchronous
+// replication: built into MariaDB (rpl_semi_sync_master_enabled), a plugin
+// on MySQL, renamed rpl_semi_sync_source_enabled in 8.0.26.
+func (v Version) SemiSyncMasterSQL(on bool) string {
+	val := 0
+	if on {
+		val = 1
+	}
+	name := "rpl_semi_sync_master_enabled"
+	if v.Flavor == MySQL && v.AtLeast(8, 0, 26) {
+		name = "rpl_semi_sync_source_enabled"
+	}
+	return fmt.Sprintf("SET GLOBAL %s = %d", name, val)
+}
+
 // GTIDVariables lists the global variables holding this flavor's GTID state,
 // read by Conn.Read.
 func (v Version) GTIDVariables() []string {

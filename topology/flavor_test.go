@@ -110,3 +110,16 @@ func TestVersion_GTIDVariables(t *testing.T) {
 		t.Errorf("MySQL GTIDVariables = %q", got)
 	}
 }
+
+func TestVersion_SemiSyncMasterSQL(t *testing.T) {
+	for _, tt := range []struct{ raw, want string }{
+		{"10.11.19-MariaDB-0+deb12u1", "SET GLOBAL rpl_semi_sync_master_enabled = 1"},
+		{"8.0.25", "SET GLOBAL rpl_semi_sync_master_enabled = 1"},
+		{"8.0.36", "SET GLOBAL rpl_semi_sync_source_enabled = 1"},
+		{"8.4.0", "SET GLOBAL rpl_semi_sync_source_enabled = 1"},
+	} {
+		if got := mustVersion(t, tt.raw).SemiSyncMasterSQL(true); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}

@@ -46,6 +46,14 @@ func (c *Conn) SetReadOnly(ctx context.Context, on bool) error {
 	return c.exec(ctx, fmt.Sprintf("set read_only=%v", on), c.Version().ReadOnlySQL(on)...)
 }
 
+// SetSemiSyncMaster switches the master side of semi-sync replication, so a
+// promoted replica keeps waiting for a replica's acknowledgement as the old
+// master did.
+func (c *Conn) SetSemiSyncMaster(ctx context.Context, on bool) error {
+	c.log.InfoContext(ctx, "set semi-sync master", "on", on)
+	return c.exec(ctx, fmt.Sprintf("set semi-sync master=%v", on), c.Version().SemiSyncMasterSQL(on))
+}
+
 // StopReplica stops the chosen replication threads. Stopping a stopped thread
 // is only a warning on both flavors, so this is idempotent.
 func (c *Conn) StopReplica(ctx context.Context, threads ReplicaThreads) error {

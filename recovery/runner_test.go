@@ -78,10 +78,10 @@ func (e *runnerEnv) waitClosed(t *testing.T, id uint64) fsm.Record {
 	return r
 }
 
-func deadApp(master string) detector.Assessment { return dead(master) } // cluster app1
-
-func TestRunner_DeadConfirmedRunsFailover(t *testing.T) {
-	e := newRunnerEnv(t)
+// runUntilRecord starts the runner with the old master assessed dead and
+// returns the id of the first record it opens.
+func (e *runnerEnv) runUntilRecord(t *testing.T) uint64 {
+	t.Helper()
 	e.a.mu.Lock()
 	e.a.current = []detector.Assessment{deadApp(mOld)}
 	e.a.mu.Unlock()
@@ -95,6 +95,14 @@ func TestRunner_DeadConfirmedRunsFailover(t *testing.T) {
 		id = recs[0].ID
 		return nil
 	})
+	return id
+}
+
+func deadApp(master string) detector.Assessment { return dead(master) } // cluster app1
+
+func TestRunner_DeadConfirmedRunsFailover(t *testing.T) {
+	e := newRunnerEnv(t)
+	id := e.runUntilRecord(t)
 	r := e.waitClosed(t, id)
 	if r.Kind != fsm.KindFailover || r.Trigger != "automatic" || r.Result != fsm.ResultSuccess || r.NewMaster != rA {
 		t.Fatalf("record %+v", r)
@@ -232,19 +240,7 @@ func TestRunner_ManualFailover(t *testing.T) {
 // read-only again by the leader, and is not made a replica.
 func TestRunner_FencesReturningOldMaster(t *testing.T) {
 	e := newRunnerEnv(t)
-	e.a.mu.Lock()
-	e.a.current = []detector.Assessment{deadApp(mOld)}
-	e.a.mu.Unlock()
-	e.run(t)
-	var id uint64
-	poll(t, func() error {
-		recs := e.g.f.History("app1", 0)
-		if len(recs) == 0 {
-			return errors.New("no record")
-		}
-		id = recs[0].ID
-		return nil
-	})
+	id := e.runUntilRecord(t)
 	if r := e.waitClosed(t, id); r.Result != fsm.ResultSuccess {
 		t.Fatalf("failover: %+v", r)
 	}

@@ -400,13 +400,14 @@ func kindWords(k reflect.Kind) string {
 // into their Secret fields.
 func (l *loader) readSecrets(cfg *Config) {
 	cfg.Node.GossipKeyFile = l.resolve(cfg.Node.GossipKeyFile)
+	l.checkGossipKeyPerm(cfg.Node.GossipKeyFile)
 	cfg.API.TLSCert = l.resolve(cfg.API.TLSCert)
 	cfg.API.TLSKey = l.resolve(cfg.API.TLSKey)
 	if cfg.API.TokenFile != "" && cfg.API.Token == "" {
 		cfg.API.TokenFile = l.resolve(cfg.API.TokenFile)
 		tok, err := readSecretFile(cfg.API.TokenFile)
 		if err != nil {
-			l.p.add("api.token_file", cfg.API.TokenFile, ErrFile, "%v", err)
+			l.p.add("api.token_file", cfg.API.TokenFile, fileSentinel(err), "%v", err)
 		}
 		cfg.API.Token = tok
 	}
@@ -442,7 +443,7 @@ func (l *loader) readSecrets(cfg *Config) {
 			*s.path = l.resolve(*s.path)
 			val, err := readSecretFile(*s.path)
 			if err != nil {
-				l.p.addIn(file, key+"."+s.name+"_file", *s.path, ErrFile, "cluster %q: %v", cl.Name, err)
+				l.p.addIn(file, key+"."+s.name+"_file", *s.path, fileSentinel(err), "cluster %q: %v", cl.Name, err)
 				continue
 			}
 			*s.secret = val
@@ -454,6 +455,9 @@ func (l *loader) readSecrets(cfg *Config) {
 // newline editors add. An empty file is refused: it would silently mean
 // "no password" or "no auth".
 func readSecretFile(path string) (Secret, error) {
+	if err := checkSecretPerm(path); err != nil {
+		return "", err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", unwrapPathErr(err)

@@ -76,6 +76,10 @@ func (c *Config) validateNode(p *problems) {
 		if a.val != "" {
 			if err := checkHostPort(a.val); err != nil {
 				p.add(a.key, a.val, ErrInvalidValue, "%s", msgOf(err))
+			} else if a.key == "node.gossip_addr" && !ipLiteralHost(a.val) {
+				// memberlist v0.5 listens on every interface for a host name
+				// and then advertises "::": peers could not reach us.
+				p.add(a.key, a.val, ErrInvalidValue, "must be an IP address, not a host name (gossip advertises it as is)")
 			} else if a.key != "node.gossip_addr" && unspecifiedHost(a.val) {
 				// Both addresses are advertised to the other controllers (raft
 				// peers, write forwarding), so they must be reachable ones.
@@ -316,4 +320,10 @@ func unspecifiedHost(hostport string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsUnspecified()
+}
+
+// ipLiteralHost reports whether host:port has an IP address as its host.
+func ipLiteralHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	return err == nil && net.ParseIP(host) != nil
 }

@@ -202,3 +202,17 @@ func TestValidateForRun_GossipNeededForSeveralControllers(t *testing.T) {
 		t.Fatalf("err = %v, want node.gossip_addr required", err)
 	}
 }
+
+func TestValidate_GossipAddrMustBeIP(t *testing.T) {
+	c := Default()
+	c.Source = "q.yaml"
+	c.Node.GossipAddr = "ctl1.example:7946"
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), `node.gossip_addr: "ctl1.example:7946"`) || !strings.Contains(err.Error(), "IP address") {
+		t.Fatalf("err = %v, want gossip_addr refused as a host name", err)
+	}
+	c.Node.GossipAddr = "10.0.0.1:7946"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("IP gossip_addr: %v", err)
+	}
+}

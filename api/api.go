@@ -138,6 +138,9 @@ type Deps struct {
 	// Recovery runs manual failovers (optional): without it the failover
 	// endpoint answers 501.
 	Recovery Recovery
+	// Switchover runs planned switchovers (optional): without it the
+	// switchover endpoint answers 501.
+	Switchover Switchover
 	// Client forwards writes to the leader; nil uses a client with sane timeouts.
 	Client *http.Client
 	// Now is the clock used for times in commands; nil uses time.Now.
@@ -152,6 +155,7 @@ type Server struct {
 	view    ClusterView
 	members MemberLister
 	rec     Recovery
+	sw      Switchover
 	client  *http.Client
 	now     func() time.Time
 	log     *slog.Logger
@@ -192,6 +196,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		view:    deps.Clusters,
 		members: deps.Members,
 		rec:     deps.Recovery,
+		sw:      deps.Switchover,
 		client:  deps.Client,
 		now:     deps.Now,
 		log:     cfg.Logger,
@@ -239,7 +244,7 @@ func (s *Server) routes() http.Handler {
 	write("POST /v1/clusters/{name}/maintenance", s.maintenanceStart)
 	write("DELETE /v1/clusters/{name}/maintenance", s.maintenanceEnd)
 	write("POST /v1/clusters/{name}/failover", s.failover)
-	read("POST /v1/clusters/{name}/switchover", s.notImplemented("switchover"))
+	write("POST /v1/clusters/{name}/switchover", s.switchover)
 	return mux
 }
 

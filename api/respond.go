@@ -81,7 +81,8 @@ func statusFor(err error) int {
 	// promoted. 409, not 422: the same request may succeed once the state
 	// changes, and the body says what to change.
 	case errors.Is(err, recovery.ErrMasterAlive), errors.Is(err, recovery.ErrFailoverInProgress),
-		errors.Is(err, recovery.ErrNoCandidate), errors.Is(err, recovery.ErrDivergedPositions):
+		errors.Is(err, recovery.ErrNoCandidate), errors.Is(err, recovery.ErrDivergedPositions),
+		errors.Is(err, recovery.ErrSwitchoverRefused):
 		return http.StatusConflict
 	case errors.Is(err, ErrNotImplemented):
 		return http.StatusNotImplemented

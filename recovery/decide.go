@@ -168,6 +168,9 @@ func (d *Runner) Run(ctx context.Context) {
 func (d *Runner) resumeOpen(ctx context.Context) {
 	for _, r := range d.state.OpenRecords() {
 		switch r.Kind {
+		case fsm.KindSwitchover:
+			d.log.Warn("resuming switchover left open by a previous leader", "cluster", r.Cluster, "record", r.ID, "steps", len(r.Steps))
+			d.startExecutor(r.Cluster, r.ID)
 		case fsm.KindFailover:
 			d.log.Warn("resuming failover left open by a previous leader", "cluster", r.Cluster, "record", r.ID, "steps", len(r.Steps))
 			d.markDecided(r.Cluster, r.OldMaster)

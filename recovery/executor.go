@@ -47,8 +47,10 @@ type ClusterInstance struct {
 // ClusterHooks are the hook paths of a cluster ("" = not configured).
 type ClusterHooks struct {
 	IPFailover string
-	Shutdown   string
-	Report     string
+	// OnlineChange is MHA's master_ip_online_change_script (switchover).
+	OnlineChange string
+	Shutdown     string
+	Report       string
 }
 
 // ClusterConfig is what recovery needs to know about one cluster: plain
@@ -151,6 +153,9 @@ var ErrLeadershipLost = errors.New("leadership lost: failover left open for the 
 func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fsm.Result, error) {
 	run := &failoverRun{e: e, cc: cc, id: id, conns: map[string]Instance{}}
 	defer run.closeConns()
+	if rec, found := e.state.Record(id); found && rec.Kind == fsm.KindSwitchover {
+		return e.executeSwitchover(ctx, run)
+	}
 	plan := FailoverPlan()
 	for {
 		rec, found := e.state.Record(id)

@@ -224,7 +224,7 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 	}
 	wctx, cancel := context.WithTimeout(ctx, repointWait)
 	defer cancel()
-	t := time.NewTicker(100 * time.Millisecond)
+	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
 		_, in, err := r.read(wctx, addr)

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -25,6 +26,10 @@ type failoverRun struct {
 	id    uint64
 	rec   fsm.Record
 	conns map[string]Instance
+	// lock is a switchover's session holding the old master's global read
+	// lock (nil otherwise).
+	lock   *sql.Conn
+	lockID uint64
 }
 
 func (r *failoverRun) closeConns() {

@@ -26,6 +26,7 @@ only act when a quorum of vantage points agrees the master is dead.`,
 		newAckCmd(),
 		newMaintenanceCmd(),
 		newFailoverCmd(),
+		newSwitchoverCmd(),
 	)
 	return root
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,6 +111,46 @@ func readStepDelay(logger *slog.Logger) time.Duration {
 	return d
 }
 
+// followMastersEvery is how often the detector looks for a master recorded
+// by a failover or switchover: a switchover blocks writes for well under a
+// second, so clients must be pointed at the new master at once.
+const followMastersEvery = 100 * time.Millisecond
+
+// recordedMasterFresh is how long a master recorded by a failover or
+// switchover is named by GET /v1/clusters/{name}/master while the detector
+// still assesses another instance (it follows the record within
+// followMastersEvery, then needs a probe round to call the new one healthy).
+const recordedMasterFresh = 10 * time.Second
+
+// recordedMasterView names a master the replicated state recorded moments
+// ago (a switchover or failover just closed) while the detector does not
+// yet call it healthy (it follows the record, then needs a probe round);
+// otherwise the detector's healthy master, as configView does.
+type recordedMasterView struct {
+	*configView
+	state *fsm.FSM
+}
+
+// HealthyMaster prefers a freshly recorded master the detector has not yet
+// assessed.
+func (v recordedMasterView) HealthyMaster(name string) (string, bool) {
+	m, ok := v.configView.HealthyMaster(name)
+	if cs, found := v.state.Cluster(name); found && cs.Master != "" && time.Since(cs.MasterSetAt) < recordedMasterFresh &&
+		(!ok || !strings.EqualFold(m, cs.Master)) {
+		return cs.Master, true
+	}
+	return m, ok
+}
+
+// Switchover hands a planned switchover to the leader's runner.
+func (m manualFailover) Switchover(ctx context.Context, req recovery.SwitchoverRequest) (recovery.SwitchoverResult, error) {
+	r := m.c.runner.Load()
+	if r == nil {
+		return recovery.SwitchoverResult{}, consensus.ErrNotLeader
+	}
+	return r.Switchover(ctx, req)
+}
+
 // manualFailover is what the API calls for a manual failover: the current
 // term's runner, or consensus.ErrNotLeader on a follower (the API then
 // forwards the request to the leader).
@@ -153,7 +194,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det), Recovery: manualFailover{c}}
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: recordedMasterView{configView: newConfigView(cfg, c.detect.det), state: c.state}, Recovery: manualFailover{c}, Switchover: manualFailover{c}}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
 	}
@@ -187,7 +228,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}()
 	go func() {
 		defer wg.Done()
-		c.detect.det.FollowRecordedMasters(runCtx, c.state, time.Second, logger.With("pkg", "detector"))
+		c.detect.det.FollowRecordedMasters(runCtx, c.state, followMastersEvery, logger.With("pkg", "detector"))
 	}()
 	logger.Info("controller started", "raft_addr", cfg.Node.RaftAddr, "http_addr", cfg.Node.HTTPAddr,
 		"gossip_addr", cfg.Node.GossipAddr, "zone", cfg.Node.Zone, "clusters", len(cfg.Clusters))
@@ -302,7 +343,7 @@ func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
 			Name: c.Name, User: c.User, Password: c.Password.Reveal(),
 			ReplUser: c.ReplUser, ReplPassword: c.ReplPassword.Reveal(), SSHUser: c.SSHUser,
 			ReplicationMode: c.ReplicationMode, MaxLag: c.LagLimit(cfg.Recovery),
-			Hooks: recovery.ClusterHooks{IPFailover: c.Hooks.IPFailover, Shutdown: c.Hooks.Shutdown, Report: c.Hooks.Report},
+			Hooks: recovery.ClusterHooks{IPFailover: c.Hooks.IPFailover, OnlineChange: c.Hooks.IPOnlineChange, Shutdown: c.Hooks.Shutdown, Report: c.Hooks.Report},
 			Conf:  c.Source,
 		}
 		for _, in := range c.Instances {

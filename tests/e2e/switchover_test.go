@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quorumha/quorumha/tests/harness"
+	"github.com/quorumha/quorumha/tests/sandbox"
+)
+
+// TestSwitchover_NamedAndBack is issue 6's main scenario: with an
+// application writer and a SUPER-privileged writer (the account MHA lost a
+// write with) following the master, switch to a named replica through a
+// follower, back to the old master, and once more without --to while a
+// long transaction is open on the master: it is reported, then killed after
+// the grace. No acknowledged write is lost and no two instances are ever
+// writable.
+func TestSwitchover_NamedAndBack(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	hook, hookLog, _ := onlineHook(t)
+	e := startFailoverEnv(ctx, t, foOptions{Hooks: []string{"ip_online_change: " + hook}})
+	app := e.startSwitchoverLoad(ctx, t, sandbox.AppUser, sandbox.AppPassword, 10*time.Millisecond)
+	super := e.startSwitchoverLoad(ctx, t, sandbox.AdminUser, sandbox.AdminPassword, 10*time.Millisecond)
+	_, follower := e.leaderAndFollower(ctx, t)
+	addr := follower.HTTPAddr
+
+	// A dry run changes nothing.
+	before := e.lastRecordID(ctx, t)
+	out, code := cli(ctx, t, "switchover", "--cluster", detCluster, "--to", e.addr(1), "--dry-run", "--addr", addr)
+	if code != 0 || !strings.Contains(out, "dry run") || !strings.Contains(out, e.addr(1)) {
+		t.Fatalf("dry run: exit %d: %s", code, out)
+	}
+	if id := e.lastRecordID(ctx, t); id != before {
+		t.Fatalf("the dry run recorded something: last record %d, was %d", id, before)
+	}
+
+	// 0 → 1, named, through a follower.
+	out, code = cli(ctx, t, "switchover", "--cluster", detCluster, "--to", e.addr(1), "--addr", addr)
+	if code != 0 || !strings.Contains(out, "result: success") {
+		t.Fatalf("switchover to %s: exit %d: %s", e.addr(1), code, out)
+	}
+	rec := e.waitSwitchoverClosed(ctx, t, before)
+	e.requireSwitchedTo(ctx, t, rec, 0, 1)
+	calls, err := os.ReadFile(hookLog)
+	if err != nil || !strings.Contains(string(calls), "--command=stop") || !strings.Contains(string(calls), "--command=start") ||
+		!strings.Contains(string(calls), "--orig_master_is_new_slave") {
+		t.Fatalf("ip_online_change calls %q (err %v): want stop and start with MHA's arguments", calls, err)
+	}
+	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
+	waitAckedAfter(ctx, t, super, len(super.Snapshot().Acked))
+
+	// 1 → 0, named.
+	before = e.lastRecordID(ctx, t)
+	if out, code := cli(ctx, t, "switchover", "--cluster", detCluster, "--to", e.addr(0), "--addr", addr); code != 0 {
+		t.Fatalf("switchover back: exit %d: %s", code, out)
+	}
+	e.requireSwitchedTo(ctx, t, e.waitSwitchoverClosed(ctx, t, before), 1, 0)
+	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
+
+	// Without --to, with a long transaction open on the master.
+	db, err := sql.Open("mysql", e.sb.DSN(0, sandbox.AppUser, sandbox.AppPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO qha_test.load (id, at, src) VALUES (1, NOW(6), 'long trx')"); err != nil {
+		t.Fatal(err)
+	}
+	var conn uint64
+	if err := tx.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&conn); err != nil {
+		t.Fatal(err)
+	}
+	adb, err := e.sb.AdminDB(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adb.Close()
+	var trxID string
+	if err := adb.QueryRowContext(ctx, "SELECT trx_id FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = ?", conn).Scan(&trxID); err != nil {
+		t.Fatal(err)
+	}
+	before = e.lastRecordID(ctx, t)
+	start := time.Now()
+	if out, code := cli(ctx, t, "switchover", "--cluster", detCluster, "--grace", "1s", "--addr", addr); code != 0 {
+		t.Fatalf("switchover without --to: exit %d: %s", code, out)
+	}
+	took := time.Since(start)
+	rec = e.waitSwitchoverClosed(ctx, t, before)
+	nm := e.index(rec.NewMaster)
+	if nm <= 0 {
+		t.Fatalf("switchover without --to: %s", rec.summary())
+	}
+	e.requireSwitchedTo(ctx, t, rec, 0, nm)
+	kill, _ := rec.step("kill_old")
+	if !strings.Contains(kill.Detail, "open transactions after a grace of 1s") || !strings.Contains(kill.Detail, "trx "+trxID) {
+		t.Fatalf("kill_old detail %q does not report transaction %s", kill.Detail, trxID)
+	}
+	if took < time.Second {
+		t.Fatalf("the switchover took %s: it did not wait the 1s grace", took)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Fatal("the long transaction committed on the old master after the switchover")
+	}
+	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
+	waitAckedAfter(ctx, t, super, len(super.Snapshot().Acked))
+	e.requireNoLossAnywhere(ctx, t, app, super)
+}
+
+// TestSwitchover_Refused covers the refusals and the rollback: a target
+// delayed beyond the lag limit is refused and nothing changes; an
+// ip_online_change hook failing at stop rolls the switchover back (the old
+// master writable again, the target its replica), losing no write.
+func TestSwitchover_Refused(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	hook, _, failStop := onlineHook(t)
+	e := startFailoverEnv(ctx, t, foOptions{Hooks: []string{"ip_online_change: " + hook}})
+	app := e.startSwitchoverLoad(ctx, t, sandbox.AppUser, sandbox.AppPassword, 10*time.Millisecond)
+	leader, _ := e.leaderAndFollower(ctx, t)
+	addr := leader.HTTPAddr
+
+	// The target lags beyond the limit (MASTER_DELAY): refused.
+	adb, err := e.sb.AdminDB(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adb.Close()
+	detExec(ctx, t, adb, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=3600", "START SLAVE")
+	before := e.lastRecordID(ctx, t)
+	out, code := cli(ctx, t, "switchover", "--cluster", detCluster, "--to", e.addr(2), "--addr", addr)
+	if code == 0 || !(strings.Contains(out, "409") || strings.Contains(out, "400")) || !strings.Contains(strings.ToLower(out), "lag") {
+		t.Fatalf("switchover to a delayed replica: exit %d, want a refusal naming the lag: %s", code, out)
+	}
+	if id := e.lastRecordID(ctx, t); id != before {
+		t.Fatalf("the refusal recorded something: last record %d, was %d", id, before)
+	}
+	if w := e.sampler.writable(ctx, t); len(w) != 1 || w[0] != 0 {
+		t.Fatalf("writable after the refusal: %v, want only the master", w)
+	}
+	detExec(ctx, t, adb, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=0", "START SLAVE")
+
+	// The online-change hook fails at stop: rolled back.
+	if err := os.WriteFile(failStop, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = cli(ctx, t, "switchover", "--cluster", detCluster, "--to", e.addr(1), "--addr", addr)
+	if code != 1 || !strings.Contains(out, "rolled") {
+		t.Fatalf("switchover with a failing hook: exit %d, want 1 and rolled back: %s", code, out)
+	}
+	rec := e.waitSwitchoverClosed(ctx, t, before)
+	if rec.Result != "rolled_back" || !strings.Contains(rec.Detail, "cannot move the VIP") {
+		t.Fatalf("want the record rolled back with the hook's reason: %s", rec.summary())
+	}
+	if _, ok := rec.step("promote"); ok {
+		t.Fatalf("a rolled back switchover promoted: %s", rec.summary())
+	}
+	e.requireNewMaster(ctx, t, 0)
+	e.waitReplicatesFrom(ctx, t, 1, 0)
+	e.waitReplicatesFrom(ctx, t, 2, 0)
+	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
+	e.requireNoLossAnywhere(ctx, t, app)
+}
+
+// TestSwitchover_LeaderKilledBeforePromote: the leader dies after the old
+// master went read-only but before the promotion began; the next leader
+// rolls the switchover back (the old master writable again, the target its
+// replica), and no acknowledged write is lost.
+func TestSwitchover_LeaderKilledBeforePromote(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e := startFailoverEnv(ctx, t, foOptions{Env: []string{"QUORUMHA_TEST_STEP_DELAY=1s"}})
+	app := e.startSwitchoverLoad(ctx, t, sandbox.AppUser, sandbox.AppPassword, 10*time.Millisecond)
+	before := e.lastRecordID(ctx, t)
+	leader, follower := e.leaderAndFollower(ctx, t)
+	code, err := harness.Do(ctx, http.MethodPost, leader.URL("/v1/clusters/"+detCluster+"/switchover"), map[string]any{"to": e.addr(1)}, nil)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("switchover: HTTP %d: %v", code, err)
+	}
+	var open foRecord
+	err = harness.Poll(ctx, 50*time.Millisecond, func() error {
+		recs, err := foHistory(ctx, follower)
+		if err != nil {
+			return err
+		}
+		fresh := switchoversAfter(recs, before)
+		if len(fresh) != 1 || !fresh[0].open() {
+			return fmt.Errorf("no open switchover yet")
+		}
+		if s, ok := fresh[0].step("read_only_old"); !ok || s.Outcome != "ok" {
+			return fmt.Errorf("read_only_old not done yet")
+		}
+		open = fresh[0]
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, begun := open.step("promote"); begun {
+		t.Fatalf("too late to test a rollback: %s", open.summary())
+	}
+	e.g.Kill(leader)
+	t.Logf("killed leader %s during %s", leader.ID, open.summary())
+	rec := e.waitSwitchoverClosed(ctx, t, before)
+	if rec.ID != open.ID || rec.Result != "rolled_back" {
+		t.Fatalf("want record %d rolled back by the next leader: %s", open.ID, rec.summary())
+	}
+	e.requireNewMaster(ctx, t, 0)
+	e.waitReplicatesFrom(ctx, t, 1, 0)
+	e.waitReplicatesFrom(ctx, t, 2, 0)
+	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
+	e.requireNoLossAnywhere(ctx, t, app)
+}

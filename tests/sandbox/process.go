@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -208,7 +209,7 @@ func (s *Sandbox) waitReady(ctx context.Context, i int) error {
 			return errors.New("mariadbd exited during startup")
 		}
 		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
-		err = db.PingContext(pctx)
+		err = s.answersAsSelf(pctx, db, i)
 		pcancel()
 		if err == nil {
 			return nil
@@ -219,6 +220,21 @@ func (s *Sandbox) waitReady(ctx context.Context, i int) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// answersAsSelf checks that the server answering on instance i's port is
+// instance i (its datadir), not another sandbox's server that took the port
+// while this one was down: both accept the same credentials.
+func (s *Sandbox) answersAsSelf(ctx context.Context, db *sql.DB, i int) error {
+	var dir string
+	if err := db.QueryRowContext(ctx, "SELECT @@datadir").Scan(&dir); err != nil {
+		return err
+	}
+	want := filepath.Clean(s.Instance(i).DataDir)
+	if got := filepath.Clean(dir); got != want {
+		return fmt.Errorf("port %d is answered by another server (datadir %s, want %s)", s.Instance(i).Port, got, want)
+	}
+	return nil
 }
 
 // alive reports whether instance i's mariadbd is running.

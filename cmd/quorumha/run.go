@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,32 +114,6 @@ func readStepDelay(logger *slog.Logger) time.Duration {
 // by a failover or switchover: a switchover blocks writes for well under a
 // second, so clients must be pointed at the new master at once.
 const followMastersEvery = 100 * time.Millisecond
-
-// recordedMasterFresh is how long a master recorded by a failover or
-// switchover is named by GET /v1/clusters/{name}/master while the detector
-// still assesses another instance (it follows the record within
-// followMastersEvery, then needs a probe round to call the new one healthy).
-const recordedMasterFresh = 10 * time.Second
-
-// recordedMasterView names a master the replicated state recorded moments
-// ago (a switchover or failover just closed) while the detector does not
-// yet call it healthy (it follows the record, then needs a probe round);
-// otherwise the detector's healthy master, as configView does.
-type recordedMasterView struct {
-	*configView
-	state *fsm.FSM
-}
-
-// HealthyMaster prefers a freshly recorded master the detector has not yet
-// assessed.
-func (v recordedMasterView) HealthyMaster(name string) (string, bool) {
-	m, ok := v.configView.HealthyMaster(name)
-	if cs, found := v.state.Cluster(name); found && cs.Master != "" && time.Since(cs.MasterSetAt) < recordedMasterFresh &&
-		(!ok || !strings.EqualFold(m, cs.Master)) {
-		return cs.Master, true
-	}
-	return m, ok
-}
 
 // Switchover hands a planned switchover to the leader's runner.
 func (m manualFailover) Switchover(ctx context.Context, req recovery.SwitchoverRequest) (recovery.SwitchoverResult, error) {

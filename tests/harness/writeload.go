@@ -134,7 +134,13 @@ func (w *WriteLoad) run(ctx context.Context) {
 			current, ready = dsn, false
 		}
 		if db != nil {
-			w.record(next, w.insert(ctx, db, &ready, next))
+			err := w.insert(ctx, db, &ready, next)
+			if err != nil && ctx.Err() != nil {
+				// Stop cancelled this write: its outcome is unknown and it
+				// is not the server's failure. Not acknowledged, not failed.
+				return
+			}
+			w.record(next, err)
 		}
 		select {
 		case <-ctx.Done():

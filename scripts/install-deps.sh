@@ -12,6 +12,10 @@ command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v mariadb-binlog >/dev/null 2>&1 || need+=(mariadb-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# The deploy/docker checks: the unit file is verified by systemd-analyze and
+# the compose file by docker compose (v2 plugin) or docker-compose (v1).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+{ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need+=(docker-compose)
 command -v go >/dev/null 2>&1 || { echo "install-deps: Go is not on PATH (need Go >= 1.26, /usr/local/go/bin)" >&2; exit 1; }
 
 if [ ${#need[@]} -eq 0 ]; then

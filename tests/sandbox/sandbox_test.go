@@ -75,6 +75,9 @@ func TestAvailable(t *testing.T) {
 		if !strings.Contains(err.Error(), "apt-get install mariadb-server") {
 			t.Errorf("error does not say what to install: %v", err)
 		}
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v", err)
+		}
 		t.Skipf("%v", err)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -110,42 +109,7 @@ func runFailover(cmd *cobra.Command, o *failoverOptions) error {
 	if o.wait == 0 {
 		return nil
 	}
-	if resp.RecordID == 0 {
-		return exitError{code: 2, err: errors.New("the controller started a failover but returned no record id to follow")}
-	}
-
-	ctx, cancel := context.WithTimeout(cmd.Context(), o.wait)
-	defer cancel()
-	path := "/v1/history/" + strconv.FormatUint(resp.RecordID, 10)
-	get := func(ctx context.Context) (api.RecordResponse, error) {
-		var r api.RecordResponse
-		err := c.do(ctx, http.MethodGet, path, nil, &r)
-		return r, err
-	}
-	steps := out
-	if o.client.json {
-		steps = io.Discard
-	}
-	final, err := followRecord(ctx, get, failoverPollInterval, steps)
-	if err != nil {
-		return exitError{code: 2, err: fmt.Errorf("%w; follow it with `quorumha history --id %d`", err, resp.RecordID)}
-	}
-	if o.client.json {
-		buf, err := json.Marshal(final)
-		if err != nil {
-			return fmt.Errorf("encode record: %w", err)
-		}
-		if err := printJSON(out, buf); err != nil {
-			return err
-		}
-	} else if err := renderOutcome(out, final.Record); err != nil {
-		return err
-	}
-	if final.Record.Result != fsm.ResultSuccess {
-		// The outcome is printed above; main adds nothing.
-		return exitError{code: 1}
-	}
-	return nil
+	return followToEnd(cmd.Context(), c, out, o.client.json, "failover", resp.RecordID, o.wait, failoverPollInterval)
 }
 
 // renderPlan prints a dry run: what would be promoted and every replica
@@ -274,6 +238,48 @@ func yesNo(b bool) string {
 func wrapWrite(err error) error {
 	if err != nil {
 		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
+}
+
+// followToEnd follows a failover or switchover record until it closes,
+// printing each step (or, with --json, the final record), and turns its
+// result into the exit code: 0 success, 1 any other result, 2 when it
+// cannot be followed.
+func followToEnd(ctx context.Context, c *apiClient, out io.Writer, asJSON bool, what string, id uint64, wait, every time.Duration) error {
+	if id == 0 {
+		return exitError{code: 2, err: fmt.Errorf("the controller started a %s but returned no record id to follow", what)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	path := "/v1/history/" + strconv.FormatUint(id, 10)
+	get := func(ctx context.Context) (api.RecordResponse, error) {
+		var r api.RecordResponse
+		err := c.do(ctx, http.MethodGet, path, nil, &r)
+		return r, err
+	}
+	steps := out
+	if asJSON {
+		steps = io.Discard
+	}
+	final, err := followRecord(ctx, get, every, steps)
+	if err != nil {
+		return exitError{code: 2, err: fmt.Errorf("%w; follow it with `quorumha history --id %d`", err, id)}
+	}
+	if asJSON {
+		buf, err := json.Marshal(final)
+		if err != nil {
+			return fmt.Errorf("encode record: %w", err)
+		}
+		if err := printJSON(out, buf); err != nil {
+			return err
+		}
+	} else if err := renderOutcome(out, final.Record); err != nil {
+		return err
+	}
+	if final.Record.Result != fsm.ResultSuccess {
+		// The outcome is printed above; main adds nothing.
+		return exitError{code: 1}
 	}
 	return nil
 }

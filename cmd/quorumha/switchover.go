@@ -1,21 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/quorumha/quorumha/api"
-	"github.com/quorumha/quorumha/fsm"
 )
 
 // switchoverOptions are the flags of `quorumha switchover`.
@@ -114,40 +109,7 @@ func runSwitchover(cmd *cobra.Command, o *switchoverOptions) error {
 	if o.wait == 0 {
 		return nil
 	}
-	if resp.RecordID == 0 {
-		return exitError{code: 2, err: errors.New("the controller started a switchover but returned no record id to follow")}
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), o.wait)
-	defer cancel()
-	path := "/v1/history/" + strconv.FormatUint(resp.RecordID, 10)
-	get := func(ctx context.Context) (api.RecordResponse, error) {
-		var r api.RecordResponse
-		err := c.do(ctx, http.MethodGet, path, nil, &r)
-		return r, err
-	}
-	steps := out
-	if o.client.json {
-		steps = io.Discard
-	}
-	final, err := followRecord(ctx, get, switchoverPollInterval, steps)
-	if err != nil {
-		return exitError{code: 2, err: fmt.Errorf("%w; follow it with `quorumha history --id %d`", err, resp.RecordID)}
-	}
-	if o.client.json {
-		buf, err := json.Marshal(final)
-		if err != nil {
-			return fmt.Errorf("encode record: %w", err)
-		}
-		if err := printJSON(out, buf); err != nil {
-			return err
-		}
-	} else if err := renderOutcome(out, final.Record); err != nil {
-		return err
-	}
-	if final.Record.Result != fsm.ResultSuccess {
-		return exitError{code: 1}
-	}
-	return nil
+	return followToEnd(cmd.Context(), c, out, o.client.json, "switchover", resp.RecordID, o.wait, switchoverPollInterval)
 }
 
 // switchoverPollInterval is how often the CLI reads the record: a

@@ -169,6 +169,9 @@ type Recovery struct {
 	// ApplyTimeout bounds waiting for relay logs to be applied on the new
 	// master during a failover.
 	ApplyTimeout time.Duration `mapstructure:"apply_timeout" json:"apply_timeout"`
+	// SalvageTimeout bounds how long a failover talks to the dead master's
+	// binlog agent before it goes on without the salvage.
+	SalvageTimeout time.Duration `mapstructure:"salvage_timeout" json:"salvage_timeout"`
 	// CheckReplDelay excludes lagging replicas from promotion (MHA's
 	// check_repl_delay); instances may override it.
 	CheckReplDelay bool `mapstructure:"check_repl_delay" json:"check_repl_delay"`
@@ -229,6 +232,8 @@ type Cluster struct {
 	MaxLag time.Duration `mapstructure:"max_lag" json:"max_lag,omitempty"`
 	// Hooks are MHA-compatible scripts called during recovery.
 	Hooks Hooks `mapstructure:"hooks" json:"hooks"`
+	// Agent holds the credentials for the instances' binlog agents.
+	Agent AgentClient `mapstructure:"agent" json:"agent,omitzero"`
 	// Instances are the cluster's servers, in preference order.
 	Instances []Instance `mapstructure:"instances" json:"instances"`
 	// Source is the file this cluster was defined in (not a key).
@@ -277,6 +282,10 @@ type Instance struct {
 	// CheckReplDelay overrides recovery.check_repl_delay for this server;
 	// nil means use the global value.
 	CheckReplDelay *bool `mapstructure:"check_repl_delay" json:"check_repl_delay,omitempty"`
+	// Agent is the URL of the binlog agent on this server's host
+	// (https://host:port); a failover of this server salvages its binlog
+	// through it. Empty: no salvage.
+	Agent string `mapstructure:"agent" json:"agent,omitempty"`
 }
 
 // ChecksReplDelay reports whether lag disqualifies this instance from

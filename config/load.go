@@ -49,6 +49,7 @@ func defaults() map[string]any {
 		"recovery.anti_flap":        "1h",
 		"recovery.max_replica_lag":  "30s",
 		"recovery.apply_timeout":    "60s",
+		"recovery.salvage_timeout":  "10s",
 		"recovery.check_repl_delay": true,
 		"log.level":                 "info",
 		"log.format":                "text",
@@ -420,6 +421,7 @@ func (l *loader) readSecrets(cfg *Config) {
 		if file != "" {
 			base = filepath.Dir(file)
 		}
+		l.readAgentSecrets(file, key, cl)
 		h := &cl.Hooks
 		for _, hp := range []*string{&h.IPFailover, &h.IPOnlineChange, &h.Shutdown, &h.Report, &h.SecondaryCheck} {
 			*hp = resolveHook(base, *hp)

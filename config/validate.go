@@ -148,6 +148,7 @@ func (c *Config) validateRecovery(p *problems) {
 	positive(p, "recovery.anti_flap", r.AntiFlap)
 	positive(p, "recovery.max_replica_lag", r.MaxReplicaLag)
 	positive(p, "recovery.apply_timeout", r.ApplyTimeout)
+	positive(p, "recovery.salvage_timeout", r.SalvageTimeout)
 }
 
 func (c *Config) validateLog(p *problems) {
@@ -218,6 +219,7 @@ func validateCluster(p *problems, file, key string, cl Cluster) {
 			p.addIn(file, ikey+".no_master", "true", ErrConflict, "candidate_master and no_master are both set")
 		}
 	}
+	validateAgents(p, file, key, cl)
 	for _, h := range []struct{ name, path string }{
 		{"ip_failover", cl.Hooks.IPFailover}, {"ip_online_change", cl.Hooks.IPOnlineChange},
 		{"shutdown", cl.Hooks.Shutdown}, {"report", cl.Hooks.Report},

@@ -27,6 +27,8 @@ func (t MessageType) String() string {
 		return "Maintenance"
 	case NodeMetaType:
 		return "NodeMeta"
+	case SalvageType:
+		return "Salvage"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("MessageType(%d, ignorable)", uint8(t))

@@ -76,6 +76,7 @@ func (r Record) Clone() Record {
 	r.Evidence = slices.Clone(r.Evidence)
 	r.Candidates = slices.Clone(r.Candidates)
 	r.Steps = slices.Clone(r.Steps)
+	r.Salvage = r.Salvage.Clone()
 	return r
 }
 

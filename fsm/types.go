@@ -111,6 +111,9 @@ type Record struct {
 	Steps      []Step          `json:"steps,omitempty"`
 	Result     Result          `json:"result"`
 	Detail     string          `json:"detail,omitempty"`
+	// Salvage reports what a failover recovered from the dead master's
+	// binlog through its agent (nil when no salvage step ran).
+	Salvage *Salvage `json:"salvage,omitempty"`
 }
 
 // IsOpen reports whether the record has not been closed yet.

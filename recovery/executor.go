@@ -42,6 +42,9 @@ type ClusterInstance struct {
 	CandidateMaster bool
 	NoMaster        bool
 	CheckReplDelay  bool
+	// Agent is the base URL of the binlog agent beside this server ("" =
+	// none): a failover of this server salvages its binlog through it.
+	Agent string
 }
 
 // ClusterHooks are the hook paths of a cluster ("" = not configured).
@@ -85,6 +88,15 @@ type ExecutorConfig struct {
 	// can kill the leader in the middle of a failover. It comes from the
 	// QUORUMHA_TEST_STEP_DELAY environment variable and is 0 in production.
 	StepDelay time.Duration
+	// Agents connects to a dead master's binlog agent; with Agents or
+	// ApplyBinlog nil the salvage step is skipped (and says so).
+	Agents AgentDialer
+	// ApplyBinlog applies salvaged binlog files (ExecBinlogApplier).
+	ApplyBinlog BinlogApplier
+	// SalvageTimeout bounds talking to the agent (recovery.salvage_timeout):
+	// an agent that does not answer in time is given up, and the failover
+	// goes on with the possible loss recorded.
+	SalvageTimeout time.Duration
 	// Now is the clock for journal times; nil means time.Now.
 	Now func() time.Time
 	// Logger receives progress; nil discards.
@@ -110,6 +122,9 @@ func NewExecutor(cfg ExecutorConfig, group Group, state History, dial Dialer, ho
 	}
 	if cfg.ApplyTimeout <= 0 {
 		cfg.ApplyTimeout = 60 * time.Second
+	}
+	if cfg.SalvageTimeout <= 0 {
+		cfg.SalvageTimeout = 10 * time.Second
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -89,6 +89,8 @@ func (r *failoverRun) step(ctx context.Context, name string) stepResult {
 		return r.selectMaster(ctx)
 	case StepCatchUp:
 		return r.catchUp(ctx)
+	case StepSalvage:
+		return r.salvage(ctx)
 	case StepPromote:
 		return r.promote(ctx)
 	case StepRepoint:

@@ -162,8 +162,8 @@ func TestExecutor_FailoverCatchesUpAndRepoints(t *testing.T) {
 			t.Fatalf("step %+v lacks leader or times", s)
 		}
 	}
-	want := []string{"fence:ok", "stop_io:ok", "wait_relay:ok", "select:ok", "catch_up:ok", "promote:ok",
-		"repoint:ok", "ip_start:skipped", "report:skipped"}
+	want := []string{"fence:ok", "stop_io:ok", "wait_relay:ok", "select:ok", "catch_up:ok", "salvage:skipped",
+		"promote:ok", "repoint:ok", "ip_start:skipped", "report:skipped"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("journal = %v\nwant      %v", names, want)
 	}

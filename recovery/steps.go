@@ -24,6 +24,10 @@ const (
 	StepSelect = "select"
 	// StepCatchUp brings the chosen replica level with the most advanced one.
 	StepCatchUp = "catch_up"
+	// StepSalvage applies what only the dead master had, read from its
+	// binlog through its agent, to the chosen replica (and, with file/
+	// position replication, to every replica) before promotion.
+	StepSalvage = "salvage"
 	// StepPromote makes the chosen replica the master (stops replication,
 	// read_only off). Not safe to re-run blindly: see NotResumable.
 	StepPromote = "promote"
@@ -57,7 +61,7 @@ const (
 // have replicas to come from as soon as writes arrive.
 func FailoverPlan() []string {
 	return []string{StepFence, StepStopIO, StepWaitRelay, StepSelect, StepCatchUp,
-		StepPromote, StepRepoint, StepIPStart, StepReport}
+		StepSalvage, StepPromote, StepRepoint, StepIPStart, StepReport}
 }
 
 // SwitchoverPlan returns the ordered steps of a switchover (a live master

@@ -321,7 +321,8 @@ func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
 		}
 		for _, in := range c.Instances {
 			rc.Instances = append(rc.Instances, recovery.ClusterInstance{Address: in.Address, Zone: in.Zone,
-				CandidateMaster: in.CandidateMaster, NoMaster: in.NoMaster, CheckReplDelay: in.ChecksReplDelay(cfg.Recovery)})
+				CandidateMaster: in.CandidateMaster, NoMaster: in.NoMaster, CheckReplDelay: in.ChecksReplDelay(cfg.Recovery),
+				Agent: in.Agent})
 		}
 		out = append(out, rc)
 	}

@@ -1,0 +1,215 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// Token is sent as "Authorization: Bearer TOKEN" when not empty.
+	Token string
+	// CAFile verifies the agent's certificate (PEM); "" uses the system roots.
+	CAFile string
+	// CertFile and KeyFile are the client certificate for mutual TLS.
+	CertFile, KeyFile string
+	// Timeout bounds each JSON call in full and, for Raw, the wait for the
+	// answer's headers: a large range streams for as long as ctx allows.
+	// 0 means DefaultClientTimeout.
+	Timeout time.Duration
+}
+
+// DefaultClientTimeout is ClientOptions.Timeout when it is 0.
+const DefaultClientTimeout = 30 * time.Second
+
+// maxJSONBody bounds a JSON answer: a scan of a 1 GiB binlog of tiny
+// transactions lists a few million of them.
+const maxJSONBody = 1 << 30
+
+// Client talks to one agent.
+type Client struct {
+	base    string
+	token   string
+	timeout time.Duration
+	http    *http.Client
+}
+
+// APIError is an error answer of the agent: the request, the status and
+// the agent's message.
+type APIError struct {
+	Method, Path string
+	Status       int
+	Message      string
+}
+
+// Error names the request, the agent's message and the status.
+func (e *APIError) Error() string {
+	return fmt.Sprintf("agent %s %s: %s (HTTP %d)", e.Method, e.Path, e.Message, e.Status)
+}
+
+// NewClient builds a client for the agent at baseURL (http://host:port or
+// https://host:port).
+func NewClient(baseURL string, o ClientOptions) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil {
+		return nil, fmt.Errorf("agent client: base URL %q: %w", baseURL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, fmt.Errorf("agent client: base URL %q: want http://host:port or https://host:port", baseURL)
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, fmt.Errorf("agent client: client certificate %q and key %q must be set together", o.CertFile, o.KeyFile)
+	}
+	if u.Scheme == "http" && (o.CAFile != "" || o.CertFile != "") {
+		return nil, fmt.Errorf("agent client: base URL %q is http but TLS files are set; use https", baseURL)
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultClientTimeout
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // an agent is reached directly, never through a proxy
+	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = timeout
+	if u.Scheme == "https" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if o.CAFile != "" {
+			if tc.RootCAs, err = certPool(o.CAFile); err != nil {
+				return nil, fmt.Errorf("agent client: CA file %s: %w", o.CAFile, err)
+			}
+		}
+		if o.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("agent client: certificate %s / key %s: %w", o.CertFile, o.KeyFile, err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		tr.TLSClientConfig = tc
+	}
+	return &Client{
+		base:    u.Scheme + "://" + u.Host,
+		token:   o.Token,
+		timeout: timeout,
+		http:    &http.Client{Transport: tr},
+	}, nil
+}
+
+// Files lists the agent's binlog files in index order.
+func (c *Client) Files(ctx context.Context) ([]FileInfo, error) {
+	var out FileList
+	if err := c.getJSON(ctx, "/v1/binlogs", &out); err != nil {
+		return nil, err
+	}
+	return out.Files, nil
+}
+
+// Scan returns the complete transactions of binlog name from offset from on
+// (0: the whole file).
+func (c *Client) Scan(ctx context.Context, name string, from int64) (FileScan, error) {
+	var out FileScan
+	path := "/v1/binlogs/" + url.PathEscape(name) + "/scan?from=" + strconv.FormatInt(from, 10)
+	if err := c.getJSON(ctx, path, &out); err != nil {
+		return FileScan{}, err
+	}
+	return out, nil
+}
+
+// Tail returns where the agent's newest binlog file ends.
+func (c *Client) Tail(ctx context.Context) (Tail, error) {
+	var out Tail
+	if err := c.getJSON(ctx, "/v1/tail", &out); err != nil {
+		return Tail{}, err
+	}
+	return out, nil
+}
+
+// Raw copies the bytes [from, to) of binlog name to w and returns how many
+// it wrote; to <= 0 means to the end of the file. A body shorter than the
+// agent announced (the connection was cut) is an error: the caller must not
+// apply a torn range.
+func (c *Client) Raw(ctx context.Context, name string, from, to int64, w io.Writer) (int64, error) {
+	path := "/v1/binlogs/" + url.PathEscape(name) + "/raw?from=" + strconv.FormatInt(from, 10)
+	if to > 0 {
+		path += "&to=" + strconv.FormatInt(to, 10)
+	}
+	resp, err := c.get(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("agent GET %s: after %d bytes: %w", path, n, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return n, fmt.Errorf("agent GET %s: got %d bytes, want %d", path, n, resp.ContentLength)
+	}
+	if to > 0 && n != to-from {
+		return n, fmt.Errorf("agent GET %s: got %d bytes, want %d", path, n, to-from)
+	}
+	return n, nil
+}
+
+// getJSON decodes a JSON answer, bounding the whole call by the timeout.
+func (c *Client) getJSON(ctx context.Context, path string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.get(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJSONBody)).Decode(out); err != nil {
+		return fmt.Errorf("agent GET %s: decode answer: %w", path, err)
+	}
+	return nil
+}
+
+// get sends a GET and returns a 200 answer; any other status becomes an
+// *APIError carrying the agent's message.
+func (c *Client) get(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("agent GET %s: %w", path, err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("agent GET %s: %w", path, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	apiErr := &APIError{Method: http.MethodGet, Path: path, Status: resp.StatusCode}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)) // best effort: the status says enough
+	var er ErrorResponse
+	if json.Unmarshal(body, &er) == nil && er.Error != "" {
+		apiErr.Message = er.Error
+	} else {
+		apiErr.Message = strings.TrimSpace(string(body))
+		if apiErr.Message == "" {
+			apiErr.Message = http.StatusText(resp.StatusCode)
+		}
+	}
+	return nil, apiErr
+}
+
+// IsStatus reports whether err is an agent answer with the given status.
+func IsStatus(err error, status int) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Status == status
+}

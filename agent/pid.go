@@ -1,0 +1,48 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// serverRunning reads the server's pid file and reports whether that
+// process is alive. A missing pid file means stopped (the server removes it
+// on a clean shutdown). kill(pid, 0) answers EPERM for a live process of
+// another user, which is the normal case: the agent does not run as mysql.
+//
+// After a crash the pid file stays and its pid may be reused by an
+// unrelated process, so when /proc shows the process's name it must be a
+// MySQL or MariaDB server; when /proc hides it (hidepid), kill's answer is
+// all there is.
+func serverRunning(pidFile string) (bool, error) {
+	data, err := os.ReadFile(pidFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("pid file: %w", err)
+	}
+	text := strings.TrimSpace(string(data))
+	if text == "" {
+		// Written but not yet filled: the server is starting.
+		return false, nil
+	}
+	pid, err := strconv.Atoi(text)
+	if err != nil || pid <= 0 {
+		return false, fmt.Errorf("pid file %s: %q is not a process id", pidFile, text)
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false, nil
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil {
+		return true, nil
+	}
+	name := strings.TrimSpace(string(comm))
+	return strings.Contains(name, "mysqld") || strings.Contains(name, "mariadbd"), nil
+}

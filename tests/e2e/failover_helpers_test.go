@@ -27,6 +27,11 @@ type foOptions struct {
 	Hooks []string
 	// Env is added to every controller's environment.
 	Env []string
+	// Async replicates without semi-sync, so the master can commit what no
+	// replica has received.
+	Async bool
+	// ClusterYAML adds lines (indented 4 spaces) to the cluster entry.
+	ClusterYAML []string
 }
 
 // foEnv is one failover scenario: a GTID, semi-sync sandbox (master and two
@@ -45,6 +50,9 @@ func foClustersYAML(sb *sandbox.Sandbox, opts foOptions) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "  - name: %s\n    user: %s\n    password: %s\n    repl_user: %s\n    repl_password: %s\n",
 		detCluster, sandbox.AdminUser, sandbox.AdminPassword, sandbox.ReplUser, sandbox.ReplPassword)
+	for _, l := range opts.ClusterYAML {
+		fmt.Fprintf(&b, "    %s\n", l)
+	}
 	if len(opts.Hooks) > 0 {
 		b.WriteString("    hooks:\n")
 		for _, h := range opts.Hooks {
@@ -65,8 +73,14 @@ func foClustersYAML(sb *sandbox.Sandbox, opts foOptions) string {
 // waits until every controller sees the master healthy.
 func startFailoverEnv(ctx context.Context, t *testing.T, opts foOptions) *foEnv {
 	t.Helper()
+	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, SemiSync: !opts.Async})
+	return startFailoverEnvOn(ctx, t, sb, opts)
+}
+
+// startFailoverEnvOn is startFailoverEnv on a sandbox the caller started.
+func startFailoverEnvOn(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, opts foOptions) *foEnv {
+	t.Helper()
 	path := bin.Path(t)
-	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, SemiSync: true})
 	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: foClustersYAML(sb, opts),
 		ExtraYAML: detectYAML, Env: opts.Env})
 	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {
@@ -366,9 +380,33 @@ type foRecord struct {
 		Chosen  bool   `json:"chosen"`
 		Reason  string `json:"reason"`
 	} `json:"candidates"`
-	Steps  []foStep `json:"steps"`
-	Result string   `json:"result"`
-	Detail string   `json:"detail"`
+	Steps   []foStep   `json:"steps"`
+	Result  string     `json:"result"`
+	Detail  string     `json:"detail"`
+	Salvage *foSalvage `json:"salvage"`
+}
+
+// foSalvage is fsm.Salvage as the API shows it.
+type foSalvage struct {
+	From    string   `json:"from"`
+	Agent   string   `json:"agent"`
+	Target  string   `json:"target"`
+	Outcome string   `json:"outcome"`
+	Applied int      `json:"applied"`
+	GTIDs   []string `json:"gtids"`
+	Skipped []struct {
+		GTID   string `json:"gtid"`
+		File   string `json:"file"`
+		Start  int64  `json:"start"`
+		Bytes  int64  `json:"bytes"`
+		Reason string `json:"reason"`
+	} `json:"skipped"`
+	Before     string        `json:"before"`
+	Recovered  string        `json:"recovered"`
+	MasterLast string        `json:"master_last"`
+	LossWindow string        `json:"loss_window"`
+	Error      string        `json:"error"`
+	Took       time.Duration `json:"took"`
 }
 
 func (r foRecord) open() bool { return r.Result == "" }

@@ -245,6 +245,11 @@ func (s *Server) routes() http.Handler {
 	write("DELETE /v1/clusters/{name}/maintenance", s.maintenanceEnd)
 	write("POST /v1/clusters/{name}/failover", s.failover)
 	write("POST /v1/clusters/{name}/switchover", s.switchover)
+
+	// The web view: static assets, open to all (the data comes from the
+	// /v1 reads above, with whatever auth they ask for).
+	mux.Handle("GET /ui", s.ui())
+	mux.Handle("GET /ui/", s.ui())
 	return mux
 }
 

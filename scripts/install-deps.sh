@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what quorumha's tests and demo need on a Debian machine: MariaDB
-# server and client tools (real servers for every integration test), and the
-# network tools used by partition tests. Idempotent: does nothing when all is
-# present. Without root it only says what to install, and fails.
+# server and client tools (real servers for every integration test), the
+# network tools used by partition tests, and Chromium for the web view's
+# browser test. Idempotent: does nothing when all is present. Without root it
+# only says what to install, and fails.
 set -euo pipefail
 
 need=()
@@ -16,6 +17,8 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # the compose file by docker compose (v2 plugin) or docker-compose (v1).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 { docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1; } || need+=(docker-compose)
+# The web view's browser test (tests/e2e/ui_test.go) runs headless Chromium.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v go >/dev/null 2>&1 || { echo "install-deps: Go is not on PATH (need Go >= 1.26, /usr/local/go/bin)" >&2; exit 1; }
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -108,8 +108,9 @@ func newSandboxUpCmd(dir *string) *cobra.Command {
 			printSandboxControllers(cmd.Context(), cmd.OutOrStdout(), ctrls)
 			fmt.Fprintf(cmd.OutOrStdout(), "\ntry: quorumha leader --addr http://%s\n     quorumha status --addr http://%s\n"+
 				"     kill -9 %d    # the master's mariadbd; within seconds a replica is promoted:\n"+
-				"     quorumha history --addr http://%s\n",
-				ctrls[0].HTTPAddr, ctrls[1%len(ctrls)].HTTPAddr, s.Instance(0).PID, ctrls[len(ctrls)-1].HTTPAddr)
+				"     quorumha history --addr http://%s\n"+
+				"     open http://%s/ui    # the web view, on any controller\n",
+				ctrls[0].HTTPAddr, ctrls[1%len(ctrls)].HTTPAddr, s.Instance(0).PID, ctrls[len(ctrls)-1].HTTPAddr, ctrls[0].HTTPAddr)
 			return nil
 		},
 	}

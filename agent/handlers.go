@@ -196,10 +196,10 @@ func (s *Server) raw(w http.ResponseWriter, r *http.Request) (any, error) {
 		to = size
 	}
 	switch {
+	case from > size || to > size:
+		return nil, fmt.Errorf("%w: [%d,%d) is past the end of %s (%d bytes)", ErrRange, from, to, name, size)
 	case from > to:
 		return nil, fmt.Errorf("%w: from=%d is after to=%d", ErrBadRequest, from, to)
-	case to > size:
-		return nil, fmt.Errorf("%w: to=%d is past the end of %s (%d bytes)", ErrRange, to, name, size)
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(to-from, 10))

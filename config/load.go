@@ -336,11 +336,11 @@ func joinKey(prefix, k string) string {
 	return prefix + "." + k
 }
 
-// decode fills cfg from normalized settings; type errors become FieldErrors
-// naming the key.
-func (l *loader) decode(settings map[string]any, cfg *Config) {
+// decode fills out (a *Config or *agentFile) from normalized settings; type
+// errors become FieldErrors naming the key.
+func (l *loader) decode(settings map[string]any, out any) {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result:           cfg,
+		Result:           out,
 		ErrorUnused:      true,
 		WeaklyTypedInput: true,
 		TagName:          "mapstructure",

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quorumha/quorumha/agent"
+	"github.com/quorumha/quorumha/config"
+)
+
+// newAgentCmd builds `quorumha agent`: the binlog salvage agent that runs on
+// each database host (see README "Binlog salvage agent").
+func newAgentCmd() *cobra.Command {
+	var (
+		path  string
+		check bool
+	)
+	cmd := &cobra.Command{
+		Use:   "agent --config FILE [--check]",
+		Short: "Run the read-only binlog salvage agent on a database host",
+		Long: `agent serves the database server's binlog files read-only over HTTP(S), so
+the controllers can fetch, during a failover, the transactions only the dead
+master had (MHA's save_binary_logs, without SSH). It needs a bearer token or
+mutual TLS. SIGINT/SIGTERM stop it gracefully.
+
+With --check it validates the config, prints it (the token masked) and exits:
+0 valid, 2 invalid.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if path == "" {
+				return exitError{code: 2, err: errors.New("agent: --config FILE is required")}
+			}
+			cfg, err := config.LoadAgent(path)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			if check {
+				return printAgentConfig(cmd.OutOrStdout(), cfg)
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("pkg", "agent")
+			srv, err := agent.New(agentConfig(cfg), logger)
+			if err != nil {
+				return exitError{code: 2, err: err}
+			}
+			if err := srv.Run(cmd.Context()); err != nil {
+				return exitError{code: 1, err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "agent config file (.yaml, .yml, .toml or .json)")
+	cmd.Flags().BoolVar(&check, "check", false, "validate and print the config, then exit")
+	return cmd
+}
+
+// agentConfig converts the loaded config into the agent's plain values.
+func agentConfig(c config.Agent) agent.Config {
+	return agent.Config{
+		Listen: c.Listen, BinlogDir: c.BinlogDir, BinlogIndex: c.BinlogIndex,
+		Token: c.Token.Reveal(), TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA,
+		PIDFile: c.PIDFile, InsecureNoAuth: c.InsecureNoAuth,
+	}
+}
+
+// printAgentConfig prints the validated config as JSON; the token shows
+// masked (config.Secret).
+func printAgentConfig(w io.Writer, c config.Agent) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(struct {
+		Agent config.Agent `json:"agent"`
+	}{c}); err != nil {
+		return fmt.Errorf("agent: write output: %w", err)
+	}
+	return nil
+}

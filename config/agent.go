@@ -1,0 +1,221 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/spf13/viper"
+)
+
+// AgentEnvPrefix starts every environment override of the agent config:
+// QUORUMHA_AGENT_LISTEN, QUORUMHA_AGENT_BINLOG_DIR, ...
+const AgentEnvPrefix = EnvPrefix + "AGENT_"
+
+// Agent is the config of the binlog salvage agent (`quorumha agent`), a
+// small file of its own under a top-level agent: key: the agent runs on
+// database hosts, where the controller's config does not belong.
+type Agent struct {
+	// Listen is the address to serve on (host:port), e.g. 10.0.1.20:7080.
+	Listen string `mapstructure:"listen" json:"listen"`
+	// BinlogDir is the directory of the server's binlog files; the agent
+	// needs read access to it only.
+	BinlogDir string `mapstructure:"binlog_dir" json:"binlog_dir"`
+	// BinlogIndex is the binlog index file; LoadAgent fills in the single
+	// *.index file of BinlogDir when it is not set.
+	BinlogIndex string `mapstructure:"binlog_index" json:"binlog_index"`
+	// TokenFile holds the bearer token clients must send (mode 0600/0400).
+	TokenFile string `mapstructure:"token_file" json:"token_file,omitempty"`
+	// TLSCert and TLSKey serve HTTPS.
+	TLSCert string `mapstructure:"tls_cert" json:"tls_cert,omitempty"`
+	TLSKey  string `mapstructure:"tls_key" json:"tls_key,omitempty"`
+	// ClientCA, with TLSCert and TLSKey, requires client certificates
+	// signed by it (mutual TLS).
+	ClientCA string `mapstructure:"client_ca" json:"client_ca,omitempty"`
+	// PIDFile is the database server's pid file, so the agent can say
+	// whether the server still runs.
+	PIDFile string `mapstructure:"pid_file" json:"pid_file,omitempty"`
+	// InsecureNoAuth allows neither a token nor mutual TLS: tests and demos
+	// only, since anyone reaching the port could read every binlog.
+	InsecureNoAuth bool `mapstructure:"insecure_no_auth" json:"insecure_no_auth,omitempty"`
+	// Token is read from TokenFile.
+	Token Secret `mapstructure:"-" json:"token,omitempty"`
+}
+
+// agentFile is the agent config file's schema: everything under agent:.
+type agentFile struct {
+	Agent Agent `mapstructure:"agent"`
+}
+
+// LoadAgent reads an agent config (YAML, TOML or JSON by extension),
+// applies QUORUMHA_AGENT_* environment overrides, reads the token file and
+// validates the result. The error joins every problem found (see
+// Problems), each naming the file, key and value.
+func LoadAgent(path string) (Agent, error) {
+	return loadAgent(path, os.Environ())
+}
+
+func loadAgent(path string, env []string) (Agent, error) {
+	l := &loader{path: path, dir: filepath.Dir(path), p: &problems{file: path}, envKeys: map[string]string{}}
+	v := viper.New()
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".yaml", ".yml", ".toml", ".json":
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Agent{}, fileErr(path, err)
+		}
+		if err := readViper(v, strings.TrimPrefix(ext, "."), data); err != nil {
+			return Agent{}, &FieldError{File: path, Message: err.Error(), Err: ErrSyntax}
+		}
+	default:
+		return Agent{}, &FieldError{File: path, Value: ext, Message: "unsupported agent config format (want .yaml, .yml, .toml or .json)", Err: ErrFormat}
+	}
+	l.applyAgentEnv(v, env)
+	settings := v.AllSettings()
+	l.normalize(settings, reflect.TypeFor[agentFile](), "")
+	var f agentFile
+	l.decode(settings, &f)
+	a := f.Agent
+	l.validateAgent(&a)
+	if err := l.p.err(); err != nil {
+		return Agent{}, err
+	}
+	return a, nil
+}
+
+// agentEnvKeys maps QUORUMHA_AGENT_<KEY> to agent.<key> for every key of
+// the schema.
+func agentEnvKeys() map[string]string {
+	out := map[string]string{}
+	t := reflect.TypeFor[Agent]()
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" && tag != "-" {
+			out[AgentEnvPrefix+strings.ToUpper(tag)] = "agent." + tag
+		}
+	}
+	return out
+}
+
+// applyAgentEnv sets overrides from QUORUMHA_AGENT_* variables. One that
+// matches no key is an error, like an unknown key in the file: a typo must
+// not leave the agent listening where nobody expects.
+func (l *loader) applyAgentEnv(v *viper.Viper, env []string) {
+	keys := agentEnvKeys()
+	sorted := append([]string(nil), env...)
+	sort.Strings(sorted)
+	for _, kv := range sorted {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, AgentEnvPrefix) {
+			continue
+		}
+		key, ok := keys[name]
+		if !ok {
+			l.p.addIn("$"+name, name, "", ErrUnknownKey, "matches no agent config key")
+			continue
+		}
+		l.envKeys[key] = name
+		v.Set(key, value)
+	}
+}
+
+// validateAgent resolves relative paths against the config file's
+// directory, reads the token and checks every key.
+func (l *loader) validateAgent(a *Agent) {
+	add := func(key, value string, sentinel error, format string, args ...any) {
+		l.p.addIn(l.fileOf(key), key, value, sentinel, format, args...)
+	}
+	for _, p := range []*string{&a.BinlogDir, &a.BinlogIndex, &a.TokenFile, &a.TLSCert, &a.TLSKey, &a.ClientCA, &a.PIDFile} {
+		*p = l.resolve(*p)
+	}
+
+	switch {
+	case strings.TrimSpace(a.Listen) == "":
+		add("agent.listen", "", ErrMissing, "required: the address the controllers reach the agent on (e.g. 10.0.1.20:7080)")
+	default:
+		if err := checkHostPort(a.Listen); err != nil {
+			add("agent.listen", a.Listen, ErrInvalidValue, "%s", msgOf(err))
+		}
+	}
+
+	dirOK := false
+	if a.BinlogDir == "" {
+		add("agent.binlog_dir", "", ErrMissing, "required: the directory of the server's binlog files")
+	} else if st, err := os.Stat(a.BinlogDir); err != nil {
+		add("agent.binlog_dir", a.BinlogDir, ErrFile, "%v", unwrapPathErr(err))
+	} else if !st.IsDir() {
+		add("agent.binlog_dir", a.BinlogDir, ErrInvalidValue, "not a directory")
+	} else {
+		dirOK = true
+	}
+	switch {
+	case a.BinlogIndex != "":
+		l.checkAgentFile("agent.binlog_index", a.BinlogIndex)
+	case dirOK:
+		l.defaultBinlogIndex(a)
+	}
+
+	if a.TokenFile != "" {
+		tok, err := readSecretFile(a.TokenFile)
+		if err != nil {
+			add("agent.token_file", a.TokenFile, fileSentinel(err), "%v", err)
+		}
+		a.Token = tok
+	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		add("agent.tls_cert", a.TLSCert, ErrConflict, "agent.tls_cert and agent.tls_key must be set together")
+	}
+	if a.ClientCA != "" && (a.TLSCert == "" || a.TLSKey == "") {
+		add("agent.client_ca", a.ClientCA, ErrConflict, "mutual TLS needs agent.tls_cert and agent.tls_key too")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"agent.tls_cert", a.TLSCert}, {"agent.tls_key", a.TLSKey}, {"agent.client_ca", a.ClientCA},
+	} {
+		if f.path != "" {
+			l.checkAgentFile(f.key, f.path)
+		}
+	}
+	mtls := a.TLSCert != "" && a.TLSKey != "" && a.ClientCA != ""
+	if a.TokenFile == "" && !mtls && !a.InsecureNoAuth {
+		add("agent.token_file", "", ErrMissing,
+			"the agent serves binlogs, so it needs authentication: set agent.token_file, or agent.tls_cert, agent.tls_key and agent.client_ca (mutual TLS); agent.insecure_no_auth: true is for tests only")
+	}
+}
+
+// checkAgentFile reports a file key whose file is missing or not a
+// regular file.
+func (l *loader) checkAgentFile(key, path string) {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		l.p.addIn(l.fileOf(key), key, path, ErrFile, "%v", unwrapPathErr(err))
+	case !st.Mode().IsRegular():
+		l.p.addIn(l.fileOf(key), key, path, ErrFile, "not a regular file")
+	}
+}
+
+// defaultBinlogIndex sets BinlogIndex to the single *.index file of
+// BinlogDir. A datadir often holds the relay log's index too, so two files
+// are an error asking for the key rather than a guess.
+func (l *loader) defaultBinlogIndex(a *Agent) {
+	matches, err := filepath.Glob(filepath.Join(a.BinlogDir, "*.index"))
+	if err != nil {
+		l.p.addIn(l.fileOf("agent.binlog_dir"), "agent.binlog_dir", a.BinlogDir, ErrInvalidValue, "%v", err)
+		return
+	}
+	key := "agent.binlog_index"
+	switch len(matches) {
+	case 0:
+		l.p.addIn(l.fileOf(key), key, "", ErrMissing, "no *.index file in agent.binlog_dir %s: set agent.binlog_index (the server's log_bin_index)", a.BinlogDir)
+	case 1:
+		a.BinlogIndex = matches[0]
+	default:
+		names := make([]string, len(matches))
+		for i, m := range matches {
+			names[i] = filepath.Base(m)
+		}
+		l.p.addIn(l.fileOf(key), key, "", ErrMissing, "agent.binlog_dir %s holds several *.index files (%s): set agent.binlog_index to the binlog's (log_bin_index)",
+			a.BinlogDir, strings.Join(names, ", "))
+	}
+}

@@ -43,11 +43,10 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 	if err != nil {
 		return stepFailed(fsm.ResultFailed, "chosen %s unreachable: %v", target, err)
 	}
-	have, err := tin.ExecutedPosition()
-	if err != nil {
+	if _, err := tin.ExecutedPosition(); err != nil {
 		return stepFailed(fsm.ResultFailed, "position of %s: %v", target, err)
 	}
-	rep.Before = have.String()
+	rep.Before = positionText(tin)
 	lost := func(why string) string {
 		return fmt.Sprintf("%s: transactions %s committed after %s (the newest position any surviving server had) are lost if there were any", why, old, rep.Before)
 	}
@@ -225,10 +224,8 @@ func (r *failoverRun) salvageOnto(ctx, actx context.Context, ag BinlogAgent, add
 		if rerr != nil {
 			break
 		}
-		if p, err := after.ExecutedPosition(); err == nil && p.Kind == topology.PosMariaDBGTID {
-			if g, err := topology.ParseMariaDBPos(t.GTID); err == nil && hasGTID(p.MariaDB, g[0]) {
-				res.applied = append(res.applied, t.GTID)
-			}
+		if g, err := topology.ParseMariaDBPos(t.GTID); err == nil && hasGTID(mariaDBHave(after), g[0]) {
+			res.applied = append(res.applied, t.GTID)
 		}
 	}
 	switch {
@@ -243,10 +240,36 @@ func (r *failoverRun) salvageOnto(ctx, actx context.Context, ag BinlogAgent, add
 }
 
 func positionText(in *topology.Instance) string {
-	if p, err := in.ExecutedPosition(); err == nil {
+	if p, err := in.ExecutedPosition(); err == nil && p.Kind == topology.PosMariaDBGTID {
+		return mariaDBHave(in).String()
+	} else if err == nil {
 		return p.String()
 	}
 	return ""
+}
+
+// mariaDBHave is everything a MariaDB server has in its GTID domains: per
+// domain the newest of gtid_current_pos and gtid_binlog_pos. A replica's
+// gtid_current_pos follows gtid_slave_pos for GTIDs of other server ids, so
+// the salvaged transactions (which keep the dead master's server id) show in
+// gtid_binlog_pos only; reading both also keeps a resumed salvage from
+// applying a transaction twice.
+func mariaDBHave(in *topology.Instance) topology.MariaDBPos {
+	var out topology.MariaDBPos
+	for _, s := range []string{in.GTIDCurrentPos, in.GTIDBinlogPos} {
+		p, err := topology.ParseMariaDBPos(s)
+		if err != nil {
+			continue
+		}
+		for _, g := range p {
+			if i := slices.IndexFunc(out, func(h topology.MariaDBGTID) bool { return h.Domain == g.Domain }); i < 0 {
+				out = append(out, g)
+			} else if g.Seq > out[i].Seq {
+				out[i] = g
+			}
+		}
+	}
+	return out
 }
 
 // salvageStart is where addr's knowledge of the dead master's binlog ends.
@@ -257,7 +280,7 @@ func salvageStart(in *topology.Instance, gtid bool) (salvageFrom, error) {
 	}
 	switch {
 	case gtid && p.Kind == topology.PosMariaDBGTID:
-		return salvageFrom{GTID: true, Have: p.MariaDB}, nil
+		return salvageFrom{GTID: true, Have: mariaDBHave(in)}, nil
 	case !gtid && in.Replica != nil && in.Replica.RelayMasterLogFile != "":
 		return salvageFrom{Coord: in.Replica.ExecCoord()}, nil
 	}

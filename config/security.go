@@ -21,11 +21,11 @@ func (c *Config) validateRunSecurity(p *problems) {
 		}
 	}
 	n, a := c.Node, c.API
-	if n.HTTPAddr != "" && !loopbackHost(n.HTTPAddr) && a.Token == "" && !a.InsecureNoToken {
+	if n.HTTPAddr != "" && !IsLoopback(n.HTTPAddr) && a.Token == "" && !a.InsecureNoToken {
 		p.add("node.http_addr", n.HTTPAddr, ErrInsecure,
 			"not a loopback address and api.token_file is not set: anyone who reaches this port could fail a cluster over; set api.token_file (or api.insecure_no_token: true to accept the risk)")
 	}
-	if n.GossipAddr != "" && !loopbackHost(n.GossipAddr) && n.GossipKeyFile == "" && !n.InsecureNoGossipKey {
+	if n.GossipAddr != "" && !IsLoopback(n.GossipAddr) && n.GossipKeyFile == "" && !n.InsecureNoGossipKey {
 		p.add("node.gossip_addr", n.GossipAddr, ErrInsecure,
 			"not a loopback address and node.gossip_key_file is not set: anyone on the network could send \"master down\" verdicts; set node.gossip_key_file (or node.insecure_no_gossip_key: true to accept the risk)")
 	}
@@ -55,9 +55,9 @@ func (c *Config) validateInlineSecrets(p *problems) {
 	}
 }
 
-// loopbackHost reports whether host:port names this machine only
+// IsLoopback reports whether host:port names this machine only
 // (127.0.0.0/8, ::1 or localhost), where no other machine can connect.
-func loopbackHost(hostport string) bool {
+func IsLoopback(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return false

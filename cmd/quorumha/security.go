@@ -4,9 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/quorumha/quorumha/config"
@@ -60,35 +58,22 @@ func forwardClient(conf *tls.Config) *http.Client {
 // said so, and the log is where an auditor will look.
 func warnInsecure(cfg *config.Config, logger *slog.Logger) {
 	n, a := cfg.Node, cfg.API
-	if a.Token == "" && !isLoopback(n.HTTPAddr) {
+	if a.Token == "" && !config.IsLoopback(n.HTTPAddr) {
 		logger.Warn("api.insecure_no_token: the HTTP API accepts writes (failover, switchover) from anyone who reaches it",
 			"http_addr", n.HTTPAddr)
 	}
-	if n.GossipAddr != "" && n.GossipKeyFile == "" && !isLoopback(n.GossipAddr) {
+	if n.GossipAddr != "" && n.GossipKeyFile == "" && !config.IsLoopback(n.GossipAddr) {
 		logger.Warn("node.insecure_no_gossip_key: gossip is unencrypted and unauthenticated; anyone on the network can send verdicts",
 			"gossip_addr", n.GossipAddr)
 	}
-	if !a.TLS() && !isLoopback(n.HTTPAddr) {
+	if !a.TLS() && !config.IsLoopback(n.HTTPAddr) {
 		logger.Warn("the HTTP API is plain HTTP on a network address: tokens cross the network in clear; set api.tls_cert and api.tls_key",
 			"http_addr", n.HTTPAddr)
 	}
-	if !n.RaftTLS() && !isLoopback(n.RaftAddr) {
+	if !n.RaftTLS() && !config.IsLoopback(n.RaftAddr) {
 		logger.Warn("raft runs over plain TCP on a network address: anyone who reaches it can join the group's traffic; set node.raft_tls_cert, node.raft_tls_key and node.raft_tls_ca",
 			"raft_addr", n.RaftAddr)
 	}
-}
-
-// isLoopback reports whether host:port is on this machine only.
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // tlsSummary is the "tls" attribute of the start-up log line.

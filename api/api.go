@@ -1,12 +1,13 @@
 // Package api is the HTTP face of a controller: JSON endpoints for operators
-// and scripts, health endpoints for proxies, Prometheus metrics and bearer
-// token auth for writes. It holds no state of its own: reads come from the
+// and scripts, health endpoints for proxies, Prometheus metrics, bearer
+// token auth (writes, and optionally reads and metrics) and HTTPS. It holds no state of its own: reads come from the
 // replicated FSM and the consensus node, writes become raft commands applied
 // on the leader (a follower forwards them there).
 package api
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,13 @@ type Config struct {
 	HTTPAddr string
 	// Token is the bearer token required by mutating endpoints; "" disables auth.
 	Token string
+	// ReadToken, when set, is required (or Token) by every GET under /v1/;
+	// it never authorises a write. /healthz and /readyz stay open.
+	ReadToken string
+	// MetricsAuth makes /metrics require Token or ReadToken.
+	MetricsAuth bool
+	// TLS, when set, makes Serve speak HTTPS with it (TLS 1.2 at least).
+	TLS *tls.Config
 	// MaxBodyBytes limits request bodies (default 64 KiB); larger bodies get 413.
 	MaxBodyBytes int64
 	// ForwardHoldTimeout is how long a follower waits for a leader (and its
@@ -221,12 +229,13 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	read := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.wrap(pattern, h)) }
+	open := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.wrap(pattern, h)) }
+	read := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.wrap(pattern, s.guard(accessRead, h))) }
 	write := func(pattern string, h writeFunc) { mux.Handle(pattern, s.wrap(pattern, s.write(h))) }
 
-	read("GET /healthz", s.healthz)
-	read("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.metrics.handler(s.cfg.Registry))
+	open("GET /healthz", s.healthz)
+	open("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.guardMetrics(s.metrics.handler(s.cfg.Registry)))
 
 	read("GET /v1/leader", s.leader)
 	read("GET /v1/status", s.status)
@@ -253,8 +262,8 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-// Serve serves the API on ln until ctx is cancelled, then shuts down
-// gracefully, letting requests in flight finish for up to 10 seconds.
+// Serve serves the API on ln (over TLS when Config.TLS is set) until ctx
+// is cancelled, then shuts down gracefully, letting requests in flight finish for up to 10 seconds.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
@@ -266,6 +275,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if s.cfg.TLS != nil {
+		conf := s.cfg.TLS.Clone()
+		conf.MinVersion = max(conf.MinVersion, tls.VersionTLS12)
+		srv.TLSConfig = conf
+		ln = tls.NewListener(ln, conf)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -3,8 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -28,9 +25,12 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrNotFound is an unknown record, cluster or peer.
 	ErrNotFound = errors.New("not found")
-	// ErrUnauthorized is a write without a bearer token while one is configured.
+	// ErrUnauthorized is a request without a bearer token where one is
+	// required (every write once a token is configured; reads too once a
+	// read token is).
 	ErrUnauthorized = errors.New("missing bearer token")
-	// ErrForbidden is a write with the wrong bearer token.
+	// ErrForbidden is a request with a token that does not grant it: an
+	// unknown token, or the read token on a write.
 	ErrForbidden = errors.New("invalid bearer token")
 	// ErrLeadershipChanged is a forwarded write that reached a node that is no
 	// longer (or not yet) the leader; it is never forwarded again.
@@ -188,7 +188,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // body, and either applies locally on the leader or forwards to the leader.
 func (s *Server) write(h writeFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) (any, error) {
-		if err := s.authorize(r); err != nil {
+		if err := s.authorize(r, accessWrite); err != nil {
 			return nil, err
 		}
 		body, err := readBody(w, r, s.cfg.MaxBodyBytes)
@@ -218,27 +218,6 @@ func (s *Server) write(h writeFunc) handlerFunc {
 		}
 		return v, err
 	}
-}
-
-// authorize checks the bearer token of a mutating request.
-func (s *Server) authorize(r *http.Request) error {
-	if s.cfg.Token == "" {
-		return nil
-	}
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return ErrUnauthorized
-	}
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
-		return fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", ErrUnauthorized)
-	}
-	// Hashing first makes the comparison constant-time in the length too.
-	got, want := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.cfg.Token))
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		return ErrForbidden
-	}
-	return nil
 }
 
 // readBody reads the whole body, at most limit bytes.

@@ -171,7 +171,7 @@ func (s *Server) maintenanceEnd(r *http.Request, _ []byte) (any, error) {
 // provides them. It still checks the token so clients see auth errors first.
 func (s *Server) notImplemented(what string) handlerFunc {
 	return func(_ http.ResponseWriter, r *http.Request) (any, error) {
-		if err := s.authorize(r); err != nil {
+		if err := s.authorize(r, accessWrite); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %s of cluster %q through the API is not available yet (it comes with the recovery package)",

@@ -72,7 +72,23 @@ type Node struct {
 	// RaftProfile picks Raft timeouts: "lan" (default) or "wan" for
 	// controllers in distant regions.
 	RaftProfile string `mapstructure:"raft_profile" json:"raft_profile"`
+	// RaftTLSCert, RaftTLSKey and RaftTLSCA (all three or none) turn the
+	// raft transport into mutual TLS: this controller serves and presents
+	// RaftTLSCert, and accepts only peers whose certificate RaftTLSCA
+	// signed, so only holders of such a certificate can join the group.
+	RaftTLSCert string `mapstructure:"raft_tls_cert" json:"raft_tls_cert,omitempty"`
+	// RaftTLSKey is the private key matching RaftTLSCert.
+	RaftTLSKey string `mapstructure:"raft_tls_key" json:"raft_tls_key,omitempty"`
+	// RaftTLSCA is the CA bundle peers' raft certificates must chain to.
+	RaftTLSCA string `mapstructure:"raft_tls_ca" json:"raft_tls_ca,omitempty"`
+	// InsecureNoGossipKey lets run start with a non-loopback gossip_addr
+	// and no gossip_key_file: anyone on the network could then inject
+	// "master down" verdicts. Set it only on a network you trust.
+	InsecureNoGossipKey bool `mapstructure:"insecure_no_gossip_key" json:"insecure_no_gossip_key,omitempty"`
 }
+
+// RaftTLS reports whether the raft transport runs mutual TLS.
+func (n Node) RaftTLS() bool { return n.RaftTLSCert != "" }
 
 // Peer is one parsed node.bootstrap entry.
 type Peer struct {
@@ -111,16 +127,36 @@ func parsePeer(entry string) (Peer, error) {
 // API configures the HTTP server.
 type API struct {
 	// TokenFile holds the bearer token required for write endpoints; no
-	// file means writes are open (suitable only for loopback demos).
+	// file means writes are open (run allows that only on loopback, or
+	// with InsecureNoToken).
 	TokenFile string `mapstructure:"token_file" json:"token_file,omitempty"`
+	// ReadTokenFile holds a second token that, when set, every GET under
+	// /v1/ requires (the write token is accepted too). It never
+	// authorises a write, so dashboards and scripts can read without
+	// being able to fail a cluster over.
+	ReadTokenFile string `mapstructure:"read_token_file" json:"read_token_file,omitempty"`
+	// MetricsAuth makes /metrics require a token too (read or write);
+	// off by default because Prometheus scrapers often cannot send one.
+	MetricsAuth bool `mapstructure:"metrics_auth" json:"metrics_auth,omitempty"`
+	// InsecureNoToken lets run start with a non-loopback http_addr and no
+	// token: anyone who reaches the port could then trigger a failover.
+	InsecureNoToken bool `mapstructure:"insecure_no_token" json:"insecure_no_token,omitempty"`
 	// TLSCert and TLSKey enable HTTPS when both are set.
 	TLSCert string `mapstructure:"tls_cert" json:"tls_cert,omitempty"`
 	// TLSKey is the private key matching TLSCert.
 	TLSKey string `mapstructure:"tls_key" json:"tls_key,omitempty"`
+	// TLSCA is the CA bundle this controller trusts when it forwards a
+	// write to the leader over HTTPS; empty means the system roots.
+	TLSCA string `mapstructure:"tls_ca" json:"tls_ca,omitempty"`
 	// Token is the content of TokenFile (trimmed), read at load time so a
 	// missing file fails the load rather than the first write request.
 	Token Secret `mapstructure:"-" json:"token,omitempty"`
+	// ReadToken is the content of ReadTokenFile (trimmed).
+	ReadToken Secret `mapstructure:"-" json:"read_token,omitempty"`
 }
+
+// TLS reports whether the API serves HTTPS.
+func (a API) TLS() bool { return a.TLSCert != "" && a.TLSKey != "" }
 
 // Detector tunes failure detection. See design.md safety rule 2.
 type Detector struct {
@@ -238,6 +274,10 @@ type Cluster struct {
 	Instances []Instance `mapstructure:"instances" json:"instances"`
 	// Source is the file this cluster was defined in (not a key).
 	Source string `mapstructure:"-" json:"source,omitempty"`
+	// InlineSecrets names the keys ("password", "repl_password") whose
+	// value is written in Source itself rather than in a file or the
+	// environment (not a key): run then requires Source to be private.
+	InlineSecrets []string `mapstructure:"-" json:"-"`
 }
 
 // LagLimit returns the replication lag limit for this cluster: MaxLag when

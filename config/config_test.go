@@ -28,7 +28,7 @@ func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string
 func TestSecret_NeverPrinted(t *testing.T) {
 	const pw = "hunter2-very-secret"
 	cfg := &Config{
-		API: API{Token: Secret(pw)},
+		API: API{Token: Secret(pw), ReadToken: Secret(pw)},
 		Clusters: []Cluster{{
 			Name: "app1", Password: Secret(pw), ReplPassword: Secret(pw),
 			Instances: []Instance{{Address: "h1:3306"}},

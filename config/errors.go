@@ -27,6 +27,10 @@ var (
 	ErrSyntax = errors.New("syntax error")
 	// ErrFormat means the file extension is not a supported config format.
 	ErrFormat = errors.New("unsupported config format")
+	// ErrInsecure means run would expose the controller without
+	// authentication or encryption where others can reach it; an explicit
+	// insecure_* key accepts the risk.
+	ErrInsecure = errors.New("insecure setting refused")
 )
 
 // FieldError is one configuration problem: where it is (file and key), the

@@ -127,6 +127,7 @@ func Load(path string, opts LoadOptions) (*Config, []Warning, error) {
 			cfg.Clusters[i].ReplicationMode = ReplicationGTID
 		}
 	}
+	markInlineSecrets(cfg)
 	l.applyClusterEnv(cfg, clusterEnv)
 	l.readSecrets(cfg)
 	if err := cfg.Validate(); err != nil {
@@ -402,15 +403,27 @@ func kindWords(k reflect.Kind) string {
 func (l *loader) readSecrets(cfg *Config) {
 	cfg.Node.GossipKeyFile = l.resolve(cfg.Node.GossipKeyFile)
 	l.checkGossipKeyPerm(cfg.Node.GossipKeyFile)
-	cfg.API.TLSCert = l.resolve(cfg.API.TLSCert)
-	cfg.API.TLSKey = l.resolve(cfg.API.TLSKey)
+	for _, f := range []*string{&cfg.API.TLSCert, &cfg.API.TLSKey, &cfg.API.TLSCA,
+		&cfg.Node.RaftTLSCert, &cfg.Node.RaftTLSKey, &cfg.Node.RaftTLSCA} {
+		*f = l.resolve(*f)
+	}
+	l.checkKeyPerm("api.tls_key", cfg.API.TLSKey)
+	l.checkKeyPerm("node.raft_tls_key", cfg.Node.RaftTLSKey)
 	if cfg.API.TokenFile != "" && cfg.API.Token == "" {
 		cfg.API.TokenFile = l.resolve(cfg.API.TokenFile)
 		tok, err := readSecretFile(cfg.API.TokenFile)
 		if err != nil {
-			l.p.add("api.token_file", cfg.API.TokenFile, fileSentinel(err), "%v", err)
+			l.p.addIn(l.fileOf("api.token_file"), "api.token_file", cfg.API.TokenFile, fileSentinel(err), "%v", err)
 		}
 		cfg.API.Token = tok
+	}
+	if cfg.API.ReadTokenFile != "" {
+		cfg.API.ReadTokenFile = l.resolve(cfg.API.ReadTokenFile)
+		tok, err := readSecretFile(cfg.API.ReadTokenFile)
+		if err != nil {
+			l.p.addIn(l.fileOf("api.read_token_file"), "api.read_token_file", cfg.API.ReadTokenFile, fileSentinel(err), "%v", err)
+		}
+		cfg.API.ReadToken = tok
 	}
 	for i := range cfg.Clusters {
 		cl := &cfg.Clusters[i]

@@ -9,8 +9,9 @@ import (
 )
 
 // ErrSecretPerm means a secret file (password_file, repl_password_file,
-// api.token_file, node.gossip_key_file) can be read by its group or by
-// other users. A controller refuses to start with one: the file holds
+// api.token_file, api.read_token_file, node.gossip_key_file, a TLS private
+// key, or a config file with an inline password) can be read by its group
+// or by other users. A controller refuses to start with one: the file holds
 // credentials with administrative rights on every database it protects.
 var ErrSecretPerm = errors.New("secret file readable by group or others")
 
@@ -48,6 +49,33 @@ func (l *loader) checkGossipKeyPerm(path string) {
 	}
 	if err := checkSecretPerm(path); err != nil {
 		l.p.addIn(l.fileOf("node.gossip_key_file"), "node.gossip_key_file", path, ErrSecretPerm, "%v", err)
+	}
+}
+
+// checkKeyPerm reports a group- or world-readable private key file (TLS)
+// into p. A missing file is left to ValidateForRun, which loads the key.
+func (l *loader) checkKeyPerm(key, path string) {
+	if path == "" {
+		return
+	}
+	if err := checkSecretPerm(path); err != nil {
+		l.p.addIn(l.fileOf(key), key, path, ErrSecretPerm, "%v", err)
+	}
+}
+
+// markInlineSecrets records, before environment overrides apply, which
+// cluster passwords are written in the config file itself: that file is
+// then as sensitive as a password file (see Config.validateInlineSecrets).
+func markInlineSecrets(cfg *Config) {
+	for i := range cfg.Clusters {
+		cl := &cfg.Clusters[i]
+		cl.InlineSecrets = nil
+		if cl.Password != "" {
+			cl.InlineSecrets = append(cl.InlineSecrets, "password")
+		}
+		if cl.ReplPassword != "" {
+			cl.InlineSecrets = append(cl.InlineSecrets, "repl_password")
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ func TestLoad_SecretFilePermissions(t *testing.T) {
 		return "clusters:\n  - name: app1\n    user: monitor\n" + extra +
 			"    instances:\n      - address: h1:3306\n      - address: h2:3306\n"
 	}
+	tokenFile := writeFile(t, t.TempDir(), "write.token", "writer\n", 0o600)
 	tests := []struct {
 		name   string
 		key    string
@@ -38,6 +39,16 @@ func TestLoad_SecretFilePermissions(t *testing.T) {
 			func(s string) string { return "node:\n  gossip_key_file: " + s + "\n" + cluster("") }},
 		{"password_file 0601 (others execute)", "clusters[0].password_file", 0o601,
 			func(s string) string { return cluster("    password_file: " + s + "\n") }},
+		{"api.read_token_file 0644", "api.read_token_file", 0o644,
+			func(s string) string {
+				return "api:\n  read_token_file: " + s + "\n  token_file: " + tokenFile + "\n" + cluster("")
+			}},
+		{"api.tls_key 0640", "api.tls_key", 0o640,
+			func(s string) string { return "api:\n  tls_cert: /c.pem\n  tls_key: " + s + "\n" + cluster("") }},
+		{"node.raft_tls_key 0644", "node.raft_tls_key", 0o644,
+			func(s string) string {
+				return "node:\n  raft_tls_cert: /c.pem\n  raft_tls_ca: /ca.pem\n  raft_tls_key: " + s + "\n" + cluster("")
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

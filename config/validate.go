@@ -65,6 +65,7 @@ func (c *Config) ValidateForRun() error {
 			p.add("node.gossip_key_file", n.GossipKeyFile, ErrFile, "%v", unwrapPathErr(err))
 		}
 	}
+	c.validateRunSecurity(p)
 	return p.err()
 }
 
@@ -111,11 +112,41 @@ func (c *Config) validateNode(p *problems) {
 	default:
 		p.add("node.raft_profile", n.RaftProfile, ErrInvalidValue, "must be lan or wan")
 	}
+	raftTLS := []struct{ key, val string }{
+		{"node.raft_tls_cert", n.RaftTLSCert}, {"node.raft_tls_key", n.RaftTLSKey}, {"node.raft_tls_ca", n.RaftTLSCA},
+	}
+	var set []string
+	for _, k := range raftTLS {
+		if k.val != "" {
+			set = append(set, k.key)
+		}
+	}
+	if len(set) > 0 && len(set) < len(raftTLS) {
+		for _, k := range raftTLS {
+			if k.val == "" {
+				p.add(k.key, "", ErrMissing, "raft mutual TLS needs node.raft_tls_cert, node.raft_tls_key and node.raft_tls_ca together (set: %s)", strings.Join(set, ", "))
+			}
+		}
+	}
 }
 
 func (c *Config) validateAPI(p *problems) {
-	if (c.API.TLSCert == "") != (c.API.TLSKey == "") {
-		p.add("api.tls_cert", c.API.TLSCert, ErrConflict, "api.tls_cert and api.tls_key must be set together")
+	a := c.API
+	switch {
+	case a.TLSCert != "" && a.TLSKey == "":
+		p.add("api.tls_key", "", ErrMissing, "required when api.tls_cert is set (%s): HTTPS needs both", a.TLSCert)
+	case a.TLSKey != "" && a.TLSCert == "":
+		p.add("api.tls_cert", "", ErrMissing, "required when api.tls_key is set (%s): HTTPS needs both", a.TLSKey)
+	}
+	if a.ReadTokenFile != "" && a.TokenFile == "" && a.Token == "" {
+		// Reads would need a token while writes needed none.
+		p.add("api.token_file", "", ErrMissing, "required when api.read_token_file is set (%s)", a.ReadTokenFile)
+	}
+	if a.ReadToken != "" && a.ReadToken == a.Token {
+		p.add("api.read_token_file", a.ReadTokenFile, ErrConflict, "holds the same token as api.token_file: the read token would authorise writes")
+	}
+	if a.MetricsAuth && a.TokenFile == "" && a.Token == "" {
+		p.add("api.metrics_auth", "true", ErrMissing, "needs api.token_file (a token to check)")
 	}
 }
 

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,12 @@ type Config struct {
 	Bootstrap []Peer
 	// Timings tunes raft; zero fields take LANTimings values.
 	Timings Timings
+	// TLS, when set, runs the transport on RaftAddr over mutual TLS: it
+	// must hold this node's certificate, RootCAs and ClientCAs (the CA
+	// peers' certificates chain to) and ClientAuth
+	// tls.RequireAndVerifyClientCert. Peers' raft addresses must then be
+	// names or IPs their certificates are valid for. Nil means plain TCP.
+	TLS *tls.Config
 	// Transport, when set, replaces the TCP transport (tests use
 	// raft.NewInmemTransport). The caller owns it and closes it.
 	Transport raft.Transport
@@ -152,6 +159,9 @@ func (c *Config) validate() error {
 	}
 	if c.Transport == nil && c.RaftAddr == "" {
 		return fmt.Errorf("%w: RaftAddr is empty and no Transport was given", ErrInvalidConfig)
+	}
+	if c.TLS != nil && c.Transport != nil {
+		return fmt.Errorf("%w: TLS applies to the TCP transport; an injected Transport brings its own", ErrInvalidConfig)
 	}
 	if !c.InMemory && c.DataDir == "" {
 		return fmt.Errorf("%w: DataDir is empty", ErrInvalidConfig)

@@ -28,7 +28,7 @@ const (
 )
 
 // Node is this controller's member of the raft group. It owns the raft
-// instance, its stores, the TCP transport it created (not an injected one),
+// instance, its stores, the TCP or TLS transport it created (not an injected one),
 // the leadership loop and the OnLeader goroutine; Shutdown stops them all.
 type Node struct {
 	cfg    Config
@@ -117,7 +117,7 @@ func (n *Node) open(fsm raft.FSM, logger *slog.Logger) error {
 
 	n.trans = cfg.Transport
 	if n.trans == nil {
-		t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, nil, tcpMaxPool, tcpTimeout, rc.Logger.Named("transport"))
+		t, err := networkTransport(cfg, rc.Logger.Named("transport"))
 		if err != nil {
 			return fmt.Errorf("consensus: listen on %s: %w", cfg.RaftAddr, err)
 		}

@@ -184,8 +184,9 @@ func TestInterpret_MHAExitCodes(t *testing.T) {
 }
 
 func TestRedact_HidesPasswords(t *testing.T) {
-	got := redact([]string{"--command=start", "--new_master_password=s3cret", "--orig_master_password=x=y", "--new_master_user=u"})
-	want := "--command=start --new_master_password=xxx --orig_master_password=xxx --new_master_user=u"
+	got := redact([]string{"--command=start", "--new_master_password=s3cret", "--orig_master_password=x=y", "--new_master_user=u",
+		"--password=p", "--api_token=t", "--Secret=s"})
+	want := "--command=start --new_master_password=xxx --orig_master_password=xxx --new_master_user=u --password=xxx --api_token=xxx --Secret=xxx"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

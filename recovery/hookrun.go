@@ -116,17 +116,30 @@ func (h HookRunner) Run(ctx context.Context, path string, args []string, env ...
 	return res
 }
 
-// redact hides password arguments in logs: MHA logged them as xxx too.
+// redact hides credential arguments in logs: MHA logged them as xxx too.
+// Besides MHA's --*_password, any --name=value whose name mentions a
+// password, secret or token is hidden, since hooks may take their own.
 func redact(args []string) string {
 	out := make([]string, len(args))
 	for i, a := range args {
 		name, _, ok := strings.Cut(a, "=")
-		if ok && strings.HasSuffix(name, "_password") {
+		if ok && secretArgName(name) {
 			a = name + "=xxx"
 		}
 		out[i] = a
 	}
 	return strings.Join(out, " ")
+}
+
+// secretArgName reports whether an option name suggests a credential.
+func secretArgName(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"password", "passwd", "secret", "token"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // tailBuffer keeps the last max bytes written to it. exec writes stdout and

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quorumha/quorumha/api"
+	"github.com/quorumha/quorumha/config"
 )
 
 // defaultAPIAddr is the controller the CLI asks when neither --addr nor
@@ -23,32 +25,60 @@ const defaultAPIAddr = "http://127.0.0.1:8080"
 // clientOptions are the flags shared by the commands that talk to a
 // controller's HTTP API.
 type clientOptions struct {
-	addr    string
-	token   string
-	timeout time.Duration
-	json    bool
+	addr      string
+	token     string
+	tokenFile string
+	ca        string
+	timeout   time.Duration
+	json      bool
 }
 
-// addClientFlags registers --addr, --token, --timeout and --json on cmd. The
-// environment is read when the command runs, so --help never prints a token.
+// addClientFlags registers --addr, --token, --token-file, --ca, --timeout
+// and --json on cmd. The environment is read when the command runs, so
+// --help never prints a token.
 func addClientFlags(cmd *cobra.Command) *clientOptions {
 	o := &clientOptions{}
 	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", "", "controller HTTP address (default $QUORUMHA_ADDR or "+defaultAPIAddr+")")
-	f.StringVar(&o.token, "token", "", "API bearer token for writes (default $QUORUMHA_TOKEN)")
+	f.StringVar(&o.addr, "addr", "", "controller address, host:port or http(s)://host:port (default $QUORUMHA_ADDR or "+defaultAPIAddr+")")
+	f.StringVar(&o.token, "token", "", "API bearer token: the write token, or the read token for reads (default $QUORUMHA_TOKEN)")
+	f.StringVar(&o.tokenFile, "token-file", "", "file holding the API bearer token (instead of --token, which shows in ps)")
+	f.StringVar(&o.ca, "ca", "", "CA bundle (PEM) to verify the controller's HTTPS certificate (default $QUORUMHA_CA, else the system roots)")
 	f.DurationVar(&o.timeout, "timeout", 15*time.Second, "timeout of each request")
 	f.BoolVar(&o.json, "json", false, "print the controller's JSON answer")
 	return o
 }
 
-// client builds the API client from the flags and the environment.
-func (o *clientOptions) client() *apiClient {
+// client builds the API client from the flags and the environment. Errors
+// name the file (token or CA) that cannot be used.
+func (o *clientOptions) client() (*apiClient, error) {
 	addr := firstSet(o.addr, os.Getenv("QUORUMHA_ADDR"), defaultAPIAddr)
+	token := firstSet(o.token, os.Getenv("QUORUMHA_TOKEN"))
+	if o.token != "" && o.tokenFile != "" {
+		return nil, fmt.Errorf("--token and --token-file are both set; use one")
+	}
+	if o.tokenFile != "" {
+		b, err := os.ReadFile(o.tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--token-file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return nil, fmt.Errorf("--token-file %s: file is empty", o.tokenFile)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: config.MinTLSVersion}
+	if ca := firstSet(o.ca, os.Getenv("QUORUMHA_CA")); ca != "" {
+		pool, err := config.LoadCA(ca)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
 	return &apiClient{
 		base:  normalizeAddr(addr),
-		token: firstSet(o.token, os.Getenv("QUORUMHA_TOKEN")),
-		http:  &http.Client{Timeout: o.timeout},
-	}
+		token: token,
+		http:  &http.Client{Timeout: o.timeout, Transport: tr},
+	}, nil
 }
 
 // firstSet returns the first non-empty string.
@@ -90,7 +120,7 @@ func (e *apiError) Error() string {
 	msg := fmt.Sprintf("%s %s: %s (HTTP %d)", e.Method, e.Path, e.Message, e.Status)
 	switch e.Status {
 	case http.StatusUnauthorized:
-		msg += "; pass --token or set QUORUMHA_TOKEN"
+		msg += "; pass --token or --token-file, or set QUORUMHA_TOKEN"
 	case http.StatusForbidden:
 		msg += "; the controller rejected the token"
 	}
@@ -169,8 +199,12 @@ func fetch[T any](cmd *cobra.Command, o *clientOptions, path string, render func
 // send makes one request (in, when not nil, is the JSON body) and either
 // prints the JSON answer (--json) or decodes it and calls render.
 func send[T any](cmd *cobra.Command, o *clientOptions, method, path string, in any, render func(io.Writer, T) error) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
 	var raw json.RawMessage
-	if err := o.client().do(cmd.Context(), method, path, in, &raw); err != nil {
+	if err := c.do(cmd.Context(), method, path, in, &raw); err != nil {
 		return err
 	}
 	if o.json {

@@ -80,7 +80,10 @@ func runFailover(cmd *cobra.Command, o *failoverOptions) error {
 		return fmt.Errorf("--wait must not be negative, got %s", o.wait)
 	}
 	out := cmd.OutOrStdout()
-	c := o.client.client()
+	c, err := o.client.client()
+	if err != nil {
+		return err
+	}
 	req := api.FailoverRequest{To: o.to, DryRun: o.dryRun, By: firstSet(o.by, os.Getenv("USER"))}
 	var raw json.RawMessage
 	if err := c.do(cmd.Context(), http.MethodPost, "/v1/clusters/"+url.PathEscape(o.cluster)+"/failover", req, &raw); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -147,6 +148,11 @@ func runController(ctx context.Context, cfg *config.Config) error {
 		stepDelay: readStepDelay(logger)}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	warnInsecure(cfg, logger)
+	tlsConf, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
 
 	// The HTTP listener is opened first so a port clash fails before raft
 	// touches the data directory.
@@ -156,7 +162,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}
 	defer ln.Close()
 
-	c.node, err = createNode(cfg, c.state, logger, c.onLeader)
+	c.node, err = createNode(cfg, tlsConf.raft, c.state, logger, c.onLeader)
 	if err != nil {
 		return err
 	}
@@ -167,17 +173,21 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: recordedMasterView{configView: newConfigView(cfg, c.detect.det), state: c.state}, Recovery: manualFailover{c}, Switchover: manualFailover{c}}
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: recordedMasterView{configView: newConfigView(cfg, c.detect.det), state: c.state}, Recovery: manualFailover{c}, Switchover: manualFailover{c},
+		Client: forwardClient(tlsConf.apiClient)}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
 	}
 	srv, err := api.New(api.Config{
-		NodeID:   cfg.Node.ID,
-		Zone:     cfg.Node.Zone,
-		HTTPAddr: cfg.Node.HTTPAddr,
-		Token:    cfg.API.Token.Reveal(),
-		Logger:   logger.With("pkg", "api"),
-		Registry: reg,
+		NodeID:      cfg.Node.ID,
+		Zone:        cfg.Node.Zone,
+		HTTPAddr:    advertisedHTTP(cfg),
+		Token:       cfg.API.Token.Reveal(),
+		ReadToken:   cfg.API.ReadToken.Reveal(),
+		MetricsAuth: cfg.API.MetricsAuth,
+		TLS:         tlsConf.apiServer,
+		Logger:      logger.With("pkg", "api"),
+		Registry:    reg,
 	}, deps)
 	if err != nil {
 		c.shutdown(logger)
@@ -204,7 +214,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 		c.detect.det.FollowRecordedMasters(runCtx, c.state, followMastersEvery, logger.With("pkg", "detector"))
 	}()
 	logger.Info("controller started", "raft_addr", cfg.Node.RaftAddr, "http_addr", cfg.Node.HTTPAddr,
-		"gossip_addr", cfg.Node.GossipAddr, "zone", cfg.Node.Zone, "clusters", len(cfg.Clusters))
+		"gossip_addr", cfg.Node.GossipAddr, "zone", cfg.Node.Zone, "clusters", len(cfg.Clusters), "tls", tlsSummary(tlsConf))
 
 	select {
 	case <-ctx.Done():
@@ -234,7 +244,8 @@ func (c *controller) shutdown(logger *slog.Logger) {
 
 // createNode starts this controller's raft member. onLeader runs the
 // leader-only work after raft's barrier and stops when leadership is lost.
-func createNode(cfg *config.Config, state *fsm.FSM, logger *slog.Logger, onLeader func(context.Context)) (*consensus.Node, error) {
+// raftTLS, when not nil, is the transport's mutual TLS.
+func createNode(cfg *config.Config, raftTLS *tls.Config, state *fsm.FSM, logger *slog.Logger, onLeader func(context.Context)) (*consensus.Node, error) {
 	peers, err := cfg.Node.BootstrapPeers()
 	if err != nil {
 		return nil, fmt.Errorf("node.bootstrap: %w", err)
@@ -253,6 +264,7 @@ func createNode(cfg *config.Config, state *fsm.FSM, logger *slog.Logger, onLeade
 		DataDir:   cfg.Node.DataDir,
 		Bootstrap: boot,
 		Timings:   timings,
+		TLS:       raftTLS,
 		Logger:    logger.With("pkg", "consensus"),
 		OnLeader:  onLeader,
 	}, state)
@@ -272,7 +284,7 @@ func (c *controller) onLeader(ctx context.Context) {
 		return
 	}
 	logger := c.log.With("pkg", "leader")
-	cmd, err := fsm.Encode(fsm.NodeMetaType, fsm.NodeMeta{ID: c.cfg.Node.ID, HTTPAddr: c.cfg.Node.HTTPAddr, Zone: c.cfg.Node.Zone})
+	cmd, err := fsm.Encode(fsm.NodeMetaType, fsm.NodeMeta{ID: c.cfg.Node.ID, HTTPAddr: advertisedHTTP(c.cfg), Zone: c.cfg.Node.Zone})
 	if err != nil {
 		logger.Error("encode node meta", "err", err)
 		return

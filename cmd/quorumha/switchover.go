@@ -80,7 +80,10 @@ func runSwitchover(cmd *cobra.Command, o *switchoverOptions) error {
 		return fmt.Errorf("--wait, --timeout and --grace must not be negative")
 	}
 	out := cmd.OutOrStdout()
-	c := o.client.client()
+	c, err := o.client.client()
+	if err != nil {
+		return err
+	}
 	req := api.SwitchoverRequest{To: o.to, DryRun: o.dryRun, By: firstSet(o.by, os.Getenv("USER")),
 		Timeout: o.client.timeout.String(), Grace: o.grace.String()}
 	var raw json.RawMessage

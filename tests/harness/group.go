@@ -27,16 +27,18 @@ type Controller struct {
 	ConfigPath string
 	LogPath    string
 
-	zone *Zone // nil: root namespace, 127.0.0.1
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has been waited for
+	zone   *Zone  // nil: root namespace, 127.0.0.1
+	scheme string // http or https
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has been waited for
 }
 
 // NetZone returns the network zone the controller runs in, or nil.
 func (c *Controller) NetZone() *Zone { return c.zone }
 
-// URL returns the controller's HTTP URL for path.
-func (c *Controller) URL(path string) string { return "http://" + c.HTTPAddr + path }
+// URL returns the controller's API URL for path (https:// when the group
+// runs TLS).
+func (c *Controller) URL(path string) string { return c.scheme + "://" + c.HTTPAddr + path }
 
 // ExitCode returns the exit code of the last run (-1 while running or when
 // killed by a signal).
@@ -80,9 +82,26 @@ type GroupOptions struct {
 	// LogLevel is log.level for the controllers (default debug).
 	LogLevel string
 	// Net, when set, runs controller i inside Net.Zones[i] with that zone's
-	// address, so tests can cut its network paths.
+	// address, so tests can cut its network paths. Such controllers listen
+	// on network addresses, where run refuses to start without an API
+	// token and a gossip key, so the group gets both (Token defaults to
+	// DefaultToken).
 	Net *Net
+	// Token is the API write token (api.token_file) of every controller;
+	// "" means none on loopback and DefaultToken with Net. A group with a
+	// token must not set api: in ExtraYAML.
+	Token string
+	// ReadToken, when set, is api.read_token_file: reads need a token too.
+	ReadToken string
+	// TLS serves the API over HTTPS and runs raft over mutual TLS, with a
+	// CA and one certificate (valid for every controller's address) made
+	// for the group; Group.CAFile is the CA bundle for clients.
+	TLS bool
 }
+
+// DefaultToken is the API token of groups that need one and do not name
+// their own; the package-level Do sends it.
+const DefaultToken = "quorumha-harness-token"
 
 // Group is a set of controllers on loopback forming one Raft group.
 type Group struct {
@@ -91,6 +110,14 @@ type Group struct {
 	opts  GroupOptions
 	base  string
 	Nodes []*Controller
+	// CAFile is the PEM CA bundle the controllers' certificates chain to
+	// ("" without GroupOptions.TLS), for clients such as `quorumha --ca`.
+	CAFile string
+	// TokenFile holds the group's API write token ("" without one).
+	TokenFile string
+
+	sec    securityFiles
+	client *http.Client
 }
 
 // StartGroup writes configs for N controllers bootstrapped together, starts
@@ -100,7 +127,10 @@ func StartGroup(t testing.TB, bin string, opts GroupOptions) *Group {
 	if opts.N == 0 {
 		opts.N = 3
 	}
-	g := &Group{t: t, bin: bin, opts: opts, base: t.TempDir()}
+	if opts.Net != nil && opts.Token == "" {
+		opts.Token = DefaultToken
+	}
+	g := &Group{t: t, bin: bin, opts: opts, base: t.TempDir(), client: http.DefaultClient}
 	ports := FreePorts(t, 3*opts.N)
 	var boot []string
 	for i := 0; i < opts.N; i++ {
@@ -108,6 +138,7 @@ func StartGroup(t testing.TB, bin string, opts GroupOptions) *Group {
 		g.Nodes = append(g.Nodes, c)
 		boot = append(boot, c.ID+"="+c.RaftAddr)
 	}
+	g.writeSecurityFiles()
 	for _, c := range g.Nodes {
 		g.writeConfig(c, boot)
 	}
@@ -135,8 +166,13 @@ func (g *Group) newController(i int, ports []int) *Controller {
 		zone = g.opts.Net.Zones[i]
 		host = zone.IP
 	}
+	scheme := "http"
+	if g.opts.TLS {
+		scheme = "https"
+	}
 	return &Controller{
 		zone:       zone,
+		scheme:     scheme,
 		ID:         id,
 		Zone:       fmt.Sprintf("zone-%c", 'a'+rune(i%26)),
 		RaftAddr:   fmt.Sprintf("%s:%d", host, ports[0]),
@@ -164,6 +200,7 @@ func (g *Group) writeConfig(c *Controller, bootstrap []string) {
 	if len(join) > 0 {
 		fmt.Fprintf(&b, "  gossip_join: [%s]\n", strings.Join(join, ", "))
 	}
+	b.WriteString(g.securityYAML())
 	level := g.opts.LogLevel
 	if level == "" {
 		level = "debug"
@@ -320,7 +357,7 @@ func (g *Group) WaitLeaderEvery(ctx context.Context, among []*Controller, every 
 		var seen []LeaderInfo
 		for _, c := range among {
 			var li LeaderInfo
-			code, err := Do(ctx, http.MethodGet, c.URL("/v1/leader"), nil, &li)
+			code, err := g.Do(ctx, http.MethodGet, c.URL("/v1/leader"), nil, &li)
 			if err != nil || code != http.StatusOK {
 				last = fmt.Sprintf("%s: code %d err %v", c.ID, code, err)
 				break
@@ -361,7 +398,19 @@ func agree(seen []LeaderInfo, among []*Controller) bool {
 
 // Do sends a JSON request (body may be nil) and decodes a JSON answer into
 // out when out is non-nil and the status is 2xx. It returns the status code.
+// It sends DefaultToken, which groups in network zones require for writes
+// (and loopback groups without a token ignore); a group with its own token
+// or TLS is reached with Group.Do.
 func Do(ctx context.Context, method, url string, body, out any) (int, error) {
+	return do(ctx, http.DefaultClient, DefaultToken, method, url, body, out)
+}
+
+// Do is the package-level Do with this group's HTTPS client and token.
+func (g *Group) Do(ctx context.Context, method, url string, body, out any) (int, error) {
+	return do(ctx, g.client, g.opts.Token, method, url, body, out)
+}
+
+func do(ctx context.Context, client *http.Client, token, method, url string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -379,7 +428,10 @@ func Do(ctx context.Context, method, url string, body, out any) (int, error) {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}

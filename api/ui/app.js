@@ -475,6 +475,7 @@ function recordView(r) {
       el("td", null, badge(c.chosen ? "chosen" : "neutral", c.chosen ? "chosen" : "not chosen")),
       el("td", { class: "detail" }, c.reason || ""))), "candidates")
     : el("p", { class: "muted" }, "No candidates were recorded."));
+  if (r.salvage) body.appendChild(salvageView(r.salvage));
   body.appendChild(el("h4", null, "Steps"));
   body.appendChild((r.steps || []).length
     ? table(["#", "step", "outcome", "leader", "start", "end", "took", "detail"], r.steps.map((s) => el("tr", null,
@@ -489,6 +490,33 @@ function recordView(r) {
     : el("p", { class: "muted" }, "No step has run."));
   d.appendChild(body);
   return d;
+}
+
+// salvageView shows what a failover recovered from the dead master's binlog
+// through its agent, and what may be lost when it could not.
+function salvageView(s) {
+  const state = { applied: "ok", nothing: "ok", failed: "failed" }[s.outcome] || "warning";
+  const box = el("div", { class: "salvage" }, el("h4", null, "Binlog salvage"));
+  box.appendChild(facts([
+    ["outcome", badge(state, s.outcome)],
+    ["transactions applied", String(s.applied || 0)],
+    ["from", s.agent ? el("span", null, mono(s.from), " via ", mono(s.agent)) : mono(s.from)],
+    ["onto", s.target ? mono(s.target) : dash()],
+    ["before → after", el("span", null, s.before ? mono(s.before) : dash(), " → ", s.recovered ? mono(s.recovered) : dash())],
+    ["dead master's last", s.master_last ? mono(s.master_last) : dash()],
+    ["took", fmtDuration((s.took || 0) / 1e6)],
+  ]));
+  if (s.loss_window) box.appendChild(el("p", { class: "reason warn" }, s.loss_window));
+  if (s.error) box.appendChild(el("p", { class: "detail" }, s.error));
+  if ((s.gtids || []).length) box.appendChild(el("p", { class: "detail" }, "GTIDs: ", mono(s.gtids.join(", "))));
+  if ((s.skipped || []).length) {
+    box.appendChild(table(["skipped", "at", "bytes", "reason"], s.skipped.map((k) => el("tr", null,
+      el("td", null, k.gtid ? mono(k.gtid) : dash()),
+      el("td", { class: "mono nowrap" }, k.file + ":" + k.start),
+      el("td", { class: "num" }, String(k.bytes)),
+      el("td", { class: "detail" }, k.reason || ""))), "skipped"));
+  }
+  return box;
 }
 
 // evidenceView shows a record's evidence: the detector's assessment (votes

@@ -227,6 +227,14 @@ func TestSalvage_AgentRecoversWhatOnlyTheMasterHad(t *testing.T) {
 	}
 	t.Logf("salvage of %d transactions took %s (step %s)", s.Applied, s.Took, st.End.Sub(st.Start))
 	e.sampler.require(t)
+
+	// The web view shows the salvage of the record.
+	dom := string(runChromium(ctx, t, chromiumPath(t), e.g.Running()[0].URL("/ui"), "--dump-dom"))
+	for _, want := range []string{"Binlog salvage", s.GTIDs[0], s.GTIDs[len(s.GTIDs)-1], ag.url} {
+		if !strings.Contains(dom, htmlText(want)) {
+			t.Errorf("web view lacks %q", want)
+		}
+	}
 }
 
 func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {

@@ -26,7 +26,13 @@ type binlogDir struct {
 // newBinlogDir checks dir and picks the index: the one given, or the single
 // *.index file in dir.
 func newBinlogDir(dir, index string, log *slog.Logger) (*binlogDir, error) {
-	real, err := filepath.EvalSymlinks(dir)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("binlog dir %s: %w", dir, err)
+	}
+	// Absolute, so index entries (absolute paths) compare with it and the
+	// answer of /v1/binlogs names it unambiguously.
+	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return nil, fmt.Errorf("binlog dir %s: %w", dir, err)
 	}
@@ -46,6 +52,9 @@ func newBinlogDir(dir, index string, log *slog.Logger) (*binlogDir, error) {
 			return nil, fmt.Errorf("binlog dir %s: want exactly one *.index file, found %d %v: set the binlog index", dir, len(matches), matches)
 		}
 		index = matches[0]
+	}
+	if index, err = filepath.Abs(index); err != nil {
+		return nil, fmt.Errorf("binlog index %s: %w", index, err)
 	}
 	if _, err := os.Stat(index); err != nil {
 		return nil, fmt.Errorf("binlog index %s: %w", index, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,12 +20,19 @@ type binlogDir struct {
 	dir string
 	// index is the binlog index file (mysql-bin.index).
 	index string
+	log   *slog.Logger
 }
 
 // newBinlogDir checks dir and picks the index: the one given, or the single
 // *.index file in dir.
-func newBinlogDir(dir, index string) (*binlogDir, error) {
-	real, err := filepath.EvalSymlinks(dir)
+func newBinlogDir(dir, index string, log *slog.Logger) (*binlogDir, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("binlog dir %s: %w", dir, err)
+	}
+	// Absolute, so index entries (absolute paths) compare with it and the
+	// answer of /v1/binlogs names it unambiguously.
+	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
 		return nil, fmt.Errorf("binlog dir %s: %w", dir, err)
 	}
@@ -45,16 +53,21 @@ func newBinlogDir(dir, index string) (*binlogDir, error) {
 		}
 		index = matches[0]
 	}
+	if index, err = filepath.Abs(index); err != nil {
+		return nil, fmt.Errorf("binlog index %s: %w", index, err)
+	}
 	if _, err := os.Stat(index); err != nil {
 		return nil, fmt.Errorf("binlog index %s: %w", index, err)
 	}
-	return &binlogDir{dir: real, index: index}, nil
+	return &binlogDir{dir: real, index: index, log: log}, nil
 }
 
 // names returns the binlog file names of the index, oldest first. Entries
 // are written by the server as "./mysql-bin.000001" (relative to its
 // datadir, where the index lives) or as absolute paths; either way the
-// file must be in the binlog directory.
+// file must be in the binlog directory. An entry elsewhere is left out
+// (and logged): it is not served, and it must not stop the agent from
+// serving the others during a failover.
 func (d *binlogDir) names() ([]string, error) {
 	f, err := os.Open(d.index)
 	if err != nil {
@@ -62,6 +75,8 @@ func (d *binlogDir) names() ([]string, error) {
 	}
 	defer f.Close()
 	var out []string
+	// Every entry normally names the same directory: resolve it once.
+	resolved := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -72,9 +87,14 @@ func (d *binlogDir) names() ([]string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(d.index), p)
 		}
-		parent, err := filepath.EvalSymlinks(filepath.Dir(p))
-		if err != nil || parent != d.dir {
-			return nil, fmt.Errorf("binlog index %s: entry %q is not in the binlog dir %s", d.index, line, d.dir)
+		parent, ok := resolved[filepath.Dir(p)]
+		if !ok {
+			parent, _ = filepath.EvalSymlinks(filepath.Dir(p)) // "" when it fails: refused below
+			resolved[filepath.Dir(p)] = parent
+		}
+		if parent != d.dir {
+			d.log.Warn("binlog index entry outside the binlog dir; not served", "index", d.index, "entry", line, "binlog_dir", d.dir)
+			continue
 		}
 		out = append(out, filepath.Base(p))
 	}

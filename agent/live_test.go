@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +19,10 @@ import (
 
 // liveBinlogs is what TestScanBinlog_RealMariaDB's workload left behind.
 type liveBinlogs struct {
-	dir   string   // copy of the binlog files (the server keeps writing its own)
-	files []string // in index order
+	// datadir is the running server's own data directory.
+	datadir string
+	dir     string   // copy of the binlog files (the server keeps writing its own)
+	files   []string // in index order
 	// events are SHOW BINLOG EVENTS per file.
 	events map[string][]binlogEventRow
 	// gtidBinlogPos is @@gtid_binlog_pos after the workload.
@@ -90,6 +94,7 @@ func runLiveWorkload(t *testing.T) liveBinlogs {
 	}
 
 	src := sb.Instance(0).DataDir
+	live.datadir = src
 	live.dir = t.TempDir()
 	index, err := os.ReadFile(filepath.Join(src, "mysql-bin.index"))
 	if err != nil {
@@ -226,6 +231,49 @@ func TestScanBinlog_RealMariaDB(t *testing.T) {
 	t.Run("mariadb-binlog reads a spliced file", func(t *testing.T) {
 		testSplicedFile(t, filepath.Join(live.dir, live.files[0]), first)
 	})
+	t.Run("agent serves the running server's datadir", func(t *testing.T) {
+		testLiveServer(t, live, scans)
+	})
+}
+
+// testLiveServer serves the running server's own datadir (the newest file
+// still open, the real pid file) and reads it through the client.
+func testLiveServer(t *testing.T, live liveBinlogs, scans map[string]FileScan) {
+	s, err := New(Config{BinlogDir: live.datadir, BinlogIndex: filepath.Join(live.datadir, "mysql-bin.index"),
+		Token: testToken, PIDFile: filepath.Join(live.datadir, "mariadbd.pid")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	c := newTestClient(t, ts.URL)
+	ctx := context.Background()
+	files, err := c.Files(ctx)
+	if err != nil || len(files) != len(live.files) {
+		t.Fatalf("files %+v, %v; want %v", files, err, live.files)
+	}
+	tail, err := c.Tail(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := scans[live.files[2]]
+	if tail.File != live.files[2] || tail.GTID != live.written[len(live.written)-1] || tail.Pos != newest.CompleteEnd ||
+		tail.IncompleteBytes != 0 || tail.ServerRunning == nil || !*tail.ServerRunning {
+		t.Errorf("tail = %+v (running %v), want %s at %d with GTID %s, server running", tail, tail.ServerRunning,
+			live.files[2], newest.CompleteEnd, live.written[len(live.written)-1])
+	}
+	trx := newest.Transactions[len(newest.Transactions)-1]
+	var buf bytes.Buffer
+	if _, err := c.Raw(ctx, trx.File, trx.Start, trx.End, &buf); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(live.dir, trx.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want[trx.Start:trx.End]) {
+		t.Error("raw bytes of the last transaction differ from the file's")
+	}
 }
 
 // gtidListAt is the Gtid_list event's text in SHOW BINLOG EVENTS of file i,

@@ -70,7 +70,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if cfg.ClientCA != "" && cfg.TLSCert == "" {
 		return nil, errors.New("agent: client_ca needs tls_cert and tls_key")
 	}
-	dir, err := newBinlogDir(cfg.BinlogDir, cfg.BinlogIndex)
+	dir, err := newBinlogDir(cfg.BinlogDir, cfg.BinlogIndex, log)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}

@@ -198,6 +198,19 @@ func TestServer_Traversal(t *testing.T) {
 			}
 		}
 	}
+	// An index entry outside the directory is not listed, so not served,
+	// and does not stop the others from being served.
+	if err := os.WriteFile(d.index, []byte("./mysql-bin.000001\n"+d.secret+"\n../secret.txt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/binlogs/secret.txt/raw", "/v1/binlogs/secret.txt/scan"} {
+		if code, body := get(t, ts.URL+path, testToken); code != 404 || strings.Contains(body, "do-not-serve") {
+			t.Errorf("%s with the secret in the index: %d %s, want 404", path, code, body)
+		}
+	}
+	if code, body := get(t, ts.URL+"/v1/binlogs", testToken); code != 200 || strings.Contains(body, "secret") || !strings.Contains(body, "mysql-bin.000001") {
+		t.Errorf("/v1/binlogs with the secret in the index: %d %s", code, body)
+	}
 	// Unencoded dot segments are cleaned by the router and never reach a
 	// binlog handler.
 	code, body := get(t, ts.URL+"/v1/binlogs/../../secret.txt/raw", testToken)

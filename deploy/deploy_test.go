@@ -97,7 +97,7 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 // TestUnit checks the directives quorumha.service must have, and that it
 // runs the config path the example is written for.
 func TestUnit(t *testing.T) {
-	unit := parseUnit(t)
+	unit := parseUnit(t, unitPath)
 	want := map[string]string{
 		"Type":                    "simple",
 		"User":                    "quorumha",
@@ -121,14 +121,7 @@ func TestUnit(t *testing.T) {
 		"StateDirectory":          "quorumha",
 		"WantedBy":                "multi-user.target",
 	}
-	for k, v := range want {
-		got, ok := unit[k]
-		if !ok {
-			t.Errorf("%s: %s= missing", unitPath, k)
-		} else if got != v {
-			t.Errorf("%s: %s=%s, want %s", unitPath, k, got, v)
-		}
-	}
+	checkDirectives(t, unitPath, unit, want)
 	// quorumha bounds its own shutdown (leadership transfer) at 15 s.
 	d, err := time.ParseDuration(unit["TimeoutStopSec"])
 	if err != nil || d < 30*time.Second {
@@ -140,14 +133,34 @@ func TestUnit(t *testing.T) {
 	}
 }
 
+// checkDirectives reports every directive of want that unit lacks or sets
+// otherwise.
+func checkDirectives(t *testing.T, path string, unit, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		got, ok := unit[k]
+		if !ok {
+			t.Errorf("%s: %s= missing", path, k)
+		} else if got != v {
+			t.Errorf("%s: %s=%s, want %s", path, k, got, v)
+		}
+	}
+}
+
 // TestUnit_SystemdAnalyze runs systemd-analyze when it is installed: verify
 // must find nothing but the absent binary, and the offline security score
-// must stay low.
+// must stay low, for every unit.
 func TestUnit_SystemdAnalyze(t *testing.T) {
 	bin, err := exec.LookPath("systemd-analyze")
 	if err != nil {
 		skipOrFailInCI(t, "systemd-analyze not installed (apt-get install systemd)")
 	}
+	for _, unitPath := range []string{unitPath, agentUnitPath} {
+		t.Run(filepath.Base(unitPath), func(t *testing.T) { systemdAnalyze(t, bin, unitPath) })
+	}
+}
+
+func systemdAnalyze(t *testing.T, bin, unitPath string) {
 	out, _ := exec.Command(bin, "verify", unitPath).CombinedOutput()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if line == "" || strings.Contains(line, "/usr/local/bin/quorumha is not executable") {
@@ -155,7 +168,7 @@ func TestUnit_SystemdAnalyze(t *testing.T) {
 		}
 		t.Errorf("systemd-analyze verify: %s", line)
 	}
-	out, err = exec.Command(bin, "security", "--offline=true", "--no-pager", unitPath).CombinedOutput()
+	out, err := exec.Command(bin, "security", "--offline=true", "--no-pager", unitPath).CombinedOutput()
 	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out)
 	if m == nil {
 		skipOrFailInCI(t, fmt.Sprintf("systemd-analyze security --offline unsupported here (%v): %s", err, out))
@@ -166,7 +179,7 @@ func TestUnit_SystemdAnalyze(t *testing.T) {
 }
 
 // parseUnit returns the unit's Key=Value settings (the last one wins).
-func parseUnit(t *testing.T) map[string]string {
+func parseUnit(t *testing.T, unitPath string) map[string]string {
 	t.Helper()
 	f, err := os.Open(unitPath)
 	if err != nil {

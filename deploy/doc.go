@@ -1,5 +1,7 @@
 // Package deploy holds what a host installation of quorumha needs besides
 // the binary: systemd/quorumha.service and config.example.yaml (the
-// commented /etc/quorumha/config.yaml). It has no Go code of its own; its
-// tests load the example config as run would and check the unit file.
+// commented /etc/quorumha/config.yaml) for controllers, and
+// systemd/quorumha-agent.service and agent.example.yaml for the binlog
+// salvage agent on database hosts. It has no Go code of its own; its tests
+// load the examples as the binary would and check the unit files.
 package deploy

@@ -89,6 +89,8 @@ type ExecutorConfig struct {
 	Now func() time.Time
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
+	// Metrics observes hook runs; nil observes nothing.
+	Metrics Metrics
 }
 
 // Executor runs failover records step by step, journal first: every step's
@@ -242,6 +244,15 @@ func (e *Executor) closeRecord(ctx context.Context, id uint64, result fsm.Result
 	}
 	e.log.Log(ctx, lvl, "failover closed", "record", id, "result", result, "new_master", newMaster, "detail", detail)
 	return result, nil
+}
+
+// runHook runs one hook and reports its duration and outcome to Metrics.
+func (e *Executor) runHook(ctx context.Context, kind HookKind, path string, args []string, env ...string) HookResult {
+	res := e.hooks(ctx, path, args, env...)
+	if e.cfg.Metrics != nil {
+		e.cfg.Metrics.HookRan(kind, HookOutcome(res), res.Duration)
+	}
+	return res
 }
 
 func (e *Executor) apply(ctx context.Context, t fsm.MessageType, payload any) error {

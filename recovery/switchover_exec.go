@@ -184,7 +184,7 @@ func (r *failoverRun) onlineHook(ctx context.Context, cmd HookCommand, target st
 	if err != nil {
 		return stepFailed(fsm.ResultRolledBack, "ip_online_change: %v", err)
 	}
-	res := r.e.hooks(ctx, path, call.Args, call.Env...)
+	res := r.e.runHook(ctx, HookOnlineChange, path, call.Args, call.Env...)
 	switch res.Action(HookOnlineChange) {
 	case Abort:
 		return stepFailed(fsm.ResultRolledBack, "ip_online_change --command=%s exit %d: %s%s", cmd, res.ExitCode, errText(res.Err), tail(res.Output))

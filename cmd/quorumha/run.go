@@ -88,6 +88,9 @@ type controller struct {
 	runner atomic.Pointer[recovery.Runner]
 	// stepDelay is the test-only pause between failover steps.
 	stepDelay time.Duration
+	// hookMetrics is registered once per process and shared by every
+	// leadership term's runner.
+	hookMetrics *recovery.HookMetrics
 }
 
 // stepDelayEnv names a TEST-ONLY variable: a pause before every failover
@@ -147,6 +150,11 @@ func runController(ctx context.Context, cfg *config.Config) error {
 		stepDelay: readStepDelay(logger)}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	hm, err := recovery.NewHookMetrics(reg)
+	if err != nil {
+		return err
+	}
+	c.hookMetrics = hm
 
 	// The HTTP listener is opened first so a port clash fails before raft
 	// touches the data directory.
@@ -296,7 +304,7 @@ func (c *controller) onLeader(ctx context.Context) {
 	runner := recovery.NewRunner(recovery.RunnerConfig{
 		NodeID: c.cfg.Node.ID, AntiFlap: c.cfg.Recovery.AntiFlap, Logger: logger,
 		Clusters: recoveryClusters(c.cfg),
-		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay},
+		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics},
 	}, c.node, c.state, c.detect.det, dialInstance(c.cfg.Detector.ProbeTimeout, c.log.With("pkg", "topology")),
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
 	c.runner.Store(runner)

@@ -309,7 +309,53 @@ func (c *controller) onLeader(ctx context.Context) {
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
 	c.runner.Store(runner)
 	defer c.runner.CompareAndSwap(runner, nil)
+	var wg sync.WaitGroup
+	if c.detect.gossip != nil {
+		wg.Go(func() { c.recordMemberMeta(ctx, logger) })
+	}
 	runner.Run(ctx)
+	wg.Wait()
+}
+
+// memberMetaEvery is how often the leader copies the controllers' gossiped
+// HTTP addresses and zones into the replicated state.
+const memberMetaEvery = 5 * time.Second
+
+// recordMemberMeta records, for every gossip member that advertises an HTTP
+// address, its address and zone in the replicated state (only when they
+// differ from what is recorded), so every controller can list the whole
+// group with its HTTP addresses (quorumha status asks each one), even for a
+// controller that is down and no longer gossips. It returns when ctx ends.
+func (c *controller) recordMemberMeta(ctx context.Context, logger *slog.Logger) {
+	t := time.NewTicker(memberMetaEvery)
+	defer t.Stop()
+	for {
+		for _, m := range c.detect.gossip.Members() {
+			if m.HTTPAddr == "" || m.State != "alive" || m.Name == c.cfg.Node.ID {
+				continue
+			}
+			meta := fsm.NodeMeta{ID: m.Name, HTTPAddr: m.HTTPAddr, Zone: m.Zone}
+			if cur, ok := c.state.Node(m.Name); ok && cur == meta {
+				continue
+			}
+			cmd, err := fsm.Encode(fsm.NodeMetaType, meta)
+			if err == nil {
+				_, err = c.node.Apply(ctx, cmd)
+			}
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, consensus.ErrNotLeader) {
+					logger.Warn("record controller address", "controller", m.Name, "err", err)
+				}
+				break
+			}
+			logger.Info("recorded controller address", "controller", m.Name, "http_addr", m.HTTPAddr, "zone", m.Zone)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // hookTimeout bounds one hook run: a hung fencing script must not hold a

@@ -2,8 +2,12 @@ package recovery
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,4 +86,46 @@ func TestHookMetrics_RegistersZeroSeriesAndNilIsSafe(t *testing.T) {
 	if _, err := NewHookMetrics(reg); err == nil {
 		t.Error("registering twice on one registry succeeded")
 	}
+}
+
+// TestExecutor_EveryLogLineNamesClusterAndRecord: the executor logs through
+// a per-record logger, so an operator can grep one failover.
+func TestExecutor_EveryLogLineNamesClusterAndRecord(t *testing.T) {
+	e := newExecEnv(t)
+	e.cc.Hooks = ClusterHooks{IPFailover: "/ip", Report: "/report"}
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
+	ex := NewExecutor(ExecutorConfig{NodeID: "c1", ApplyTimeout: time.Second, Now: func() time.Time { return t0 }, Logger: logger},
+		e.g, e.g.f, e.f.dial, e.hooks.run)
+	id := e.open(t, "")
+	if res, err := ex.Execute(context.Background(), e.cc, id); err != nil || res != fsm.ResultSuccess {
+		t.Fatalf("Execute = %q, %v", res, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) < 5 {
+		t.Fatalf("only %d log lines", len(lines))
+	}
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["cluster"] != "app1" || m["record"] != float64(id) {
+			t.Errorf("log line without cluster=app1 record=%d: %s", id, l)
+		}
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -277,7 +277,7 @@ func renderClusterGlance(w io.Writer, c clusterView, now time.Time) error {
 		case !ok:
 			fmt.Fprintf(tw, "  %s\treplica\t?\t?\t?\t?\n", addr)
 		case !o.Reachable:
-			fmt.Fprintf(tw, "  %s\tunreachable\t-\t-\t-\t%s\n", addr, dash(o.Error))
+			fmt.Fprintf(tw, "  %s\tunreachable\t-\t-\t-\t%s\n", addr, dash(briefError(o.Error)))
 		default:
 			sql := "No"
 			if o.SQLRunning {
@@ -321,4 +321,15 @@ func age(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(100 * time.Millisecond).String()
+}
+
+// briefError keeps the first clause of a probe error ("refused: probe ...:
+// dial tcp ...: connection refused" → "refused"), at most 30 characters, so
+// the table stays within 100 columns; --json has the whole text.
+func briefError(s string) string {
+	s, _, _ = strings.Cut(s, ":")
+	if len(s) > 30 {
+		s = s[:29] + "…"
+	}
+	return s
 }

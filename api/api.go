@@ -215,7 +215,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	m, err := newMetrics(cfg.Registry, s.raft, s.state)
+	var clusterNames func() []string
+	if s.view != nil {
+		clusterNames = s.view.ClusterNames
+	}
+	m, err := newMetrics(cfg.Registry, s.raft, s.state, clusterNames)
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,10 @@ type metrics struct {
 	apply    *prometheus.HistogramVec
 }
 
-func newMetrics(reg *prometheus.Registry, raft Raft, state State) (*metrics, error) {
+// newMetrics registers the API's instruments and the collectors that read
+// raft, the FSM and (when state can summarise its records) the recovery
+// history; clusters names the configured clusters for zero values (nil: none).
+func newMetrics(reg *prometheus.Registry, raft Raft, state State, clusters func() []string) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "quorumha_http_request_duration_seconds",
@@ -34,7 +37,11 @@ func newMetrics(reg *prometheus.Registry, raft Raft, state State) (*metrics, err
 			Buckets: prometheus.DefBuckets,
 		}, []string{"command", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.apply, newStateCollector(raft, state)} {
+	cs := []prometheus.Collector{m.requests, m.apply, newStateCollector(raft, state)}
+	if rs, ok := state.(RecordSummarizer); ok {
+		cs = append(cs, newRecordsCollector(rs, clusters))
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("api: register metrics: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -160,6 +161,12 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", code), slog.Duration("duration", elapsed),
 			slog.String("remote", r.RemoteAddr),
+		}
+		if name := r.PathValue("name"); name != "" {
+			attrs = append(attrs, slog.String("cluster", name))
+		}
+		if id := r.PathValue("id"); id != "" && strings.HasPrefix(route, "GET /v1/history/") {
+			attrs = append(attrs, slog.String("record", id))
 		}
 		if by := r.Header.Get(ForwardedHeader); by != "" {
 			attrs = append(attrs, slog.String("forwarded_by", by))

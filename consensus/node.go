@@ -127,6 +127,12 @@ func (n *Node) open(fsm raft.FSM, logger *slog.Logger) error {
 		n.trans = t
 	}
 
+	if !cfg.InMemory {
+		if err := n.recoverPeers(rc, fsm, logs, stable, snaps); err != nil {
+			return err
+		}
+	}
+
 	existing, err := raft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return fmt.Errorf("consensus: check existing state: %w", err)

@@ -153,7 +153,7 @@ func New(cfg Config, prober InstanceProber, gossip VerdictExchange) (*Detector, 
 		d.clusters[c.Name] = &clusterState{spec: c, own: d.freshVerdict(c.Name, c.Master, 0),
 			replicas: map[string]ReplicaObservation{}}
 	}
-	m, err := newMetrics(cfg.Registerer, gossip)
+	m, err := newMetrics(cfg.Registerer, gossip, cfg.GroupSize)
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,9 @@ type GossipConfig struct {
 	NodeName string
 	// Zone is advertised in the node meta; Assess counts zones.
 	Zone string
+	// HTTPAddr is this controller's API address, advertised in the node
+	// meta so operators' tools can ask every controller (optional).
+	HTTPAddr string
 	// BindAddr is host:port for both UDP and TCP; port 0 picks a free port.
 	BindAddr string
 	// AdvertiseAddr is host:port peers should use, when it differs from BindAddr.
@@ -63,6 +66,8 @@ type Member struct {
 	Zone string `json:"zone"`
 	// State is alive, suspect, dead or left.
 	State string `json:"state"`
+	// HTTPAddr is the API address it advertises ("" from older controllers).
+	HTTPAddr string `json:"http_addr,omitempty"`
 }
 
 // Gossip shares verdicts between controllers over hashicorp/memberlist:
@@ -127,7 +132,7 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	}
 	mc.Logger = log.New(logBridge{logger}, "", 0)
 
-	meta, err := json.Marshal(nodeMeta{Zone: cfg.Zone})
+	meta, err := json.Marshal(nodeMeta{Zone: cfg.Zone, HTTPAddr: cfg.HTTPAddr})
 	if err != nil {
 		return nil, fmt.Errorf("encode node meta: %w", err)
 	}
@@ -245,7 +250,7 @@ func (g *Gossip) Members() []Member {
 				g.log.Debug("undecodable node meta", "node", n.Name, "err", err)
 			}
 		}
-		out = append(out, Member{Name: n.Name, Addr: n.Address(), Zone: meta.Zone, State: nodeState(n.State)})
+		out = append(out, Member{Name: n.Name, Addr: n.Address(), Zone: meta.Zone, State: nodeState(n.State), HTTPAddr: meta.HTTPAddr})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out

@@ -33,7 +33,8 @@ type wireBatch struct {
 
 // nodeMeta is what a member advertises about itself.
 type nodeMeta struct {
-	Zone string `json:"zone"`
+	Zone     string `json:"zone"`
+	HTTPAddr string `json:"http_addr,omitempty"`
 }
 
 func encodeBatch(b wireBatch) ([]byte, error) {

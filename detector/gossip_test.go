@@ -58,7 +58,7 @@ func newTestGossip(t *testing.T, cfg GossipConfig) *Gossip {
 
 // threeGossips starts c1..c3 in zones a..c; c2 and c3 join c1.
 func threeGossips(t *testing.T, label string, keys [3][]byte) []*Gossip {
-	g1 := newTestGossip(t, GossipConfig{NodeName: "c1", Zone: "a", Label: label, SecretKey: keys[0]})
+	g1 := newTestGossip(t, GossipConfig{NodeName: "c1", Zone: "a", HTTPAddr: "127.0.0.1:8081", Label: label, SecretKey: keys[0]})
 	g2 := newTestGossip(t, GossipConfig{NodeName: "c2", Zone: "b", Label: label, SecretKey: keys[1], Join: []string{g1.Addr()}})
 	g3 := newTestGossip(t, GossipConfig{NodeName: "c3", Zone: "c", Label: label, SecretKey: keys[2], Join: []string{g1.Addr()}})
 	gs := []*Gossip{g1, g2, g3}
@@ -97,15 +97,18 @@ func converged(gs []*Gossip, seq uint64) (bool, string) {
 
 func TestGossip_ThreeMembersConverge(t *testing.T) {
 	gs := threeGossips(t, "", [3][]byte{})
-	zones := map[string]string{}
+	zones, https := map[string]string{}, map[string]string{}
 	for _, m := range gs[2].Members() {
-		zones[m.Name] = m.Zone
+		zones[m.Name], https[m.Name] = m.Zone, m.HTTPAddr
 		if m.State != "alive" {
 			t.Errorf("member %s state %s", m.Name, m.State)
 		}
 	}
 	if zones["c1"] != "a" || zones["c2"] != "b" || zones["c3"] != "c" {
 		t.Errorf("zones from node meta: %v", zones)
+	}
+	if https["c1"] != "127.0.0.1:8081" || https["c2"] != "" {
+		t.Errorf("HTTP addresses from node meta: %v", https)
 	}
 	for seq := uint64(1); seq <= 3; seq++ {
 		for i, g := range gs {

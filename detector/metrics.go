@@ -19,7 +19,10 @@ type metrics struct {
 // droppedCounter is implemented by *Gossip; the detector exports its count.
 type droppedCounter interface{ Dropped() uint64 }
 
-func newMetrics(reg prometheus.Registerer, ex VerdictExchange) (*metrics, error) {
+// memberLister is implemented by *Gossip; the detector exports its members.
+type memberLister interface{ Members() []Member }
+
+func newMetrics(reg prometheus.Registerer, ex VerdictExchange, groupSize func() int) (*metrics, error) {
 	if reg == nil {
 		return nil, nil
 	}
@@ -48,6 +51,9 @@ func newMetrics(reg prometheus.Registerer, ex VerdictExchange) (*metrics, error)
 			Namespace: "quorumha", Subsystem: "gossip", Name: "messages_dropped_total",
 			Help: "Gossip messages or verdicts dropped as malformed or forged.",
 		}, func() float64 { return float64(dc.Dropped()) }))
+	}
+	if ml, ok := ex.(memberLister); ok {
+		cs = append(cs, newMembersCollector(ml, groupSize))
 	}
 	var errs []error
 	for _, c := range cs {
@@ -88,4 +94,65 @@ func (m *metrics) dropped() {
 	if m != nil {
 		m.updatesDropped.Inc()
 	}
+}
+
+// gossipStates are always exported by quorumha_gossip_members, so a
+// dashboard sees 0 rather than a missing series.
+var gossipStates = [...]string{"alive", "suspect", "dead"}
+
+// membersCollector exports the gossip membership at scrape time.
+// memberlist lists only live (alive or suspect) members, so "dead" counts
+// the raft voters with no live gossip member: dead, left or never joined.
+type membersCollector struct {
+	ml        memberLister
+	groupSize func() int // raft voters; nil when unknown
+
+	members, zones *prometheus.Desc
+}
+
+func newMembersCollector(ml memberLister, groupSize func() int) *membersCollector {
+	return &membersCollector{
+		ml: ml, groupSize: groupSize,
+		members: prometheus.NewDesc("quorumha_gossip_members",
+			"Gossip members this controller hears, by state (alive, suspect; dead = raft voters without a live member).",
+			[]string{"state"}, nil),
+		zones: prometheus.NewDesc("quorumha_gossip_zone_members",
+			"Alive gossip members (this controller included) by the zone they advertise.",
+			[]string{"zone"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *membersCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.members
+	ch <- c.zones
+}
+
+// Collect implements prometheus.Collector.
+func (c *membersCollector) Collect(ch chan<- prometheus.Metric) {
+	voters := 0
+	if c.groupSize != nil {
+		voters = c.groupSize()
+	}
+	counts, zones := countMembers(c.ml.Members(), voters)
+	for _, s := range gossipStates {
+		ch <- prometheus.MustNewConstMetric(c.members, prometheus.GaugeValue, float64(counts[s]), s)
+	}
+	for z, n := range zones {
+		ch <- prometheus.MustNewConstMetric(c.zones, prometheus.GaugeValue, float64(n), z)
+	}
+}
+
+// countMembers counts members by state and alive members by zone; voters
+// with no live member count as dead.
+func countMembers(ms []Member, voters int) (byState, byZone map[string]int) {
+	byState, byZone = map[string]int{}, map[string]int{}
+	for _, m := range ms {
+		byState[m.State]++
+		if m.State == "alive" {
+			byZone[m.Zone]++
+		}
+	}
+	byState["dead"] += max(0, voters-byState["alive"]-byState["suspect"])
+	return byState, byZone
 }

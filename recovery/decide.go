@@ -178,7 +178,7 @@ func (d *Runner) resumeOpen(ctx context.Context) {
 		case fsm.KindDetection:
 			if _, err := d.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: r.ID, At: d.cfg.Now(),
 				Result: fsm.ResultDetected, Detail: "detected; closed by the next leader"}); err != nil {
-				d.log.Warn("close detection record", "record", r.ID, "err", err)
+				d.log.Warn("close detection record", "cluster", r.Cluster, "record", r.ID, "err", err)
 			}
 		default:
 			d.log.Warn("open record of a kind this leader does not resume", "cluster", r.Cluster, "record", r.ID, "kind", r.Kind)

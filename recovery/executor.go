@@ -101,6 +101,8 @@ type ExecutorConfig struct {
 	Now func() time.Time
 	// Logger receives progress; nil discards.
 	Logger *slog.Logger
+	// Metrics observes hook runs; nil observes nothing.
+	Metrics Metrics
 }
 
 // Executor runs failover records step by step, journal first: every step's
@@ -166,7 +168,7 @@ var ErrLeadershipLost = errors.New("leadership lost: failover left open for the 
 // result. A resumed record continues from NextStep of its journal and reuses
 // the journalled choice of new master.
 func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fsm.Result, error) {
-	run := &failoverRun{e: e, cc: cc, id: id, conns: map[string]Instance{}}
+	run := &failoverRun{e: e, cc: cc, id: id, conns: map[string]Instance{}, log: e.log.With("cluster", cc.Name, "record", id)}
 	defer run.closeConns()
 	if rec, found := e.state.Record(id); found && rec.Kind == fsm.KindSwitchover {
 		return e.executeSwitchover(ctx, run)
@@ -198,7 +200,7 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 				return e.closeRecord(ctx, id, fsm.ResultAborted, "",
 					fmt.Sprintf("promote of %s began but never ended and %s is unreachable (%v): cannot tell whether it was promoted", target, target, rerr))
 			}
-			e.log.Warn("resuming an interrupted promote with the journalled target", "record", id, "target", target)
+			run.log.Warn("resuming an interrupted promote with the journalled target", "target", target)
 		case errors.Is(err, ErrStepFailed):
 			return e.closeRecord(ctx, id, fsm.ResultFailed, "", err.Error())
 		case err != nil:
@@ -215,7 +217,7 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			return e.closeRecord(ctx, id, fsm.ResultSuccess, target, detail)
 		}
 		if resume {
-			e.log.Info("resuming step", "record", id, "step", step)
+			run.log.Info("resuming step", "step", step)
 		}
 		if e.cfg.StepDelay > 0 {
 			if err := sleepCtx(ctx, e.cfg.StepDelay); err != nil {
@@ -237,7 +239,7 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			// Leadership lost mid-step: leave the step running in the journal.
 			return "", fmt.Errorf("record %d step %s: %w: %w", id, step, ErrLeadershipLost, ctx.Err())
 		}
-		e.log.Info("step done", "record", id, "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
+		run.log.Info("step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
 		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", id, step, err)
 		}
@@ -255,8 +257,25 @@ func (e *Executor) closeRecord(ctx context.Context, id uint64, result fsm.Result
 	if result != fsm.ResultSuccess {
 		lvl = slog.LevelWarn
 	}
-	e.log.Log(ctx, lvl, "failover closed", "record", id, "result", result, "new_master", newMaster, "detail", detail)
+	log, kind := e.log.With("record", id), "record"
+	if rec, ok := e.state.Record(id); ok {
+		log, kind = log.With("cluster", rec.Cluster), string(rec.Kind)
+	}
+	log.Log(ctx, lvl, kind+" closed", "result", result, "new_master", newMaster, "detail", detail)
 	return result, nil
+}
+
+// runHook runs one hook, reports its duration and outcome to Metrics and
+// logs it with the cluster and record (the hook runner's own line has the
+// path, arguments and, on failure, the output).
+func (r *failoverRun) runHook(ctx context.Context, kind HookKind, path string, args []string, env ...string) HookResult {
+	res := r.e.hooks(ctx, path, args, env...)
+	outcome := HookOutcome(res)
+	if r.e.cfg.Metrics != nil {
+		r.e.cfg.Metrics.HookRan(kind, outcome, res.Duration)
+	}
+	r.log.Info("hook finished", "hook", kind, "outcome", outcome, "exit_code", res.ExitCode, "took", res.Duration.Round(time.Millisecond))
+	return res
 }
 
 func (e *Executor) apply(ctx context.Context, t fsm.MessageType, payload any) error {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -24,6 +25,7 @@ type failoverRun struct {
 	e     *Executor
 	cc    ClusterConfig
 	id    uint64
+	log   *slog.Logger // the executor's, with cluster= and record=
 	rec   fsm.Record
 	conns map[string]Instance
 	// lock is a switchover's session holding the old master's global read
@@ -161,7 +163,7 @@ func (r *failoverRun) fence(ctx context.Context) stepResult {
 		if err != nil {
 			return stepFailed(fsm.ResultAborted, "ip_failover hook: %v", err)
 		}
-		res := r.e.hooks(ctx, path, call.Args, call.Env...)
+		res := r.runHook(ctx, HookIPFailover, path, call.Args, call.Env...)
 		switch res.Action(HookIPFailover) {
 		case Abort:
 			return stepFailed(fsm.ResultAborted, "%s; ip_failover --command=%s exit %d: %s%s: nothing promoted",
@@ -179,7 +181,7 @@ func (r *failoverRun) fence(ctx context.Context) stepResult {
 		if err != nil {
 			return stepFailed(fsm.ResultAborted, "shutdown hook: %v", err)
 		}
-		res := r.e.hooks(ctx, path, args)
+		res := r.runHook(ctx, HookShutdown, path, args)
 		switch res.Action(HookShutdown) {
 		case Abort:
 			return stepFailed(fsm.ResultAborted, "%s; shutdown --command=stop exit %d: %s%s: nothing promoted",
@@ -393,7 +395,7 @@ func (r *failoverRun) ipStart(ctx context.Context) stepResult {
 	if err != nil {
 		return stepWarning("ip_failover: %v", err)
 	}
-	res := r.e.hooks(ctx, path, call.Args, call.Env...)
+	res := r.runHook(ctx, HookIPFailover, path, call.Args, call.Env...)
 	if res.Action(HookIPFailover) != Proceed {
 		return stepWarning("ip_failover --command=start exit %d: %s%s: the writer address may not have moved", res.ExitCode, errText(res.Err), tail(res.Output))
 	}
@@ -410,7 +412,7 @@ func (r *failoverRun) report(ctx context.Context) stepResult {
 	others := slices.DeleteFunc(r.replicas(), func(a string) bool { return a == target })
 	subject := fmt.Sprintf("quorumha: %s failover %s -> %s", r.cc.Name, r.rec.OldMaster, target)
 	body := fmt.Sprintf("record %d: master %s replaced by %s", r.id, r.rec.OldMaster, target)
-	res := r.e.hooks(ctx, path, ReportArgs(r.rec.OldMaster, target, others, r.cc.Conf, subject, body))
+	res := r.runHook(ctx, HookReport, path, ReportArgs(r.rec.OldMaster, target, others, r.cc.Conf, subject, body))
 	if res.Err != nil || res.ExitCode != 0 {
 		return stepWarning("report hook exit %d: %s%s", res.ExitCode, errText(res.Err), tail(res.Output))
 	}

@@ -46,10 +46,10 @@ func (d *Runner) fenceIfWritable(ctx context.Context, cc ClusterConfig, addr str
 		return
 	}
 	if err := in.SetReadOnly(ctx, true); err != nil {
-		d.log.Error("old master is back and writable; fencing it failed", "cluster", cc.Name, "instance", addr, "failover", recID, "err", err)
+		d.log.Error("old master is back and writable; fencing it failed", "cluster", cc.Name, "instance", addr, "record", recID, "err", err)
 		return
 	}
 	killed, err := in.KillUserConnections(ctx, cc.User)
 	d.log.Warn("old master came back writable: set read_only and killed its client connections (rejoin it explicitly)",
-		"cluster", cc.Name, "instance", addr, "failover", recID, "killed", len(killed), "err", err)
+		"cluster", cc.Name, "instance", addr, "record", recID, "killed", len(killed), "err", err)
 }

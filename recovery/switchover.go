@@ -146,7 +146,7 @@ func (d *Runner) Switchover(ctx context.Context, req SwitchoverRequest) (Switcho
 	}
 	recID, _ := id.(uint64)
 	if _, err := d.apply(ctx, fsm.CandidatesType, fsm.Candidates{RecordID: recID, Candidates: sel.FSMCandidates()}); err != nil {
-		d.log.Warn("journal switchover candidates", "record", recID, "err", err)
+		d.log.Warn("journal switchover candidates", "cluster", req.Cluster, "record", recID, "err", err)
 	}
 	if !d.startExecutor(req.Cluster, recID) {
 		return SwitchoverResult{RecordID: recID, OldMaster: old, Target: target, Selection: &sel,

@@ -107,7 +107,7 @@ func (e *Executor) executeSwitchover(ctx context.Context, run *failoverRun) (fsm
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("record %d step %s: %w: %w", run.id, step, ErrLeadershipLost, ctx.Err())
 		}
-		e.log.Info("switchover step done", "record", run.id, "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
+		run.log.Info("switchover step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
 		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: run.id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", run.id, step, err)
 		}
@@ -184,7 +184,7 @@ func (r *failoverRun) onlineHook(ctx context.Context, cmd HookCommand, target st
 	if err != nil {
 		return stepFailed(fsm.ResultRolledBack, "ip_online_change: %v", err)
 	}
-	res := r.e.hooks(ctx, path, call.Args, call.Env...)
+	res := r.runHook(ctx, HookOnlineChange, path, call.Args, call.Env...)
 	switch res.Action(HookOnlineChange) {
 	case Abort:
 		return stepFailed(fsm.ResultRolledBack, "ip_online_change --command=%s exit %d: %s%s", cmd, res.ExitCode, errText(res.Err), tail(res.Output))
@@ -342,9 +342,9 @@ func (r *failoverRun) killLockWaiters(ctx context.Context, c Instance) {
 			continue
 		}
 		if _, err := r.lock.ExecContext(ctx, fmt.Sprintf("KILL %d", p.ID)); err != nil {
-			r.e.log.Warn("kill a session waiting on the global read lock", "id", p.ID, "err", err)
+			r.log.Warn("kill a session waiting on the global read lock", "session", p.ID, "err", err)
 		} else {
-			r.e.log.Info("killed a session waiting on the global read lock", "id", p.ID, "user", p.User, "state", p.State)
+			r.log.Info("killed a session waiting on the global read lock", "session", p.ID, "user", p.User, "state", p.State)
 		}
 	}
 }

@@ -266,8 +266,8 @@ function renderGroup(statusResp, leaderResp) {
       el("td", null, role),
       el("td", null, m ? badge(m.state) : (members.size ? badge("dead", "not heard") : dash())),
       el("td", null, httpAddr
-        ? el("a", { href: location.protocol + "//" + httpAddr + "/ui/", class: "mono" }, httpAddr)
-        : el("span", { class: "muted", title: "a controller records its HTTP address when it becomes leader" }, "not recorded yet")),
+        ? el("a", { href: (httpAddr.includes("://") ? httpAddr : location.protocol + "//" + httpAddr) + "/ui/", class: "mono" }, httpAddr)
+        : el("span", { class: "muted", title: "the leader records each controller's HTTP address from gossip" }, "not recorded yet")),
       el("td", null, p ? mono(p.raft_addr) : dash()),
       el("td", null, m ? mono(m.addr) : dash()));
   });

@@ -108,7 +108,7 @@ func runCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	cmds := map[string]func() *cobra.Command{
 		"leader": newLeaderCmd, "status": newStatusCmd, "history": newHistoryCmd,
-		"ack": newAckCmd, "maintenance": newMaintenanceCmd,
+		"ack": newAckCmd, "maintenance": newMaintenanceCmd, "peers": newPeersCmd,
 	}
 	cmd := cmds[args[0]]()
 	var out bytes.Buffer

@@ -62,7 +62,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, gr
 			return nil, err
 		}
 		g, err := detector.NewGossip(detector.GossipConfig{
-			NodeName: cfg.Node.ID, Zone: cfg.Node.Zone, BindAddr: cfg.Node.GossipAddr,
+			NodeName: cfg.Node.ID, Zone: cfg.Node.Zone, HTTPAddr: advertisedHTTP(cfg), BindAddr: cfg.Node.GossipAddr,
 			Join: cfg.Node.GossipJoin, SecretKey: key, Profile: cfg.Node.RaftProfile,
 			Logger: logger.With("pkg", "gossip"),
 		})

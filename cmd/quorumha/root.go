@@ -28,6 +28,7 @@ only act when a quorum of vantage points agrees the master is dead.`,
 		newFailoverCmd(),
 		newSwitchoverCmd(),
 		newAgentCmd(),
+		newPeersCmd(),
 	)
 	return root
 }

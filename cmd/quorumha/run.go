@@ -89,6 +89,9 @@ type controller struct {
 	runner atomic.Pointer[recovery.Runner]
 	// stepDelay is the test-only pause between failover steps.
 	stepDelay time.Duration
+	// hookMetrics is registered once per process and shared by every
+	// leadership term's runner.
+	hookMetrics *recovery.HookMetrics
 }
 
 // stepDelayEnv names a TEST-ONLY variable: a pause before every failover
@@ -153,6 +156,11 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	hm, err := recovery.NewHookMetrics(reg)
+	if err != nil {
+		return err
+	}
+	c.hookMetrics = hm
 
 	// The HTTP listener is opened first so a port clash fails before raft
 	// touches the data directory.
@@ -308,13 +316,59 @@ func (c *controller) onLeader(ctx context.Context) {
 	runner := recovery.NewRunner(recovery.RunnerConfig{
 		NodeID: c.cfg.Node.ID, AntiFlap: c.cfg.Recovery.AntiFlap, Logger: logger,
 		Clusters: recoveryClusters(c.cfg),
-		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay,
+		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
 			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout},
 	}, c.node, c.state, c.detect.det, dialInstance(c.cfg.Detector.ProbeTimeout, c.log.With("pkg", "topology")),
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
 	c.runner.Store(runner)
 	defer c.runner.CompareAndSwap(runner, nil)
+	var wg sync.WaitGroup
+	if c.detect.gossip != nil {
+		wg.Go(func() { c.recordMemberMeta(ctx, logger) })
+	}
 	runner.Run(ctx)
+	wg.Wait()
+}
+
+// memberMetaEvery is how often the leader copies the controllers' gossiped
+// HTTP addresses and zones into the replicated state.
+const memberMetaEvery = 5 * time.Second
+
+// recordMemberMeta records, for every gossip member that advertises an HTTP
+// address, its address and zone in the replicated state (only when they
+// differ from what is recorded), so every controller can list the whole
+// group with its HTTP addresses (quorumha status asks each one), even for a
+// controller that is down and no longer gossips. It returns when ctx ends.
+func (c *controller) recordMemberMeta(ctx context.Context, logger *slog.Logger) {
+	t := time.NewTicker(memberMetaEvery)
+	defer t.Stop()
+	for {
+		for _, m := range c.detect.gossip.Members() {
+			if m.HTTPAddr == "" || m.State != "alive" || m.Name == c.cfg.Node.ID {
+				continue
+			}
+			meta := fsm.NodeMeta{ID: m.Name, HTTPAddr: m.HTTPAddr, Zone: m.Zone}
+			if cur, ok := c.state.Node(m.Name); ok && cur == meta {
+				continue
+			}
+			cmd, err := fsm.Encode(fsm.NodeMetaType, meta)
+			if err == nil {
+				_, err = c.node.Apply(ctx, cmd)
+			}
+			if err != nil {
+				if ctx.Err() == nil && !errors.Is(err, consensus.ErrNotLeader) {
+					logger.Warn("record controller address", "controller", m.Name, "err", err)
+				}
+				break
+			}
+			logger.Info("recorded controller address", "controller", m.Name, "http_addr", m.HTTPAddr, "zone", m.Zone)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // hookTimeout bounds one hook run: a hung fencing script must not hold a

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -12,22 +15,78 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	var o *clientOptions
+	var (
+		o    *clientOptions
+		self bool
+	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show a controller's Raft status and peers",
-		Long: `Ask one controller (--addr) for its own view: raft state, term, indexes,
-the leader it follows and the peers of the Raft group. The view may lag the
-leader; "last contact" says how much.`,
+		Short: "Show the controller group and every cluster at a glance",
+		Long: `Ask one controller (--addr) for its view, then every other controller whose
+HTTP address it knows (from the replicated state or gossip) for theirs:
+
+  GROUP    each controller: zone, raft state (* marks the leader), term,
+           applied index, last contact with the leader, gossip state, and
+           whether it answered;
+  CLUSTER  per cluster: the master and the asked controller's assessment of
+           it, every instance with its replication threads and lag, and each
+           controller's verdict on the master.
+
+--self shows only the asked controller's raft detail (indexes, peers, gossip
+members). --json prints the controller's /v1/status answer with two more
+fields: "group" (the rows above) and "clusters" (its /v1/clusters list).
+Views of other controllers may lag the leader; "contact" says how much.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return fetch(cmd, o, "/v1/status", func(w io.Writer, s api.StatusResponse) error {
-				return renderStatus(w, s, time.Now())
-			})
+			if self {
+				return fetch(cmd, o, "/v1/status", func(w io.Writer, s api.StatusResponse) error {
+					return renderStatus(w, s, time.Now())
+				})
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			g, rawStatus, rawClusters, err := gatherGlance(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printGlanceJSON(cmd.OutOrStdout(), g, rawStatus, rawClusters)
+			}
+			return renderGlance(cmd.OutOrStdout(), g, time.Now())
 		},
 	}
 	o = addClientFlags(cmd)
+	cmd.Flags().BoolVar(&self, "self", false, "only the asked controller's raft detail")
 	return cmd
+}
+
+// printGlanceJSON prints /v1/status as the controller answered it, with
+// "group" and "clusters" added at the end, so scripts reading the old fields
+// keep working.
+func printGlanceJSON(w io.Writer, g glance, rawStatus, rawClusters json.RawMessage) error {
+	var cr struct {
+		Clusters json.RawMessage `json:"clusters"`
+	}
+	if err := json.Unmarshal(rawClusters, &cr); err != nil {
+		return fmt.Errorf("GET /v1/clusters: decode answer: %w", err)
+	}
+	group, err := json.Marshal(g.Group)
+	if err != nil {
+		return fmt.Errorf("encode group: %w", err)
+	}
+	st := bytes.TrimSpace(rawStatus)
+	if len(st) < 2 || st[len(st)-1] != '}' {
+		return fmt.Errorf("GET /v1/status: answer is not a JSON object")
+	}
+	var buf bytes.Buffer
+	buf.Write(st[:len(st)-1])
+	if len(bytes.TrimSpace(st[1:len(st)-1])) > 0 {
+		buf.WriteByte(',')
+	}
+	fmt.Fprintf(&buf, `"group":%s,"clusters":%s}`, group, cmp.Or(string(cr.Clusters), "[]"))
+	return printJSON(w, buf.Bytes())
 }
 
 // renderStatus prints a controller's status as a key/value block followed by

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+var glanceT0 = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+
+// glanceServers starts c1 (asked, follower), c2 (leader) and names c3 at a
+// closed port; c4 is only a gossip member.
+func glanceServers(t *testing.T) (asked string) {
+	t.Helper()
+	c2 := httptest.NewServer(&cannedAPI{answers: map[string]string{
+		"GET /v1/status": `{"id":"c2","zone":"zone-b","raft_state":"Leader","term":7,"fsm_applied_index":42}`,
+	}})
+	t.Cleanup(c2.Close)
+	dead := freeLoopback(t) // nothing listens there
+	c2Addr := strings.TrimPrefix(c2.URL, "http://")
+	status := fmt.Sprintf(`{"id":"c1","zone":"zone-a","http_addr":"ASKED","raft_addr":"10.0.1.10:7000","raft_state":"Follower","term":7,
+		"last_contact":%q,"known_leader":true,"fsm_applied_index":41,
+		"leader":{"id":"c2","raft_addr":"10.0.2.10:7000","suffrage":"voter","leader":true},
+		"peers":[{"id":"c1","raft_addr":"10.0.1.10:7000","suffrage":"voter"},
+		         {"id":"c2","raft_addr":"10.0.2.10:7000","suffrage":"voter","leader":true,"http_addr":%q,"zone":"zone-b"},
+		         {"id":"c3","raft_addr":"10.0.3.10:7000","suffrage":"voter","http_addr":%q,"zone":"zone-c"}],
+		"gossip_members":[{"name":"c1","zone":"zone-a","state":"alive"},{"name":"c2","zone":"zone-b","state":"alive"},
+		                  {"name":"c4","zone":"zone-d","state":"alive"}]}`,
+		glanceT0.Add(-1500*time.Millisecond).Format(time.RFC3339Nano), c2Addr, dead)
+	clusters := `{"index":42,"clusters":[{"name":"app1","master":"db1:3306",
+		"state":{"name":"app1","master":"db1:3306","last_failover":"2026-11-22T02:00:00Z","last_failover_id":30},
+		"topology":{"configured_instances":[{"address":"db1:3306"},{"address":"db2:3306"},{"address":"db3:3306"},{"address":"db4:3306"}],
+		  "assessment":{"cluster":"app1","master":"db1:3306","state":"suspect","reason":"1 of 3 fresh votes see db1:3306 down",
+		    "votes":[{"controller":"c1","zone":"zone-a","instance":"db1:3306","state":"down","reason":"timeout"},
+		             {"controller":"c2","zone":"zone-b","instance":"db1:3306","state":"up","reason":"ok"}],
+		    "stale":[{"controller":"c3","zone":"zone-c","instance":"db1:3306","state":"up","reason":"ok"}],
+		    "down_count":1,"needed":2,
+		    "replica_view":[{"replica":"db2:3306","reachable":true,"master_host":"db1","master_port":3306,"io_running":"Yes","sql_running":true,"seconds_behind":3},
+		                    {"replica":"db3:3306","reachable":true,"master_host":"db1","master_port":3306,"io_running":"Connecting","sql_running":false},
+		                    {"replica":"db4:3306","reachable":false,"error":"connection refused"}]}}},
+		{"name":"app2","topology":{"configured_instances":[{"address":"x1:3306"},{"address":"x2:3306"}]}}]}`
+	var c1 *httptest.Server
+	c1 = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/status":
+			_, _ = w.Write([]byte(strings.ReplaceAll(status, "ASKED", strings.TrimPrefix(c1.URL, "http://"))))
+		case "/v1/clusters":
+			_, _ = w.Write([]byte(clusters))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(c1.Close)
+	return c1.URL
+}
+
+func TestStatusGlance_Table(t *testing.T) {
+	base := glanceServers(t)
+	c := &apiClient{base: base, http: &http.Client{Timeout: 5 * time.Second}}
+	g, _, _, err := gatherGlance(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Addresses of the test servers vary: blank the HTTP column.
+	for i := range g.Group {
+		if g.Group[i].HTTPAddr != "" {
+			g.Group[i].HTTPAddr = "h" + g.Group[i].ID
+		}
+	}
+	var out strings.Builder
+	if err := renderGlance(&out, g, glanceT0); err != nil {
+		t.Fatal(err)
+	}
+	want := `GROUP  term 7, leader c2 (asked c1)
+  CONTROLLER        ZONE    RAFT      TERM  APPLIED  CONTACT             GOSSIP  HTTP
+  c1                zone-a  Follower  7     41       1.5s ago            alive   hc1
+  c2 *              zone-b  Leader    7     42       -                   alive   hc2
+  c3                zone-c  ?         -     -        connection refused  -       hc3
+  c4 (not in raft)  zone-d  ?         -     -        address unknown     alive   -
+
+CLUSTER app1  master db1:3306  SUSPECT  (failover 30 not acked)
+  why: 1 of 3 fresh votes see db1:3306 down
+  INSTANCE  ROLE         IO          SQL  LAG   REPLICATES FROM
+  db1:3306  master       -           -    -     -
+  db2:3306  replica      Yes         Yes  3s    db1:3306
+  db3:3306  replica      Connecting  No   NULL  db1:3306
+  db4:3306  unreachable  -           -    -     connection refused
+  verdicts: c1@zone-a down (timeout), c2@zone-b up, c3 stale  (1 down, 2 needed)
+
+CLUSTER app2  master -  NOT ASSESSED
+  INSTANCE  ROLE     IO  SQL  LAG  REPLICATES FROM
+  x1:3306   replica  ?   ?    ?    ?
+  x2:3306   replica  ?   ?    ?    ?
+`
+	if got := out.String(); got != want {
+		t.Errorf("output:\n%s\nwant:\n%s", got, want)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if len(line) > 100 {
+			t.Errorf("line wider than 100 columns (%d): %s", len(line), line)
+		}
+	}
+}
+
+func TestStatusCmd_JSONKeepsStatusFields(t *testing.T) {
+	base := glanceServers(t)
+	out, err := runCmd(t, "status", "--addr", base, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		ID        string           `json:"id"`
+		RaftState string           `json:"raft_state"`
+		Group     []controllerView `json:"group"`
+		Clusters  []clusterView    `json:"clusters"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	if got.ID != "c1" || got.RaftState != "Follower" || len(got.Group) != 4 || len(got.Clusters) != 2 {
+		t.Fatalf("json = %+v", got)
+	}
+	if !got.Group[1].Reachable || got.Group[1].RaftState != "Leader" || got.Group[2].Reachable {
+		t.Errorf("group = %+v", got.Group)
+	}
+}
+
+func TestStatusCmd_SelfIsTheDetailView(t *testing.T) {
+	base := glanceServers(t)
+	out, err := runCmd(t, "status", "--addr", base, "--self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "indexes:") || !strings.Contains(out, "GOSSIP MEMBER") {
+		t.Errorf("--self output:\n%s", out)
+	}
+}

@@ -77,6 +77,12 @@ func (h HookRunner) Run(ctx context.Context, path string, args []string, env ...
 		runCtx, cancel = context.WithTimeout(ctx, h.Timeout)
 		defer cancel()
 	}
+	// A configured hook is a program optionally followed by its own
+	// arguments (config validates the first word as an executable); MHA's
+	// arguments come after them, as when MHA runs "$script --command=...".
+	if words := strings.Fields(path); len(words) > 1 {
+		path, args = words[0], append(words[1:len(words):len(words)], args...)
+	}
 	cmd := exec.CommandContext(runCtx, path, args...)
 	cmd.Env = append(append(os.Environ(), h.Env...), env...)
 	out := &tailBuffer{max: maxHookOutput}

@@ -202,3 +202,20 @@ func TestHookRunner_LogsRedactPasswords(t *testing.T) {
 		}
 	}
 }
+
+// A hook configured with its own arguments gets them before MHA's.
+func TestHookRunner_ConfiguredArguments(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "args")
+	script := writeScript(t, `printf '%s\n' "$@" > `+out)
+	res := HookRunner{Timeout: 10 * time.Second}.Run(context.Background(), script+" --vip=10.0.0.9  --dev eth0", []string{"--command=stop"})
+	if res.Err != nil || res.ExitCode != 0 {
+		t.Fatalf("run: code %d err %v output %q", res.ExitCode, res.Err, res.Output)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "--vip=10.0.0.9\n--dev\neth0\n--command=stop\n"; string(got) != want {
+		t.Errorf("arguments %q, want %q", got, want)
+	}
+}

@@ -218,14 +218,29 @@ func (d *Runner) checkTarget(ctx context.Context, cc ClusterConfig, old string, 
 	if err != nil {
 		return fmt.Errorf("%w: master %s unreadable: %w", ErrSwitchoverRefused, old, err)
 	}
+	return errantOnTarget(cc, master, in)
+}
+
+// errantOnTarget refuses a target that has executed transactions the
+// master lacks (GTID setups only): promoting it would hand them to every
+// replica. A MariaDB master that has not binlogged a GTID yet has the
+// empty GTID position, not a file coordinate, so a fresh cluster compares.
+func errantOnTarget(cc ClusterConfig, master, target *topology.Instance) error {
+	if !cc.useGTID() {
+		return nil
+	}
 	mp, err1 := master.BinlogPosition()
-	tp, err2 := in.ExecutedPosition()
-	if err1 == nil && err2 == nil && cc.useGTID() {
-		o, err := topology.ComparePositions(tp, mp)
-		if err != nil || o == topology.Ahead || o == topology.Diverged {
-			return fmt.Errorf("%w: target %s has transactions the master lacks (errant GTIDs: target %s, master %s)",
-				ErrSwitchoverRefused, target, tp, mp)
-		}
+	if master.Version.Flavor == topology.MariaDB && master.GTIDBinlogPos == "" {
+		mp, err1 = topology.MariaDBGTIDPosition(nil), nil
+	}
+	tp, err2 := target.ExecutedPosition()
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+	o, err := topology.ComparePositions(tp, mp)
+	if err != nil || o == topology.Ahead || o == topology.Diverged {
+		return fmt.Errorf("%w: target %s has transactions the master lacks (errant GTIDs: target %s, master %s)",
+			ErrSwitchoverRefused, target.Key, tp, mp)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ lint: ## gofmt, go vet and staticcheck
 .PHONY: bench
 bench: deps build ## Go benchmarks and printed figures (FSM apply, API, raft failover)
 	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./fsm ./consensus ./api ./detector
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(LeaderFailover|Detection|Scale|Switchover)$$' -v -timeout 30m ./tests/...
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(LeaderFailover|Detection|Scale|Switchover|Salvage)$$' -v -timeout 30m ./tests/...
 
 .PHONY: demo
 demo: deps build ## Bring up a MariaDB sandbox (master + 2 replicas), check it, print what to try

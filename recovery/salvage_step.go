@@ -228,6 +228,12 @@ func (r *failoverRun) salvageOnto(ctx, actx context.Context, ag BinlogAgent, add
 			res.applied = append(res.applied, t.GTID)
 		}
 	}
+	if !from.GTID && aerr == nil {
+		// In the dead master's coordinates, like Before: the replica's own
+		// Exec_Master_Log_Pos does not move for transactions a client applied.
+		last := trxs[len(trxs)-1]
+		res.after = fmt.Sprintf("%s:%d", last.File, last.End)
+	}
 	switch {
 	case aerr != nil:
 		return res, aerr

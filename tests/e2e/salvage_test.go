@@ -87,15 +87,25 @@ func (a *agentProc) stop() {
 // controllers that know the agent.
 func salvageEnv(ctx context.Context, t *testing.T) (*foEnv, *agentProc) {
 	t.Helper()
-	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true})
+	return salvageEnvMode(ctx, t, true)
+}
+
+// salvageEnvMode is salvageEnv with GTID or file/position replication.
+func salvageEnvMode(ctx context.Context, t *testing.T, gtid bool) (*foEnv, *agentProc) {
+	t.Helper()
+	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: gtid})
 	const token = "agent-test-token"
 	ag := startAgent(ctx, t, sb, 0, token)
 	tokenFile := filepath.Join(t.TempDir(), "controller-agent.token")
 	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	mode := "gtid"
+	if !gtid {
+		mode = "file"
+	}
 	e := startFailoverEnvOn(ctx, t, sb, foOptions{Async: true,
-		ClusterYAML: []string{"agent:", "  token_file: " + tokenFile},
+		ClusterYAML: []string{"replication_mode: " + mode, "agent:", "  token_file: " + tokenFile},
 		Instances:   map[int][]string{0: {"agent: " + ag.url}, 1: {"candidate_master: true"}}})
 	return e, ag
 }
@@ -235,6 +245,31 @@ func TestSalvage_AgentRecoversWhatOnlyTheMasterHad(t *testing.T) {
 			t.Errorf("web view lacks %q", want)
 		}
 	}
+}
+
+// With file/position replication every replica is salvaged from its own
+// coordinate in the dead master's binlog, before the others are repointed
+// to the new master's coordinate.
+func TestSalvage_FilePosition(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e, _ := salvageEnvMode(ctx, t, false)
+	ids := writeOnlyOnMaster(ctx, t, e, salvageRows)
+	rec := e.killMasterAndWaitFailover(ctx, t, 0)
+	requireSuccessRecord(t, rec, e.addr(0), e.addr(1), "automatic")
+	e.requireNewMaster(ctx, t, 1)
+	e.waitReplicatesFrom(ctx, t, 2, 1)
+	e.requireRows(ctx, t, 1, ids)
+	e.requireRows(ctx, t, 2, ids)
+	s := rec.Salvage
+	if s == nil || s.Outcome != "applied" || s.Applied != salvageRows || !strings.HasPrefix(s.Recovered, "mysql-bin.") {
+		t.Fatalf("salvage report %+v; %s", s, rec.summary())
+	}
+	if st, _ := rec.step("salvage"); !strings.Contains(st.Detail, e.addr(2)+fmt.Sprintf(": %d applied", salvageRows)) {
+		t.Errorf("salvage step does not report the other replica's salvage: %+v", st)
+	}
+	e.sampler.require(t)
 }
 
 func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {

@@ -132,6 +132,10 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 	}
 	detail := fmt.Sprintf("%d transactions (%d bytes) salvaged from %s's binlog via %s onto %s: %s; %s had %s, %s now has %s",
 		rep.Applied, rep.Bytes, old, rep.Agent, target, summarizeGTIDs(rep.GTIDs), old, rep.MasterLast, target, rep.Recovered)
+	if rep.Applied == 0 {
+		detail = fmt.Sprintf("nothing to salvage: %s already has every complete transaction of %s's binlog (read via %s; last %s)",
+			target, old, rep.Agent, orNone(rep.MasterLast))
+	}
 	for _, s := range rep.Skipped {
 		detail += fmt.Sprintf("; skipped %d bytes at %s:%d (%s)", s.Bytes, s.File, s.Start, s.Reason)
 	}

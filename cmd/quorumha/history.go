@@ -126,6 +126,11 @@ func renderRecord(w io.Writer, r fsm.Record) error {
 			return fmt.Errorf("write output: %w", err)
 		}
 	}
+	if r.Salvage != nil {
+		if err := renderSalvage(w, r.Salvage); err != nil {
+			return err
+		}
+	}
 	if len(r.Steps) > 0 {
 		fmt.Fprintln(w, "\nsteps:")
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -180,4 +185,33 @@ func masterChange(r fsm.Record) string {
 // oneLine keeps table cells on one line.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// renderSalvage prints a failover's binlog salvage report.
+func renderSalvage(w io.Writer, s *fsm.Salvage) error {
+	fmt.Fprintln(w, "\nsalvage:")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	rows := [][2]string{
+		{"outcome", s.Outcome},
+		{"from", s.From + " via " + dash(s.Agent)},
+		{"onto", dash(s.Target)},
+		{"applied", fmt.Sprintf("%d transactions, %d bytes, in %s", s.Applied, s.Bytes, s.Took.Round(time.Millisecond))},
+		{"gtids", dash(strings.Join(s.GTIDs, ","))},
+		{"position", dash(s.Before) + " -> " + dash(s.Recovered)},
+		{"dead master's last", dash(s.MasterLast)},
+		{"loss window", dash(s.LossWindow)},
+	}
+	if s.Error != "" {
+		rows = append(rows, [2]string{"error", oneLine(s.Error)})
+	}
+	for _, k := range s.Skipped {
+		rows = append(rows, [2]string{"skipped", fmt.Sprintf("%d bytes at %s:%d: %s", k.Bytes, k.File, k.Start, k.Reason)})
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "  %s:\t%s\n", r[0], r[1])
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	return nil
 }

@@ -91,3 +91,20 @@ steps:
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestRenderRecord_Salvage(t *testing.T) {
+	r := fsm.Record{ID: 7, Cluster: "app1", Kind: fsm.KindFailover, Opened: renderT0, Result: fsm.ResultSuccess,
+		Salvage: &fsm.Salvage{From: "db1:3306", Agent: "https://db1:7080", Target: "db2:3306", Outcome: fsm.SalvageApplied,
+			Applied: 2, Bytes: 400, GTIDs: []string{"0-1-11", "0-1-12"}, Before: "0-1-10", Recovered: "0-1-12", MasterLast: "0-1-12",
+			Skipped: []fsm.SkippedTrx{{File: "mysql-bin.000003", Start: 900, Bytes: 57, Reason: "incomplete"}}, Took: 42 * time.Millisecond}}
+	var b strings.Builder
+	if err := renderRecord(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"salvage:", "outcome:", "applied", "2 transactions, 400 bytes, in 42ms", "0-1-11,0-1-12",
+		"0-1-10 -> 0-1-12", "57 bytes at mysql-bin.000003:900: incomplete", "https://db1:7080"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}

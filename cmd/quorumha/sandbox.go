@@ -88,7 +88,13 @@ func newSandboxUpCmd(dir *string) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("sandbox up: %w", err)
 			}
-			cfg, err := writeSandboxConfig(s)
+			var agents []sandboxAgent
+			if controllers > 0 {
+				if agents, err = startSandboxAgents(s); err != nil {
+					return fmt.Errorf("sandbox up: agents: %w (servers are up; \"quorumha sandbox down --dir %s\" removes everything)", err, abs)
+				}
+			}
+			cfg, err := writeSandboxConfig(s, agents)
 			if err != nil {
 				return err
 			}
@@ -145,7 +151,7 @@ func refuseRunning(dir string) error {
 
 // writeSandboxConfig writes the password files and an example quorumha
 // config for the sandbox, returning the config's text.
-func writeSandboxConfig(s *sandbox.Sandbox) (string, error) {
+func writeSandboxConfig(s *sandbox.Sandbox, agents []sandboxAgent) (string, error) {
 	monitorPass := filepath.Join(s.Dir(), sandboxMonitorPass)
 	replPass := filepath.Join(s.Dir(), sandboxReplPassFile)
 	for path, secret := range map[string]string{monitorPass: sandbox.AdminPassword, replPass: sandbox.ReplPassword} {
@@ -162,11 +168,17 @@ func writeSandboxConfig(s *sandbox.Sandbox) (string, error) {
 	fmt.Fprintf(&b, "    password_file: %s\n", monitorPass)
 	fmt.Fprintf(&b, "    repl_user: %s\n", sandbox.ReplUser)
 	fmt.Fprintf(&b, "    repl_password_file: %s\n", replPass)
+	if len(agents) > 0 {
+		fmt.Fprintf(&b, "    agent:\n      token_file: %s\n", filepath.Join(s.Dir(), sandboxAgentToken))
+	}
 	fmt.Fprintf(&b, "    instances:\n")
 	for i, inst := range s.Instances() {
 		fmt.Fprintf(&b, "      - address: %s\n", inst.Addr())
 		if i > 0 {
 			fmt.Fprintf(&b, "        candidate_master: true\n")
+		}
+		if i < len(agents) {
+			fmt.Fprintf(&b, "        agent: %s   # binlog agent beside its datadir\n", agents[i].URL)
 		}
 	}
 	path := filepath.Join(s.Dir(), sandboxConfigFile)
@@ -292,6 +304,9 @@ func newSandboxDownCmd(dir *string) *cobra.Command {
 			}
 			if err := stopSandboxControllers(s.Dir()); err != nil {
 				return fmt.Errorf("sandbox down: controllers: %w", err)
+			}
+			if err := stopSandboxAgents(s.Dir()); err != nil {
+				return fmt.Errorf("sandbox down: agents: %w", err)
 			}
 			if err := s.Stop(); err != nil {
 				return fmt.Errorf("sandbox down: %w", err)

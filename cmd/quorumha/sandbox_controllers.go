@@ -155,9 +155,13 @@ func loadSandboxControllers(dir string) ([]sandboxController, error) {
 	return ctrls, nil
 }
 
-// controllerAlive reports whether pid is still a quorumha process (the pid
-// may have been reused since the sandbox started).
-func controllerAlive(pid int) bool {
+// controllerAlive reports whether pid is still a `quorumha run` process (the
+// pid may have been reused since the sandbox started).
+func controllerAlive(pid int) bool { return detachedAlive(pid, "run\x00--config") }
+
+// detachedAlive reports whether pid is a live process whose command line
+// holds marker.
+func detachedAlive(pid int, marker string) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
 		return false
@@ -167,7 +171,7 @@ func controllerAlive(pid int) bool {
 			return false // zombie: exited, waiting to be reaped
 		}
 	}
-	return strings.Contains(string(b), "run\x00--config")
+	return strings.Contains(string(b), marker)
 }
 
 // stopSandboxControllers sends SIGTERM (graceful leadership transfer), waits

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/quorumha/quorumha/tests/sandbox"
+)
+
+// The demo runs a binlog agent beside every server's datadir, as production
+// runs one on every database host, so a demo failover shows the salvage
+// step. They live under DIR/agents, described by DIR/agents.json.
+const (
+	sandboxAgentsDir   = "agents"
+	sandboxAgentsFile  = "agents.json"
+	sandboxAgentToken  = "agent.token"
+	sandboxAgentMarker = "agent\x00--config"
+)
+
+// sandboxAgent is one detached `quorumha agent` of the demo.
+type sandboxAgent struct {
+	Instance string `json:"instance"` // the server's address
+	URL      string `json:"url"`
+	Config   string `json:"config"`
+	Log      string `json:"log"`
+	PID      int    `json:"pid"`
+}
+
+// startSandboxAgents starts one agent per server, serving its datadir (where
+// the sandbox's binlogs are) with a bearer token in DIR/agent.token.
+func startSandboxAgents(s *sandbox.Sandbox) ([]sandboxAgent, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox agents: find own binary: %w", err)
+	}
+	dir := s.Dir()
+	token := filepath.Join(dir, sandboxAgentToken)
+	if err := os.WriteFile(token, []byte(rand.Text()+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	ports, err := freeLoopbackPorts(len(s.Instances()))
+	if err != nil {
+		return nil, err
+	}
+	var agents []sandboxAgent
+	save := func() error {
+		b, _ := json.MarshalIndent(agents, "", "  ")
+		return os.WriteFile(filepath.Join(dir, sandboxAgentsFile), b, 0o600)
+	}
+	for i, inst := range s.Instances() {
+		adir := filepath.Join(dir, sandboxAgentsDir, inst.Name)
+		a := sandboxAgent{Instance: inst.Addr(), URL: fmt.Sprintf("http://127.0.0.1:%d", ports[i]),
+			Config: filepath.Join(adir, "agent.yaml"), Log: filepath.Join(adir, "agent.log")}
+		cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  token_file: %s\n", ports[i], inst.DataDir, token)
+		if err := os.MkdirAll(adir, 0o700); err != nil {
+			return agents, err
+		}
+		if err := os.WriteFile(a.Config, []byte(cfg), 0o600); err != nil {
+			return agents, err
+		}
+		logf, err := os.OpenFile(a.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return agents, err
+		}
+		cmd := exec.Command(self, "agent", "--config", a.Config)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		err = cmd.Start()
+		logf.Close()
+		if err != nil {
+			return agents, fmt.Errorf("start agent for %s: %w", inst.Name, err)
+		}
+		a.PID = cmd.Process.Pid
+		_ = cmd.Process.Release() // detached: nobody here waits for it
+		agents = append(agents, a)
+		if err := save(); err != nil {
+			return agents, err
+		}
+	}
+	return agents, nil
+}
+
+
+// stopSandboxAgents kills the demo's agents (they only read) and removes
+// their files.
+func stopSandboxAgents(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, sandboxAgentsFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	var agents []sandboxAgent
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &agents); err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(dir, sandboxAgentsFile), err)
+		}
+	}
+	for _, a := range agents {
+		if detachedAlive(a.PID, sandboxAgentMarker) {
+			_ = syscall.Kill(a.PID, syscall.SIGKILL)
+		}
+	}
+	var errs []error
+	for _, p := range []string{sandboxAgentsDir, sandboxAgentsFile, sandboxAgentToken} {
+		if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -86,7 +86,6 @@ func startSandboxAgents(s *sandbox.Sandbox) ([]sandboxAgent, error) {
 	return agents, nil
 }
 
-
 // stopSandboxAgents kills the demo's agents (they only read) and removes
 // their files.
 func stopSandboxAgents(dir string) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,6 +62,11 @@ type pool struct {
 	// replicaSQL is the statement that worked last time: SHOW SLAVE STATUS,
 	// or SHOW REPLICA STATUS on servers that dropped the old name.
 	replicaSQL string
+	// positionVar is the variable holding the server's GTID position,
+	// gtid_binlog_pos (MariaDB) or gtid_executed (MySQL), learnt from
+	// @@version by the first probe that answers. Like replicaSQL it is only
+	// touched by the one probe in flight.
+	positionVar string
 }
 
 // graceAfterTimeout is how long a probe may overrun its deadline before the
@@ -119,8 +125,20 @@ func (p *Prober) Probe(ctx context.Context, t Target) ProbeResult {
 	res := ProbeResult{Instance: t.Addr, At: p.cfg.Clock.Now()}
 	var readOnly int
 	var serverID uint32
+	var position string
 	err := p.run(ctx, t, func(ctx context.Context, pl *pool) error {
-		return pl.db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.server_id").Scan(&readOnly, &serverID)
+		if pl.positionVar == "" {
+			var version string
+			err := pl.db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.server_id, @@version").Scan(&readOnly, &serverID, &version)
+			if err == nil {
+				pl.positionVar = positionVariable(version)
+			}
+			return err
+		}
+		var pos sql.NullString
+		err := pl.db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.server_id, @@global."+pl.positionVar).Scan(&readOnly, &serverID, &pos)
+		position = pos.String
+		return err
 	})
 	res.Latency = p.cfg.Clock.Now().Sub(res.At)
 	res.Reason = p.classify(err, res.Latency)
@@ -130,9 +148,19 @@ func (p *Prober) Probe(ctx context.Context, t Target) ProbeResult {
 	} else {
 		res.ReadOnly = readOnly != 0
 		res.ServerID = serverID
+		res.Position = strings.Join(strings.Fields(position), "")
 		res.Detail = fmt.Sprintf("read_only=%d", readOnly)
 	}
 	return res
+}
+
+// positionVariable names the variable a probe reads the server's GTID
+// position from, by its @@version.
+func positionVariable(version string) string {
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		return "gtid_binlog_pos"
+	}
+	return "gtid_executed"
 }
 
 // classify turns a probe error into a Reason; the driver reports a read

@@ -81,6 +81,16 @@ func TestProber_SandboxMasterAndReplica(t *testing.T) {
 	if r := p.Probe(ctx, adminTarget(sb, 1)); !r.OK || !r.ReadOnly {
 		t.Fatalf("replica probed as master should answer read_only=1: %+v", r)
 	}
+	// The first probe learns the flavor, the next ones read the position.
+	admin := adminDB(t, sb, 0)
+	exec(t, admin, "CREATE DATABASE IF NOT EXISTS probe_position")
+	var want string
+	if err := admin.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&want); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Probe(ctx, master); !r.OK || r.Position != want || want == "" {
+		t.Fatalf("second probe: position %q, want gtid_binlog_pos %q", r.Position, want)
+	}
 
 	t.Run("wrong password is alive", func(t *testing.T) {
 		r := p.Probe(ctx, Target{Addr: master.Addr, User: sandbox.AppUser, Password: "wrong"})

@@ -114,6 +114,10 @@ type ProbeResult struct {
 	// whose Master_Server_Id matches follow this master whatever address
 	// they name it by.
 	ServerID uint32 `json:"server_id,omitempty"`
+	// Position is the server's GTID position (MariaDB gtid_binlog_pos,
+	// MySQL gtid_executed) as a successful probe read it; "" before the
+	// prober knows the flavor.
+	Position string `json:"position,omitempty"`
 }
 
 // State is one controller's opinion of one instance.
@@ -190,6 +194,13 @@ type Verdict struct {
 	// Seq increases with every probe of the controller; with ObservedAt it
 	// orders verdicts so gossip keeps only the newest.
 	Seq uint64 `json:"seq"`
+	// LastPosition is the instance's GTID position as this controller's
+	// last successful probe read it, kept through failures: once the master
+	// is dead it is the last position known to have been committed there,
+	// which bounds what a failover may lose. LastPositionAt is that probe's
+	// time.
+	LastPosition   string    `json:"last_position,omitempty"`
+	LastPositionAt time.Time `json:"last_position_at,omitzero"`
 	// ReceivedAt is when this controller first received this verdict (zero
 	// for its own). It is local and never gossiped; Assess uses the earlier of
 	// ObservedAt and ReceivedAt so a peer whose clock runs ahead cannot keep
@@ -207,6 +218,12 @@ func (v Verdict) NewerThan(old Verdict) bool {
 	return v.Seq > old.Seq
 }
 
+// maxGossipPosition bounds the position a verdict carries: a verdict is one
+// gossip broadcast, and memberlist never sends a broadcast larger than a UDP
+// packet. MariaDB positions are a few dozen bytes; a MySQL gtid_executed
+// with many server UUIDs is simply not carried.
+const maxGossipPosition = 256
+
 // NextVerdict is the per-controller failure counter: it folds one probe
 // result into the previous verdict. The first failure makes the instance
 // Suspect, threshold consecutive failures make it Down, an answer resets it to
@@ -221,6 +238,10 @@ func NextVerdict(prev Verdict, r ProbeResult, threshold int) Verdict {
 	if r.Instance != "" && r.Instance != prev.Instance {
 		next.Instance = r.Instance
 		next.Failures = 0
+		next.LastPosition, next.LastPositionAt = "", time.Time{}
+	}
+	if r.OK && r.Position != "" && len(r.Position) <= maxGossipPosition {
+		next.LastPosition, next.LastPositionAt = r.Position, r.At
 	}
 	next.Seq = prev.Seq + 1
 	next.ObservedAt = r.At

@@ -67,6 +67,36 @@ func TestNextVerdict_NewInstanceResetsCount(t *testing.T) {
 	}
 }
 
+// The last position a probe read survives the failures that follow (it is
+// what the dead master is known to have committed), is replaced by a newer
+// answer, and is forgotten when the master changes.
+func TestNextVerdict_LastPosition(t *testing.T) {
+	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+	ok := func(pos string, sec int) ProbeResult {
+		return ProbeResult{Instance: "m:3306", OK: true, Reason: ReasonOK, At: at(sec), Position: pos}
+	}
+	v := Verdict{Controller: "c1"}
+	v = NextVerdict(v, ok("", 0), 3) // flavor not known yet
+	if v.LastPosition != "" {
+		t.Fatalf("position before any was read: %+v", v)
+	}
+	v = NextVerdict(v, ok("0-1-5", 1), 3)
+	v = NextVerdict(v, ok("0-1-9", 2), 3)
+	for sec := 3; sec <= 5; sec++ {
+		v = NextVerdict(v, ProbeResult{Instance: "m:3306", Reason: ReasonRefused, At: at(sec)}, 3)
+	}
+	if v.State != StateDown || v.LastPosition != "0-1-9" || !v.LastPositionAt.Equal(at(2)) {
+		t.Fatalf("after the master died: %+v, want down with last position 0-1-9 at %s", v, at(2))
+	}
+	huge := ProbeResult{Instance: "m:3306", OK: true, Reason: ReasonOK, At: at(6), Position: string(make([]byte, maxGossipPosition+1))}
+	if got := NextVerdict(v, huge, 3); got.LastPosition != "0-1-9" {
+		t.Errorf("a position too large to gossip replaced the last one: %q", got.LastPosition)
+	}
+	if got := NextVerdict(v, ProbeResult{Instance: "r:3306", Reason: ReasonRefused, At: at(6)}, 3); got.LastPosition != "" || !got.LastPositionAt.IsZero() {
+		t.Errorf("new master kept the old one's position: %+v", got)
+	}
+}
+
 func TestReason_Alive(t *testing.T) {
 	tests := []struct {
 		r    Reason

@@ -52,6 +52,10 @@ type Salvage struct {
 	Before     string `json:"before,omitempty"`
 	Recovered  string `json:"recovered,omitempty"`
 	MasterLast string `json:"master_last,omitempty"`
+	// MasterLastSeen is the furthest GTID position the controllers' probes
+	// read on the dead master before it died, with who read it and when
+	// (from the decision's evidence; "" when unknown).
+	MasterLastSeen string `json:"master_last_seen,omitempty"`
 	// LossWindow says what may be lost: empty when the dead master's binlog
 	// was read to its last complete transaction and all of it was applied.
 	LossWindow string        `json:"loss_window,omitempty"`

@@ -47,9 +47,9 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 		return stepFailed(fsm.ResultFailed, "position of %s: %v", target, err)
 	}
 	rep.Before = positionText(tin)
-	lost := func(why string) string {
-		return fmt.Sprintf("%s: transactions %s committed after %s (the newest position any surviving server had) are lost if there were any", why, old, rep.Before)
-	}
+	seen := lastSeenOf(r.rec.Evidence, old)
+	rep.MasterLastSeen = seen.String()
+	lost := func(why string) string { return lossWindow(why, old, rep.Before, seen) }
 	switch {
 	case rep.Agent == "":
 		rep.Outcome = fsm.SalvageNoAgent
@@ -143,6 +143,26 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 		detail += "; other replicas: " + strings.Join(notes, ", ")
 	}
 	return finish(stepOK("%s", detail))
+}
+
+// lossWindow says what a failover without (all of) the salvage may lose:
+// what the dead master was last seen to have against what the survivors have.
+func lossWindow(why, old, have string, seen lastSeen) string {
+	if seen.Position == "" {
+		return fmt.Sprintf("%s: transactions %s committed after %s (the newest position any surviving server had) are lost if there were any; its own last position is unknown",
+			why, old, have)
+	}
+	n, counted := lostBetween(seen.Position, have)
+	switch {
+	case counted && n == 0:
+		return fmt.Sprintf("%s: %s was last seen at %s, which the survivors have (%s): only what it committed after that probe, if anything, is lost",
+			why, old, seen, have)
+	case counted:
+		return fmt.Sprintf("%s: %s was last seen at %s but the survivors have %s: at least %d committed transactions are lost (and whatever it committed after that probe)",
+			why, old, seen, have, n)
+	default:
+		return fmt.Sprintf("%s: %s was last seen at %s, the survivors have %s: the transactions between them are lost", why, old, seen, have)
+	}
 }
 
 // agentOf returns the agent URL configured for addr ("" if none).

@@ -504,6 +504,7 @@ function salvageView(s) {
     ["onto", s.target ? mono(s.target) : dash()],
     ["before → after", el("span", null, s.before ? mono(s.before) : dash(), " → ", s.recovered ? mono(s.recovered) : dash())],
     ["dead master's last", s.master_last ? mono(s.master_last) : dash()],
+    ["last seen by probes", s.master_last_seen ? mono(s.master_last_seen) : dash()],
     ["took", fmtDuration((s.took || 0) / 1e6)],
   ]));
   if (s.loss_window) box.appendChild(el("p", { class: "reason warn" }, s.loss_window));

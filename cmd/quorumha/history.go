@@ -199,6 +199,7 @@ func renderSalvage(w io.Writer, s *fsm.Salvage) error {
 		{"gtids", dash(strings.Join(s.GTIDs, ","))},
 		{"position", dash(s.Before) + " -> " + dash(s.Recovered)},
 		{"dead master's last", dash(s.MasterLast)},
+		{"last seen by probes", dash(s.MasterLastSeen)},
 		{"loss window", dash(s.LossWindow)},
 	}
 	if s.Error != "" {

@@ -24,6 +24,9 @@ type detVote struct {
 	Instance   string `json:"instance"`
 	State      string `json:"state"`
 	Reason     string `json:"reason"`
+	// LastPosition is the master's GTID position as this controller's last
+	// successful probe read it.
+	LastPosition string `json:"last_position"`
 }
 
 // detAssessment is detector.Assessment as the API shows it.

@@ -401,12 +401,13 @@ type foSalvage struct {
 		Bytes  int64  `json:"bytes"`
 		Reason string `json:"reason"`
 	} `json:"skipped"`
-	Before     string        `json:"before"`
-	Recovered  string        `json:"recovered"`
-	MasterLast string        `json:"master_last"`
-	LossWindow string        `json:"loss_window"`
-	Error      string        `json:"error"`
-	Took       time.Duration `json:"took"`
+	Before         string        `json:"before"`
+	Recovered      string        `json:"recovered"`
+	MasterLast     string        `json:"master_last"`
+	MasterLastSeen string        `json:"master_last_seen"`
+	LossWindow     string        `json:"loss_window"`
+	Error          string        `json:"error"`
+	Took           time.Duration `json:"took"`
 }
 
 func (r foRecord) open() bool { return r.Result == "" }

@@ -282,6 +282,29 @@ func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Wait until every controller's probes have read the master's final
+	// position: that is what the loss window is measured against.
+	mdb, err := e.sb.AdminDB(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masterPos := gtidBinlogPos(ctx, t, mdb)
+	mdb.Close()
+	err = harness.Poll(ctx, 100*time.Millisecond, func() error {
+		for _, c := range e.g.Running() {
+			a, _, err := detAssess(ctx, c)
+			if err != nil {
+				return err
+			}
+			if v, ok := a.vote(c.ID); !ok || v.LastPosition != masterPos {
+				return fmt.Errorf("%s's own vote has last position %q, want %q", c.ID, v.LastPosition, masterPos)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("probes never read the master's position: %v", err)
+	}
 	ag.stop() // the master's whole host is gone
 
 	rec := e.killMasterAndWaitFailover(ctx, t, 0)
@@ -296,6 +319,10 @@ func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {
 	}
 	if !strings.Contains(s.LossWindow, e.addr(0)) || !strings.Contains(s.LossWindow, s.Before) || s.Before == "" {
 		t.Errorf("loss window %q must name the dead master and the recovered position %q", s.LossWindow, s.Before)
+	}
+	// The probes saw the master at masterPos; the survivors lack every row.
+	if !strings.HasPrefix(s.MasterLastSeen, masterPos+" ") || !strings.Contains(s.LossWindow, fmt.Sprintf("at least %d committed transactions are lost", salvageRows)) {
+		t.Errorf("last seen %q, loss window %q: want %s and %d transactions lost", s.MasterLastSeen, s.LossWindow, masterPos, salvageRows)
 	}
 	if st, _ := rec.step("salvage"); st.Outcome != "warning" {
 		t.Errorf("salvage step %+v, want a warning", st)

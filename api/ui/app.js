@@ -368,6 +368,9 @@ function topologyTable(topo, master, a) {
       const down = masterVotes.filter((v) => v.state === "down").length;
       const ro = masterVotes.map((v) => v.detail || "").find((d) => d.startsWith("read_only=")) || "";
       const failing = masterVotes.find((v) => v.state !== "up" && v.detail);
+      // The GTID position the probes last read on the master (the newest read).
+      const seen = masterVotes.filter((v) => v.last_position)
+        .sort((x, y) => String(y.last_position_at).localeCompare(String(x.last_position_at)))[0];
       return el("tr", { class: "master-row" },
         el("td", null, badge(a && a.state !== "healthy" ? a.state : "master", "master")),
         el("td", null, mono(addr), flags),
@@ -377,7 +380,7 @@ function topologyTable(topo, master, a) {
           : dash()),
         el("td", null, dash()),
         el("td", null, dash()),
-        el("td", null, dash()),
+        el("td", null, seen ? el("span", { class: "mono", title: "gtid_binlog_pos read by " + seen.controller + "'s probe" }, seen.last_position) : dash()),
         el("td", { class: "detail" }, failing ? failing.controller + ": " + failing.detail : ""));
     }
     const r = observed.get(addr);
@@ -403,7 +406,7 @@ function topologyTable(topo, master, a) {
       el("td", null, gtid ? mono(gtid) : dash()),
       el("td", { class: "detail" }, r.last_io_error ? (r.last_io_errno ? r.last_io_errno + ": " : "") + r.last_io_error : ""));
   });
-  return table(["role", "instance", "replication threads", "lag", "replicates from", "received binlog position", "GTID IO position", "last error"],
+  return table(["role", "instance", "replication threads", "lag", "replicates from", "received binlog position", "GTID position", "last error"],
     rows, "topology");
 }
 

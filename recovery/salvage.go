@@ -53,6 +53,9 @@ type BinlogTail struct {
 	File string
 	Pos  int64
 	GTID string
+	// ServerRunning is the agent's view of the server process (nil when the
+	// agent has no pid file to tell).
+	ServerRunning *bool
 }
 
 // BinlogAgent is the dead master's binlog agent, as salvage uses it.

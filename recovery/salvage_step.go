@@ -81,6 +81,7 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 	}
 	actx, cancel := context.WithTimeout(ctx, r.e.cfg.SalvageTimeout)
 	defer cancel()
+	running := false
 	if t, err := ag.Tail(actx); err != nil {
 		rep.Outcome, rep.Error = fsm.SalvageUnreachable, err.Error()
 		rep.LossWindow = lost(fmt.Sprintf("agent %s did not answer within %s (%v)", rep.Agent, r.e.cfg.SalvageTimeout, err))
@@ -90,6 +91,7 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 		if rep.MasterLast == "" {
 			rep.MasterLast = fmt.Sprintf("%s:%d", t.File, t.Pos)
 		}
+		running = t.ServerRunning != nil && *t.ServerRunning
 	}
 
 	targets := []string{target}
@@ -141,6 +143,12 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 	}
 	if len(notes) > 0 {
 		detail += "; other replicas: " + strings.Join(notes, ", ")
+	}
+	if running {
+		// The controllers found it dead, yet its process lives (hung, or
+		// refusing every client): it may still commit after this read. The
+		// fence step's shutdown hook is what stops it for good.
+		return finish(stepWarning("%s; the agent reports %s's server process still running: it may commit more after this salvage (configure the shutdown hook to stop it)", detail, old))
 	}
 	return finish(stepOK("%s", detail))
 }

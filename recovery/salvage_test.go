@@ -23,6 +23,7 @@ type fakeAgent struct {
 	upTo       int   // last complete transaction
 	incomplete int64 // trailing bytes after it
 	hang       bool  // every call waits for the context
+	running    *bool // what Tail says of the server process
 	scans      int
 }
 
@@ -66,7 +67,7 @@ func (a *fakeAgent) Raw(ctx context.Context, _ string, from, to int64, w io.Writ
 }
 
 func (a *fakeAgent) Tail(ctx context.Context) (BinlogTail, error) {
-	return BinlogTail{File: fakeBinlog, Pos: int64(100 * (a.upTo + 1)), GTID: gtid(a.upTo)}, a.wait(ctx)
+	return BinlogTail{File: fakeBinlog, Pos: int64(100 * (a.upTo + 1)), GTID: gtid(a.upTo), ServerRunning: a.running}, a.wait(ctx)
 }
 
 // fakeApplier replays the lines written by fakeAgent.Raw onto a fake node,
@@ -163,6 +164,24 @@ func TestSalvage_AppliesWhatOnlyTheDeadMasterHad(t *testing.T) {
 	}
 	if i, j := slices.Index(order, StepSalvage), slices.Index(order, StepPromote); i < 0 || j < i {
 		t.Errorf("steps %v: salvage must precede promote", order)
+	}
+}
+
+// An agent that sees the server process still running makes the salvage a
+// warning: the server may commit more after it was read.
+func TestSalvage_ServerStillRunningIsAWarning(t *testing.T) {
+	e := newExecEnv(t)
+	running := true
+	id := e.open(t, "")
+	if res, err := e.salvager(&fakeAgent{upTo: 13, running: &running}, fakeApplier(e.f, nil), time.Second).Execute(context.Background(), e.cc, id); err != nil || res != fsm.ResultSuccess {
+		t.Fatalf("Execute = %q, %v", res, err)
+	}
+	r := e.record(t, id)
+	if st := stepOf(r, StepSalvage); st.Outcome != fsm.OutcomeWarning || !strings.Contains(st.Detail, "still running") {
+		t.Errorf("salvage step %+v", st)
+	}
+	if r.Salvage == nil || r.Salvage.Applied != 1 || e.f.node(rA).seq != 13 {
+		t.Errorf("salvage %+v, new master at %d", r.Salvage, e.f.node(rA).seq)
 	}
 }
 

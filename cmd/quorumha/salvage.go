@@ -61,5 +61,5 @@ func (a agentAdapter) Raw(ctx context.Context, name string, from, to int64, w io
 
 func (a agentAdapter) Tail(ctx context.Context) (recovery.BinlogTail, error) {
 	t, err := a.c.Tail(ctx)
-	return recovery.BinlogTail{File: t.File, Pos: t.Pos, GTID: t.GTID}, err
+	return recovery.BinlogTail{File: t.File, Pos: t.Pos, GTID: t.GTID, ServerRunning: t.ServerRunning}, err
 }

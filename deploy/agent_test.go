@@ -85,16 +85,7 @@ func TestAgentExample_LooseTokenRefused(t *testing.T) {
 // TestAgentExample_ListsEveryKey checks the example mentions every key of
 // the agent schema (set or commented out).
 func TestAgentExample_ListsEveryKey(t *testing.T) {
-	data, err := os.ReadFile(agentExamplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range schemaKeys(reflect.TypeFor[config.Agent](), "agent") {
-		leaf := key[strings.LastIndex(key, ".")+1:]
-		if !regexp.MustCompile(`(?m)^[\s#-]*` + regexp.QuoteMeta(leaf) + `:`).MatchString(string(data)) {
-			t.Errorf("%s does not mention %s", agentExamplePath, key)
-		}
-	}
+	requireEveryKey(t, agentExamplePath, reflect.TypeFor[config.Agent](), "agent")
 }
 
 // TestAgentUnit checks the directives quorumha-agent.service must have: its

@@ -55,15 +55,21 @@ func TestConfigExample_LooseSecretRefused(t *testing.T) {
 // key of the config schema (set or commented out), so it stays the full
 // reference it claims to be.
 func TestConfigExample_ListsEveryKey(t *testing.T) {
-	data, err := os.ReadFile(examplePath)
+	requireEveryKey(t, examplePath, reflect.TypeFor[config.Config](), "")
+}
+
+// requireEveryKey checks that the YAML file at path mentions every leaf key
+// of the schema typ (set or commented out).
+func requireEveryKey(t *testing.T, path string, typ reflect.Type, prefix string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(data)
-	for _, key := range schemaKeys(reflect.TypeFor[config.Config](), "") {
+	for _, key := range schemaKeys(typ, prefix) {
 		leaf := key[strings.LastIndex(key, ".")+1:]
-		if !regexp.MustCompile(`(?m)^[\s#-]*` + regexp.QuoteMeta(leaf) + `:`).MatchString(text) {
-			t.Errorf("%s does not mention %s", examplePath, key)
+		if !regexp.MustCompile(`(?m)^[\s#-]*` + regexp.QuoteMeta(leaf) + `:`).MatchString(string(data)) {
+			t.Errorf("%s does not mention %s", path, key)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"os"
@@ -195,8 +194,13 @@ func (e *foEnv) requireRows(ctx context.Context, t *testing.T, i int, want []int
 }
 
 // gtidBinlogPos reads @@gtid_binlog_pos of instance i.
-func gtidBinlogPos(ctx context.Context, t *testing.T, db *sql.DB) string {
+func (e *foEnv) gtidBinlogPos(ctx context.Context, t *testing.T, i int) string {
 	t.Helper()
+	db, err := e.sb.AdminDB(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	var p string
 	if err := db.QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&p); err != nil {
 		t.Fatal(err)
@@ -210,12 +214,7 @@ func TestSalvage_AgentRecoversWhatOnlyTheMasterHad(t *testing.T) {
 	defer cancel()
 	e, ag := salvageEnv(ctx, t)
 	ids := writeOnlyOnMaster(ctx, t, e, salvageRows)
-	mdb, err := e.sb.AdminDB(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	masterPos := gtidBinlogPos(ctx, t, mdb)
-	mdb.Close()
+	masterPos := e.gtidBinlogPos(ctx, t, 0)
 
 	rec := e.killMasterAndWaitFailover(ctx, t, 0)
 	requireSuccessRecord(t, rec, e.addr(0), e.addr(1), "automatic")
@@ -284,12 +283,7 @@ func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {
 	}
 	// Wait until every controller's probes have read the master's final
 	// position: that is what the loss window is measured against.
-	mdb, err := e.sb.AdminDB(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	masterPos := gtidBinlogPos(ctx, t, mdb)
-	mdb.Close()
+	masterPos := e.gtidBinlogPos(ctx, t, 0)
 	err = harness.Poll(ctx, 100*time.Millisecond, func() error {
 		for _, c := range e.g.Running() {
 			a, _, err := detAssess(ctx, c)

@@ -270,7 +270,7 @@ func newSandboxStatusCmd(dir *string) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout())
 				printSandboxControllers(cmd.Context(), cmd.OutOrStdout(), ctrls)
 			}
-			return nil
+			return printSandboxAgents(cmd.OutOrStdout(), s.Dir())
 		},
 	}
 }

@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/quorumha/quorumha/tests/sandbox"
 )
@@ -57,7 +62,9 @@ func startSandboxAgents(s *sandbox.Sandbox) ([]sandboxAgent, error) {
 		adir := filepath.Join(dir, sandboxAgentsDir, inst.Name)
 		a := sandboxAgent{Instance: inst.Addr(), URL: fmt.Sprintf("http://127.0.0.1:%d", ports[i]),
 			Config: filepath.Join(adir, "agent.yaml"), Log: filepath.Join(adir, "agent.log")}
-		cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  token_file: %s\n", ports[i], inst.DataDir, token)
+		// A replica's datadir also holds relay-bin.index: name the binlog's.
+		cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  binlog_index: %s\n  token_file: %s\n",
+			ports[i], inst.DataDir, filepath.Join(inst.DataDir, sandbox.BinlogIndex), token)
 		if err := os.MkdirAll(adir, 0o700); err != nil {
 			return agents, err
 		}
@@ -83,21 +90,75 @@ func startSandboxAgents(s *sandbox.Sandbox) ([]sandboxAgent, error) {
 			return agents, err
 		}
 	}
+	for _, a := range agents {
+		if err := waitSandboxAgent(a); err != nil {
+			return agents, err
+		}
+	}
 	return agents, nil
+}
+
+// waitSandboxAgent polls an agent's /healthz until it answers, or fails
+// with its log when the process died or never answered.
+func waitSandboxAgent(a sandboxAgent) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(a.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if !detachedAlive(a.PID, sandboxAgentMarker) || time.Now().After(deadline) {
+			log, _ := os.ReadFile(a.Log)
+			return fmt.Errorf("agent for %s did not start: %s", a.Instance, strings.TrimSpace(string(log)))
+		}
+		time.Sleep(100 * time.Millisecond) // polling a detached process we do not own
+	}
+}
+
+// loadSandboxAgents reads DIR/agents.json (none when it does not exist).
+func loadSandboxAgents(dir string) ([]sandboxAgent, error) {
+	b, err := os.ReadFile(filepath.Join(dir, sandboxAgentsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var agents []sandboxAgent
+	if err := json.Unmarshal(b, &agents); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, sandboxAgentsFile), err)
+	}
+	return agents, nil
+}
+
+// printSandboxAgents lists the demo's agents with their state.
+func printSandboxAgents(w io.Writer, dir string) error {
+	agents, err := loadSandboxAgents(dir)
+	if err != nil || len(agents) == 0 {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "AGENT FOR\tURL\tPID\tSTATE")
+	for _, a := range agents {
+		state := "dead"
+		if detachedAlive(a.PID, sandboxAgentMarker) {
+			state = "alive"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", a.Instance, a.URL, a.PID, state)
+	}
+	return tw.Flush()
 }
 
 // stopSandboxAgents kills the demo's agents (they only read) and removes
 // their files.
 func stopSandboxAgents(dir string) error {
-	b, err := os.ReadFile(filepath.Join(dir, sandboxAgentsFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	agents, err := loadSandboxAgents(dir)
+	if err != nil {
 		return err
-	}
-	var agents []sandboxAgent
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &agents); err != nil {
-			return fmt.Errorf("%s: %w", filepath.Join(dir, sandboxAgentsFile), err)
-		}
 	}
 	for _, a := range agents {
 		if detachedAlive(a.PID, sandboxAgentMarker) {

@@ -26,7 +26,7 @@ func myCnf(inst Instance, master bool, opts Options) string {
 	w("max_connections=200")
 	// Binary log and replication; durability matters because tests kill -9.
 	w("log_bin=mysql-bin")
-	w("log_bin_index=mysql-bin.index")
+	w("log_bin_index=%s", BinlogIndex)
 	w("relay_log=relay-bin")
 	w("relay_log_index=relay-bin.index")
 	w("log_slave_updates=ON")

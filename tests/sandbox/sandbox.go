@@ -26,6 +26,10 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
+// BinlogIndex is the binlog index file in every instance's datadir (which
+// also holds relay-bin.index on replicas).
+const BinlogIndex = "mysql-bin.index"
+
 // Accounts and the test schema created on every instance. They live in the
 // template data directory, so they exist on every server before binary
 // logging starts and the GTID sets of all instances begin empty and equal.

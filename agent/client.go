@@ -117,8 +117,17 @@ func (c *Client) Files(ctx context.Context) ([]FileInfo, error) {
 // Scan returns the complete transactions of binlog name from offset from on
 // (0: the whole file).
 func (c *Client) Scan(ctx context.Context, name string, from int64) (FileScan, error) {
+	return c.ScanMissing(ctx, name, from, "")
+}
+
+// ScanMissing is Scan keeping only the transactions that the MariaDB GTID
+// position have lacks ("" keeps all).
+func (c *Client) ScanMissing(ctx context.Context, name string, from int64, have string) (FileScan, error) {
 	var out FileScan
 	path := "/v1/binlogs/" + url.PathEscape(name) + "/scan?from=" + strconv.FormatInt(from, 10)
+	if have != "" {
+		path += "&missing_for=" + url.QueryEscape(have)
+	}
 	if err := c.getJSON(ctx, path, &out); err != nil {
 		return FileScan{}, err
 	}

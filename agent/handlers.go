@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/quorumha/quorumha/topology"
 )
 
 // ErrorResponse is the JSON body of every error answer.
@@ -139,14 +141,44 @@ func (s *Server) files(http.ResponseWriter, *http.Request) (any, error) {
 	return FileList{Dir: s.dir.dir, Files: files}, nil
 }
 
-// scan answers GET /v1/binlogs/{name}/scan?from=N.
+// scan answers GET /v1/binlogs/{name}/scan?from=N[&missing_for=POS].
+// missing_for, a MariaDB GTID position (what the asking server has), keeps
+// only the transactions that position lacks: a busy 1 GiB binlog holds
+// millions of transactions, of which a failover wants the last few.
 func (s *Server) scan(_ http.ResponseWriter, r *http.Request) (any, error) {
 	name := r.PathValue("name")
 	from, err := offsetParam(r, "from", 0)
 	if err != nil {
 		return nil, err
 	}
-	return s.scanFile(name, from)
+	var have topology.MariaDBPos
+	if v := r.URL.Query().Get("missing_for"); v != "" {
+		if have, err = topology.ParseMariaDBPos(v); err != nil {
+			return nil, fmt.Errorf("%w: missing_for=%q: %v", ErrBadRequest, v, err)
+		}
+	}
+	res, err := s.scanFile(name, from)
+	if err != nil || have == nil {
+		return res, err
+	}
+	res.Transactions, res.Omitted = missingFor(res.Transactions, have)
+	return res, nil
+}
+
+// missingFor keeps the transactions whose MariaDB GTID have does not
+// include (sequence numbers grow within a domain); one without a MariaDB
+// GTID is kept, the asker decides.
+func missingFor(trxs []Trx, have topology.MariaDBPos) ([]Trx, int) {
+	out := trxs[:0:0]
+	for _, t := range trxs {
+		if g, err := topology.ParseMariaDBPos(t.GTID); err == nil && len(g) == 1 {
+			if h, ok := have.Domain(g[0].Domain); ok && h.Seq >= g[0].Seq {
+				continue
+			}
+		}
+		out = append(out, t)
+	}
+	return out, len(trxs) - len(out)
 }
 
 func (s *Server) scanFile(name string, from int64) (FileScan, error) {

@@ -303,6 +303,26 @@ func TestServer_Scan(t *testing.T) {
 	if code != 404 || !strings.Contains(body, `"error"`) {
 		t.Errorf("unknown endpoint: %d %s", code, body)
 	}
+	// missing_for keeps what the asker's position lacks.
+	all, err := c.Scan(ctx, "mysql-bin.000001", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, tr := range all.Transactions[1:] {
+		want = append(want, tr.GTID)
+	}
+	res, err = c.ScanMissing(ctx, "mysql-bin.000001", 0, all.Transactions[0].GTID)
+	var got []string
+	for _, tr := range res.Transactions {
+		got = append(got, tr.GTID)
+	}
+	if err != nil || strings.Join(got, ",") != strings.Join(want, ",") || res.Omitted != 1 {
+		t.Errorf("missing_for=%s: %v omitted %d (%v), want %v", all.Transactions[0].GTID, got, res.Omitted, err, want)
+	}
+	if _, err := c.ScanMissing(ctx, "mysql-bin.000001", 0, "not-a-position"); !IsStatus(err, 400) {
+		t.Errorf("bad missing_for: %v, want 400", err)
+	}
 }
 
 func TestServer_Tail(t *testing.T) {

@@ -59,6 +59,9 @@ type FileScan struct {
 	// run to the end of the file. Complete events outside any transaction
 	// after CompleteEnd (Binlog_checkpoint, Rotate, Stop) are not counted.
 	IncompleteBytes int64 `json:"incomplete_bytes"`
+	// Omitted counts the complete transactions left out of Transactions
+	// because the asker's position (missing_for) already has them.
+	Omitted int `json:"omitted,omitempty"`
 }
 
 // Tail is where the newest binlog file ends: the end of its last complete

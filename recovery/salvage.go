@@ -61,7 +61,9 @@ type BinlogTail struct {
 // BinlogAgent is the dead master's binlog agent, as salvage uses it.
 type BinlogAgent interface {
 	Files(ctx context.Context) ([]BinlogFile, error)
-	Scan(ctx context.Context, name string, from int64) (BinlogScan, error)
+	// Scan lists a file's complete transactions from offset from on; with
+	// have (a MariaDB GTID position) set, only those have lacks.
+	Scan(ctx context.Context, name string, from int64, have string) (BinlogScan, error)
 	Raw(ctx context.Context, name string, from, to int64, w io.Writer) (int64, error)
 	Tail(ctx context.Context) (BinlogTail, error)
 }

@@ -338,7 +338,11 @@ func fetchScans(ctx context.Context, ag BinlogAgent, from salvageFrom) ([]Binlog
 		if !from.GTID && files[i].Name == from.Coord.File {
 			off = int64(from.Coord.Pos)
 		}
-		sc, err := ag.Scan(ctx, files[i].Name, off)
+		var have string
+		if from.GTID {
+			have = from.Have.String()
+		}
+		sc, err := ag.Scan(ctx, files[i].Name, off, have)
 		if err != nil {
 			return nil, fmt.Errorf("scan %s: %w", files[i].Name, err)
 		}

@@ -25,6 +25,7 @@ type fakeAgent struct {
 	hang       bool  // every call waits for the context
 	running    *bool // what Tail says of the server process
 	scans      int
+	have       string // the position the last Scan was asked to leave out
 }
 
 const fakeBinlog = "bin.000001"
@@ -41,8 +42,9 @@ func (a *fakeAgent) Files(ctx context.Context) ([]BinlogFile, error) {
 	return []BinlogFile{{Name: fakeBinlog, Size: int64(100*(a.upTo+1)) + a.incomplete}}, a.wait(ctx)
 }
 
-func (a *fakeAgent) Scan(ctx context.Context, name string, from int64) (BinlogScan, error) {
+func (a *fakeAgent) Scan(ctx context.Context, name string, from int64, have string) (BinlogScan, error) {
 	a.scans++
+	a.have = have
 	sc := BinlogScan{Name: name, HeaderEnd: 100, CompleteEnd: int64(100 * (a.upTo + 1)), IncompleteBytes: a.incomplete}
 	for k := 1; k <= a.upTo; k++ {
 		if int64(100*k) >= from {
@@ -150,6 +152,9 @@ func TestSalvage_AppliesWhatOnlyTheDeadMasterHad(t *testing.T) {
 	}
 	if s.Before != "0-1-12" || s.Recovered != "0-1-15" || s.MasterLast != "0-1-15" || s.LossWindow != "" || s.Target != rA {
 		t.Errorf("salvage positions %+v", s)
+	}
+	if ag.have != "0-1-12" {
+		t.Errorf("the agent was asked for what %q lacks, want what the new master has (0-1-12)", ag.have)
 	}
 	if len(s.Skipped) != 1 || s.Skipped[0].Bytes != 57 || s.Skipped[0].Start != 1600 || !strings.Contains(s.Skipped[0].Reason, "incomplete") {
 		t.Errorf("skipped = %+v, want the 57 trailing bytes at 1600", s.Skipped)
@@ -321,7 +326,7 @@ func (m *multiAgent) Files(context.Context) ([]BinlogFile, error) {
 	}
 	return out, nil
 }
-func (m *multiAgent) Scan(_ context.Context, name string, _ int64) (BinlogScan, error) {
+func (m *multiAgent) Scan(_ context.Context, name string, _ int64, _ string) (BinlogScan, error) {
 	return m.scans[name], nil
 }
 func (m *multiAgent) Raw(context.Context, string, int64, int64, io.Writer) (int64, error) {

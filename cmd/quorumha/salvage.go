@@ -45,8 +45,8 @@ func (a agentAdapter) Files(ctx context.Context) ([]recovery.BinlogFile, error) 
 	return out, err
 }
 
-func (a agentAdapter) Scan(ctx context.Context, name string, from int64) (recovery.BinlogScan, error) {
-	s, err := a.c.Scan(ctx, name, from)
+func (a agentAdapter) Scan(ctx context.Context, name string, from int64, have string) (recovery.BinlogScan, error) {
+	s, err := a.c.ScanMissing(ctx, name, from, have)
 	out := recovery.BinlogScan{Name: s.Name, Size: s.Size, HeaderEnd: s.HeaderEnd, GTIDList: s.GTIDList,
 		CompleteEnd: s.CompleteEnd, IncompleteBytes: s.IncompleteBytes}
 	for _, t := range s.Transactions {

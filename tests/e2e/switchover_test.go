@@ -224,3 +224,63 @@ func TestSwitchover_LeaderKilledBeforePromote(t *testing.T) {
 	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
 	e.requireNoLossAnywhere(ctx, t, app)
 }
+
+// TestSwitchover_LeaderKilledAfterPromote: the leader dies once the target
+// is promoted but before the others are repointed; the next leader finishes
+// the switchover from the journal (never a second promotion), and no
+// acknowledged write is lost.
+func TestSwitchover_LeaderKilledAfterPromote(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e := startFailoverEnv(ctx, t, foOptions{Env: []string{"QUORUMHA_TEST_STEP_DELAY=1s"}})
+	app := e.startSwitchoverLoad(ctx, t, sandbox.AppUser, sandbox.AppPassword, 10*time.Millisecond)
+	before := e.lastRecordID(ctx, t)
+	leader, follower := e.leaderAndFollower(ctx, t)
+	code, err := harness.Do(ctx, http.MethodPost, leader.URL("/v1/clusters/"+detCluster+"/switchover"), map[string]any{"to": e.addr(1)}, nil)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("switchover: HTTP %d: %v", code, err)
+	}
+	var open foRecord
+	err = harness.Poll(ctx, 50*time.Millisecond, func() error {
+		recs, err := foHistory(ctx, follower)
+		if err != nil {
+			return err
+		}
+		fresh := switchoversAfter(recs, before)
+		if len(fresh) != 1 || !fresh[0].open() {
+			return fmt.Errorf("no open switchover yet")
+		}
+		if s, ok := fresh[0].step("promote"); !ok || s.Outcome != "ok" {
+			return fmt.Errorf("promote not done yet")
+		}
+		open = fresh[0]
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, begun := open.step("repoint"); begun {
+		t.Fatalf("too late to kill between promote and repoint: %s", open.summary())
+	}
+	e.g.Kill(leader)
+	t.Logf("killed leader %s during %s", leader.ID, open.summary())
+	rec := e.waitSwitchoverClosed(ctx, t, before)
+	if rec.ID != open.ID {
+		t.Fatalf("want record %d finished by the next leader: %s", open.ID, rec.summary())
+	}
+	e.requireSwitchedTo(ctx, t, rec, 0, 1)
+	promotes, leaders := 0, map[string]bool{}
+	for _, s := range rec.Steps {
+		if s.Name == "promote" {
+			promotes++
+		}
+		leaders[s.Leader] = true
+	}
+	if promotes != 1 || len(leaders) < 2 || !leaders[leader.ID] {
+		t.Fatalf("want one promote and steps by the killed leader %s and its successor: %s", leader.ID, rec.summary())
+	}
+	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
+	e.requireNoLossAnywhere(ctx, t, app)
+	e.sampler.require(t)
+}

@@ -78,7 +78,7 @@ func runChromium(ctx context.Context, t *testing.T, browser, url string, extra .
 	start := time.Now()
 	err := cmd.Run()
 	// Helpers left behind by a browser that exited are ended too.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	killGroupRemnants(cmd.Process.Pid)
 	t.Logf("chromium %s took %s", strings.Join(extra, " "), time.Since(start).Round(10*time.Millisecond))
 	if err != nil {
 		t.Fatalf("chromium %s %s: %v\nstderr:\n%s", strings.Join(extra, " "), url, err, stderr.String())
@@ -217,5 +217,36 @@ func TestUI_RendersFailover(t *testing.T) {
 			t.Fatalf("copy the screenshot to QUORUMHA_UI_SCREENSHOT=%s: %v", dst, err)
 		}
 		t.Logf("screenshot copied to %s", dst)
+	}
+}
+
+// killGroupRemnants kills the processes still in process group pgid after
+// its leader exited. Not kill(-pgid): once the leader is reaped and the
+// group empty, its number may already belong to a new process (say, a test's
+// mariadbd, which leads its own group), so only members other than a leader
+// are signalled.
+func killGroupRemnants(pgid int) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == pgid {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid pgrp ...": fields after the last ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }

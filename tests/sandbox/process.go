@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -34,6 +35,10 @@ type process struct {
 	pid  int
 	done chan struct{}
 	err  error // Wait's result, set before done is closed
+	// signalled is set before this package signals the process, so its exit
+	// is expected; any other exit is logged with the error log's tail, to
+	// explain a server that vanished under a test.
+	signalled atomic.Bool
 }
 
 // prepareInstance copies the template into the instance's data directory.
@@ -155,6 +160,10 @@ func (s *Sandbox) startProcess(ctx context.Context, i int) error {
 		p = &process{pid: pid, done: make(chan struct{})}
 		s.wg.Go(func() {
 			p.err = cmd.Wait()
+			if !p.signalled.Load() {
+				s.log.Warn("mariadbd exited unexpectedly", "instance", inst.Name, "pid", pid, "status", p.err,
+					"error_log_tail", newLogTail(inst.errorLog(), logOffset))
+			}
 			close(p.done)
 		})
 	}
@@ -284,6 +293,11 @@ func (s *Sandbox) signal(i int, sig syscall.Signal) (bool, error) {
 		return false, nil
 	}
 	inst := s.Instance(i)
+	s.mu.Lock()
+	if p := s.procs[i]; p != nil {
+		p.signalled.Store(true)
+	}
+	s.mu.Unlock()
 	if err := syscall.Kill(inst.PID, sig); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			return false, nil

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -246,18 +247,28 @@ func (g *Group) Start(c *Controller) error {
 	cmd.Stderr = logf
 	cmd.Env = append(os.Environ(), g.opts.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return err
-	}
-	c.cmd = cmd
 	done := make(chan struct{})
-	c.done = done
-	go func() { // owned by the Controller: Kill/Stop wait on done
-		_ = cmd.Wait()
+	started := make(chan error, 1)
+	// Owned by the Controller: Kill/Stop wait on done. Pdeathsig fires when
+	// the OS thread that forked the child exits (golang/go#27505), so the
+	// goroutine that starts the controller keeps that thread, waiting, for
+	// the controller's whole life.
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			_ = cmd.Wait()
+		}
 		logf.Close()
 		close(done)
 	}()
+	if err := <-started; err != nil {
+		return err
+	}
+	c.cmd = cmd
+	c.done = done
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +40,34 @@ type process struct {
 	// is expected; any other exit is logged with the error log's tail, to
 	// explain a server that vanished under a test.
 	signalled atomic.Bool
+}
+
+// startAndWait starts cmd and waits for it in a goroutine of s.wg that
+// stays locked to its OS thread for the server's whole life. Pdeathsig is
+// delivered when the *thread* that forked the child exits, not the process
+// (golang/go#27505), and Go may end a thread whenever a goroutine returns
+// while locked to it: a thread kept busy waiting can never be that thread.
+// It returns Start's error.
+func (s *Sandbox) startAndWait(cmd *exec.Cmd, p *process, inst Instance, logOffset int64) error {
+	started := make(chan error, 1)
+	s.wg.Go(func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(p.done)
+			return
+		}
+		p.pid = cmd.Process.Pid
+		started <- nil
+		p.err = cmd.Wait()
+		if !p.signalled.Load() {
+			s.log.Warn("mariadbd exited unexpectedly", "instance", inst.Name, "pid", p.pid, "status", p.err,
+				"error_log_tail", newLogTail(inst.errorLog(), logOffset))
+		}
+		close(p.done)
+	})
+	return <-started
 }
 
 // prepareInstance copies the template into the instance's data directory.
@@ -132,40 +161,30 @@ func (s *Sandbox) startProcess(ctx context.Context, i int) error {
 	}
 	cmd := exec.Command(mariadbd, args...)
 	cmd.Stdout, cmd.Stderr = out, out
+	var p *process
+	pid := 0
 	if s.opts.Detach {
 		// A session of its own: no controlling terminal, no SIGINT/SIGHUP
 		// from the shell that ran `quorumha sandbox up`.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		err = cmd.Start()
+		if err == nil {
+			pid = cmd.Process.Pid // Release forgets it
+			err = cmd.Process.Release()
+		}
 	} else {
 		// Own process group (a test's Ctrl-C does not hit it mid-cleanup),
 		// and do not leak servers when a test binary dies without cleanup.
-		// Pdeathsig follows the forking OS thread, which Go keeps alive
-		// unless a goroutine exits while locked to it.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		p = &process{done: make(chan struct{})}
+		err = s.startAndWait(cmd, p, inst, logOffset)
+		pid = p.pid
 	}
-	err = cmd.Start()
 	if cerr := out.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("sandbox: %s: start mariadbd: %w", inst.Name, err)
-	}
-	pid := cmd.Process.Pid // Release forgets it
-	var p *process
-	if s.opts.Detach {
-		if err := cmd.Process.Release(); err != nil {
-			return fmt.Errorf("sandbox: %s: release: %w", inst.Name, err)
-		}
-	} else {
-		p = &process{pid: pid, done: make(chan struct{})}
-		s.wg.Go(func() {
-			p.err = cmd.Wait()
-			if !p.signalled.Load() {
-				s.log.Warn("mariadbd exited unexpectedly", "instance", inst.Name, "pid", pid, "status", p.err,
-					"error_log_tail", newLogTail(inst.errorLog(), logOffset))
-			}
-			close(p.done)
-		})
 	}
 	s.mu.Lock()
 	s.instances[i].PID = pid

@@ -184,15 +184,11 @@ func (c ClusterConfig) agentOf(addr string) string {
 }
 
 // salvageRan reports whether this record journalled an earlier salvage
-// attempt than the one running now.
+// attempt. The executor hands a step the record as it was read before the
+// step's own begin was journalled, so any salvage step in it is a
+// predecessor's.
 func (r *failoverRun) salvageRan() bool {
-	n := 0
-	for _, s := range r.rec.Steps {
-		if s.Name == StepSalvage {
-			n++
-		}
-	}
-	return n > 1
+	return slices.ContainsFunc(r.rec.Steps, func(s fsm.Step) bool { return s.Name == StepSalvage })
 }
 
 type salvageResult struct {

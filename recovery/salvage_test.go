@@ -333,3 +333,26 @@ func (m *multiAgent) Raw(context.Context, string, int64, int64, io.Writer) (int6
 	return 0, nil
 }
 func (m *multiAgent) Tail(context.Context) (BinlogTail, error) { return BinlogTail{}, nil }
+
+// With file/position replication a salvage that a dead leader began is not
+// applied again: nothing tells which of its transactions already landed.
+func TestSalvage_FilePositionResumeIsNotReapplied(t *testing.T) {
+	e := newExecEnv(t)
+	e.cc.ReplicationMode = "file"
+	ex := e.salvager(&fakeAgent{upTo: 15}, func(context.Context, string, topology.Credentials, topology.Flavor, []string) error {
+		t.Error("a resumed file/position salvage applied binlog files")
+		return nil
+	}, time.Second)
+	id := e.open(t, "")
+	run := &failoverRun{e: ex, cc: e.cc, id: id, conns: map[string]Instance{}}
+	run.rec = e.record(t, id)
+	run.rec.Candidates = []fsm.Candidate{{Address: rA, Chosen: true}}
+	run.rec.Steps = []fsm.Step{{Seq: 6, Name: StepSalvage, Leader: "c2", Outcome: fsm.OutcomeRunning}}
+	res := run.salvage(context.Background())
+	if res.outcome != fsm.OutcomeWarning || !strings.Contains(res.detail, "previous salvage was interrupted") {
+		t.Fatalf("resumed salvage = %+v", res)
+	}
+	if s := e.record(t, id).Salvage; s == nil || s.Outcome != fsm.SalvageNotPossible {
+		t.Fatalf("salvage report %+v", s)
+	}
+}

@@ -77,8 +77,13 @@ func TestDetectorGroup_DeadMasterConfirmedEverywhere(t *testing.T) {
 		n.prober.setReplica(ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "10.0.0.1", MasterPort: 3306, IORunning: "Connecting"})
 	}
 	waitAll(t, nodes, AssessDeadConfirmed)
-	a, _ := nodes[1].det.Assessment("app1")
-	if a.DownCount != 3 || a.Needed != 2 || fmt.Sprint(a.Zones) != "[a b c]" {
-		t.Fatalf("evidence at c2: down=%d needed=%d zones=%v", a.DownCount, a.Needed, a.Zones)
-	}
+	// Dead is confirmed once two vantage points agree; the third down vote
+	// reaches c2 by gossip a moment later, so poll for the full evidence.
+	waitFor(t, 10*time.Second, "c2 counts all three down votes", func() (bool, string) {
+		a, _ := nodes[1].det.Assessment("app1")
+		if a.State != AssessDeadConfirmed || a.DownCount != 3 || a.Needed != 2 || fmt.Sprint(a.Zones) != "[a b c]" {
+			return false, fmt.Sprintf("evidence at c2: %s down=%d needed=%d zones=%v", a.State, a.DownCount, a.Needed, a.Zones)
+		}
+		return true, ""
+	})
 }

@@ -107,7 +107,11 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 	}
 	var notes []string
 	for i, addr := range targets {
-		res, err := r.salvageOnto(ctx, actx, ag, addr)
+		var known *topology.Instance
+		if i == 0 {
+			known = tin // read above; nothing has written to it since
+		}
+		res, err := r.salvageOnto(ctx, actx, ag, addr, known)
 		if i == 0 {
 			rep.Applied, rep.GTIDs, rep.Skipped, rep.Bytes = len(res.applied), res.applied, res.skipped, res.bytes
 			rep.Recovered = res.after
@@ -199,12 +203,15 @@ type salvageResult struct {
 }
 
 // salvageOnto applies to addr what the dead master's binlog has beyond addr's
-// own position. actx bounds the agent calls, ctx the apply.
-func (r *failoverRun) salvageOnto(ctx, actx context.Context, ag BinlogAgent, addr string) (salvageResult, error) {
+// own position (in, when the caller has just read it; nil reads it). actx
+// bounds the agent calls, ctx the apply.
+func (r *failoverRun) salvageOnto(ctx, actx context.Context, ag BinlogAgent, addr string, in *topology.Instance) (salvageResult, error) {
 	var res salvageResult
-	_, in, err := r.read(ctx, addr)
-	if err != nil {
-		return res, fmt.Errorf("read %s: %w", addr, err)
+	if in == nil {
+		var err error
+		if _, in, err = r.read(ctx, addr); err != nil {
+			return res, fmt.Errorf("read %s: %w", addr, err)
+		}
 	}
 	from, err := salvageStart(in, r.cc.useGTID())
 	if err != nil {
@@ -242,18 +249,17 @@ func (r *failoverRun) salvageOnto(ctx, actx context.Context, ag BinlogAgent, add
 		res.after = positionText(after)
 	}
 	// What landed: with GTIDs, every salvaged GTID the server now has.
-	for _, t := range trxs {
-		if !from.GTID {
-			if aerr == nil {
-				res.applied = append(res.applied, trxID(t))
+	switch {
+	case !from.GTID && aerr == nil:
+		for _, t := range trxs {
+			res.applied = append(res.applied, trxID(t))
+		}
+	case from.GTID && rerr == nil:
+		has := mariaDBHave(after)
+		for _, t := range trxs {
+			if g, err := topology.ParseMariaDBPos(t.GTID); err == nil && hasGTID(has, g[0]) {
+				res.applied = append(res.applied, t.GTID)
 			}
-			continue
-		}
-		if rerr != nil {
-			break
-		}
-		if g, err := topology.ParseMariaDBPos(t.GTID); err == nil && hasGTID(mariaDBHave(after), g[0]) {
-			res.applied = append(res.applied, t.GTID)
 		}
 	}
 	if !from.GTID && aerr == nil {

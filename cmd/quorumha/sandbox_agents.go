@@ -120,18 +120,7 @@ func waitSandboxAgent(a sandboxAgent) error {
 
 // loadSandboxAgents reads DIR/agents.json (none when it does not exist).
 func loadSandboxAgents(dir string) ([]sandboxAgent, error) {
-	b, err := os.ReadFile(filepath.Join(dir, sandboxAgentsFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var agents []sandboxAgent
-	if err := json.Unmarshal(b, &agents); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, sandboxAgentsFile), err)
-	}
-	return agents, nil
+	return loadDetached[sandboxAgent](filepath.Join(dir, sandboxAgentsFile))
 }
 
 // printSandboxAgents lists the demo's agents with their state.

@@ -141,18 +141,24 @@ func sandboxLeader(ctx context.Context, c sandboxController) (string, bool) {
 }
 
 func loadSandboxControllers(dir string) ([]sandboxController, error) {
-	b, err := os.ReadFile(filepath.Join(dir, sandboxControllersFile))
+	return loadDetached[sandboxController](filepath.Join(dir, sandboxControllersFile))
+}
+
+// loadDetached reads the JSON list of detached processes `sandbox up`
+// recorded in path (none when it does not exist).
+func loadDetached[T any](path string) ([]T, error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var ctrls []sandboxController
-	if err := json.Unmarshal(b, &ctrls); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, sandboxControllersFile), err)
+	var out []T
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return ctrls, nil
+	return out, nil
 }
 
 // controllerAlive reports whether pid is still a `quorumha run` process (the

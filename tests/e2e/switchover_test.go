@@ -185,35 +185,7 @@ func TestSwitchover_LeaderKilledBeforePromote(t *testing.T) {
 	e := startFailoverEnv(ctx, t, foOptions{Env: []string{"QUORUMHA_TEST_STEP_DELAY=1s"}})
 	app := e.startSwitchoverLoad(ctx, t, sandbox.AppUser, sandbox.AppPassword, 10*time.Millisecond)
 	before := e.lastRecordID(ctx, t)
-	leader, follower := e.leaderAndFollower(ctx, t)
-	code, err := harness.Do(ctx, http.MethodPost, leader.URL("/v1/clusters/"+detCluster+"/switchover"), map[string]any{"to": e.addr(1)}, nil)
-	if err != nil || code != http.StatusAccepted {
-		t.Fatalf("switchover: HTTP %d: %v", code, err)
-	}
-	var open foRecord
-	err = harness.Poll(ctx, 50*time.Millisecond, func() error {
-		recs, err := foHistory(ctx, follower)
-		if err != nil {
-			return err
-		}
-		fresh := switchoversAfter(recs, before)
-		if len(fresh) != 1 || !fresh[0].open() {
-			return fmt.Errorf("no open switchover yet")
-		}
-		if s, ok := fresh[0].step("read_only_old"); !ok || s.Outcome != "ok" {
-			return fmt.Errorf("read_only_old not done yet")
-		}
-		open = fresh[0]
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, begun := open.step("promote"); begun {
-		t.Fatalf("too late to test a rollback: %s", open.summary())
-	}
-	e.g.Kill(leader)
-	t.Logf("killed leader %s during %s", leader.ID, open.summary())
+	open, _ := e.switchoverKillingLeaderBetween(ctx, t, before, "read_only_old", "promote")
 	rec := e.waitSwitchoverClosed(ctx, t, before)
 	if rec.ID != open.ID || rec.Result != "rolled_back" {
 		t.Fatalf("want record %d rolled back by the next leader: %s", open.ID, rec.summary())
@@ -236,35 +208,7 @@ func TestSwitchover_LeaderKilledAfterPromote(t *testing.T) {
 	e := startFailoverEnv(ctx, t, foOptions{Env: []string{"QUORUMHA_TEST_STEP_DELAY=1s"}})
 	app := e.startSwitchoverLoad(ctx, t, sandbox.AppUser, sandbox.AppPassword, 10*time.Millisecond)
 	before := e.lastRecordID(ctx, t)
-	leader, follower := e.leaderAndFollower(ctx, t)
-	code, err := harness.Do(ctx, http.MethodPost, leader.URL("/v1/clusters/"+detCluster+"/switchover"), map[string]any{"to": e.addr(1)}, nil)
-	if err != nil || code != http.StatusAccepted {
-		t.Fatalf("switchover: HTTP %d: %v", code, err)
-	}
-	var open foRecord
-	err = harness.Poll(ctx, 50*time.Millisecond, func() error {
-		recs, err := foHistory(ctx, follower)
-		if err != nil {
-			return err
-		}
-		fresh := switchoversAfter(recs, before)
-		if len(fresh) != 1 || !fresh[0].open() {
-			return fmt.Errorf("no open switchover yet")
-		}
-		if s, ok := fresh[0].step("promote"); !ok || s.Outcome != "ok" {
-			return fmt.Errorf("promote not done yet")
-		}
-		open = fresh[0]
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, begun := open.step("repoint"); begun {
-		t.Fatalf("too late to kill between promote and repoint: %s", open.summary())
-	}
-	e.g.Kill(leader)
-	t.Logf("killed leader %s during %s", leader.ID, open.summary())
+	open, leader := e.switchoverKillingLeaderBetween(ctx, t, before, "promote", "repoint")
 	rec := e.waitSwitchoverClosed(ctx, t, before)
 	if rec.ID != open.ID {
 		t.Fatalf("want record %d finished by the next leader: %s", open.ID, rec.summary())
@@ -283,4 +227,43 @@ func TestSwitchover_LeaderKilledAfterPromote(t *testing.T) {
 	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
 	e.requireNoLossAnywhere(ctx, t, app)
 	e.sampler.require(t)
+}
+
+// switchoverKillingLeaderBetween asks the leader for a switchover to
+// instance 1 (the controllers run with QUORUMHA_TEST_STEP_DELAY, so steps
+// are a second apart), waits until step done has ended ok and kills the
+// leader before step next begins. It returns the open record as it stood
+// and the killed leader.
+func (e *foEnv) switchoverKillingLeaderBetween(ctx context.Context, t *testing.T, before uint64, done, next string) (foRecord, *harness.Controller) {
+	t.Helper()
+	leader, follower := e.leaderAndFollower(ctx, t)
+	code, err := harness.Do(ctx, http.MethodPost, leader.URL("/v1/clusters/"+detCluster+"/switchover"), map[string]any{"to": e.addr(1)}, nil)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("switchover: HTTP %d: %v", code, err)
+	}
+	var open foRecord
+	err = harness.Poll(ctx, 50*time.Millisecond, func() error {
+		recs, err := foHistory(ctx, follower)
+		if err != nil {
+			return err
+		}
+		fresh := switchoversAfter(recs, before)
+		if len(fresh) != 1 || !fresh[0].open() {
+			return fmt.Errorf("no open switchover yet")
+		}
+		if s, ok := fresh[0].step(done); !ok || s.Outcome != "ok" {
+			return fmt.Errorf("%s not done yet", done)
+		}
+		open = fresh[0]
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, begun := open.step(next); begun {
+		t.Fatalf("too late to kill the leader between %s and %s: %s", done, next, open.summary())
+	}
+	e.g.Kill(leader)
+	t.Logf("killed leader %s during %s", leader.ID, open.summary())
+	return open, leader
 }

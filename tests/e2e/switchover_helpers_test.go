@@ -138,12 +138,17 @@ func (e *foEnv) requireSwitchedTo(ctx context.Context, t *testing.T, r foRecord,
 // is on every instance, once replication has caught up.
 func (e *foEnv) requireNoLossAnywhere(ctx context.Context, t *testing.T, loads ...*harness.WriteLoad) {
 	t.Helper()
+	// Stop the loads first: a write acknowledged after replication was
+	// waited for would not have reached the replicas yet.
+	stats := make([]harness.Stats, 0, len(loads))
+	for _, w := range loads {
+		stats = append(stats, w.Stop())
+	}
 	if err := e.sb.WaitReplicating(ctx); err != nil {
 		t.Fatal(err)
 	}
 	e.logPositions(ctx, t)
-	for _, w := range loads {
-		st := w.Stop()
+	for _, st := range stats {
 		t.Logf("write load: %d acknowledged, %d failed (last: %s)", len(st.Acked), st.Failed, st.LastErr)
 		for i := range e.sb.Instances() {
 			requireNothingLost(ctx, t, e.sb, i, st)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -172,49 +173,103 @@ func (c *Client) Raw(ctx context.Context, name string, from, to int64, w io.Writ
 
 // getJSON decodes a JSON answer, bounding the whole call by the timeout.
 func (c *Client) getJSON(ctx context.Context, path string, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	resp, err := c.get(ctx, path)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJSONBody)).Decode(out); err != nil {
-		return fmt.Errorf("agent GET %s: decode answer: %w", path, err)
-	}
-	return nil
+	return c.callJSON(ctx, http.MethodGet, path, nil, out)
 }
 
 // get sends a GET and returns a 200 answer; any other status becomes an
 // *APIError carrying the agent's message.
 func (c *Client) get(ctx context.Context, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	return c.do(ctx, http.MethodGet, path, nil)
+}
+
+// do sends a request (body, when not nil, as JSON) and returns a 200
+// answer; any other status becomes an *APIError with the agent's message.
+func (c *Client) do(ctx context.Context, method, path string, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		buf, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("agent %s %s: encode body: %w", method, path, err)
+		}
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return nil, fmt.Errorf("agent GET %s: %w", path, err)
+		return nil, fmt.Errorf("agent %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("agent GET %s: %w", path, err)
+		return nil, fmt.Errorf("agent %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	apiErr := &APIError{Method: http.MethodGet, Path: path, Status: resp.StatusCode}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)) // best effort: the status says enough
+	apiErr := &APIError{Method: method, Path: path, Status: resp.StatusCode}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)) // best effort: the status says enough
 	var er ErrorResponse
-	if json.Unmarshal(body, &er) == nil && er.Error != "" {
+	if json.Unmarshal(raw, &er) == nil && er.Error != "" {
 		apiErr.Message = er.Error
 	} else {
-		apiErr.Message = strings.TrimSpace(string(body))
+		apiErr.Message = strings.TrimSpace(string(raw))
 		if apiErr.Message == "" {
 			apiErr.Message = http.StatusText(resp.StatusCode)
 		}
 	}
 	return nil, apiErr
+}
+
+// callJSON sends method path with body (nil: none) and decodes the JSON
+// answer into out, bounding the whole call by the client's timeout.
+func (c *Client) callJSON(ctx context.Context, method, path string, body, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	resp, err := c.do(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJSONBody)).Decode(out); err != nil {
+		return fmt.Errorf("agent %s %s: decode answer: %w", method, path, err)
+	}
+	return nil
+}
+
+// Lease renews this controller's share of the master's quorum lease.
+func (c *Client) Lease(ctx context.Context, req LeaseRequest) (LeaseResponse, error) {
+	var out LeaseResponse
+	err := c.callJSON(ctx, http.MethodPost, "/v1/lease", req, &out)
+	return out, err
+}
+
+// FenceStatus reads the agent's fence state.
+func (c *Client) FenceStatus(ctx context.Context) (FenceStatus, error) {
+	var out FenceStatus
+	err := c.callJSON(ctx, http.MethodGet, "/v1/fence", nil, &out)
+	return out, err
+}
+
+// Fence asks the agent to fence its server now (a controller's fence step).
+// The answer is the state after the attempt: Fenced with no Errors, or
+// ServerRunning false, is a proof.
+func (c *Client) Fence(ctx context.Context, req FenceRequest) (FenceStatus, error) {
+	var out FenceStatus
+	err := c.callJSON(ctx, http.MethodPost, "/v1/fence", req, &out)
+	return out, err
+}
+
+// ClearFence disarms the agent and forgets its fence: the server is being
+// promoted, or was demoted in order. It does not change read_only.
+func (c *Client) ClearFence(ctx context.Context, req FenceRequest) (FenceStatus, error) {
+	var out FenceStatus
+	err := c.callJSON(ctx, http.MethodPost, "/v1/fence/clear", req, &out)
+	return out, err
 }
 
 // IsStatus reports whether err is an agent answer with the given status.

@@ -211,7 +211,26 @@ type Recovery struct {
 	// CheckReplDelay excludes lagging replicas from promotion (MHA's
 	// check_repl_delay); instances may override it.
 	CheckReplDelay bool `mapstructure:"check_repl_delay" json:"check_repl_delay"`
+	// Fence is "required" (default: promote only after a proven fence of the
+	// old master, otherwise the record waits in awaiting_fence) or
+	// "best_effort" (promote anyway and say so in the record).
+	Fence string `mapstructure:"fence" json:"fence"`
+	// LeaseTTL is how long one controller's renewal of a master's quorum
+	// lease counts at that host's agent. Keep it well below the servers'
+	// rpl_semi_sync_master_timeout, so a cut-off master is fenced before
+	// semi-sync falls back to async and acknowledges writes on its own.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl" json:"lease_ttl"`
+	// LeaseDrift is the margin added to the TTL before the leader takes a
+	// lapsed lease as a fence proof: clock rate differences between the
+	// controllers and the agent, and request latency.
+	LeaseDrift time.Duration `mapstructure:"lease_drift" json:"lease_drift"`
 }
+
+// Fence modes (recovery.fence).
+const (
+	FenceRequired   = "required"
+	FenceBestEffort = "best_effort"
+)
 
 // Log selects how the controller logs (slog on stderr).
 type Log struct {

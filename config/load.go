@@ -51,6 +51,9 @@ func defaults() map[string]any {
 		"recovery.apply_timeout":    "60s",
 		"recovery.salvage_timeout":  "10s",
 		"recovery.check_repl_delay": true,
+		"recovery.fence":            "required",
+		"recovery.lease_ttl":        "2s",
+		"recovery.lease_drift":      "500ms",
 		"log.level":                 "info",
 		"log.format":                "text",
 	}

@@ -180,6 +180,17 @@ func (c *Config) validateRecovery(p *problems) {
 	positive(p, "recovery.max_replica_lag", r.MaxReplicaLag)
 	positive(p, "recovery.apply_timeout", r.ApplyTimeout)
 	positive(p, "recovery.salvage_timeout", r.SalvageTimeout)
+	switch r.Fence {
+	case FenceRequired, FenceBestEffort:
+	default:
+		p.add("recovery.fence", r.Fence, ErrInvalidValue, "must be required or best_effort")
+	}
+	if r.LeaseTTL < 100*time.Millisecond || r.LeaseTTL > time.Minute {
+		p.add("recovery.lease_ttl", r.LeaseTTL.String(), ErrInvalidValue, "must be between 100ms and 1m")
+	}
+	if r.LeaseDrift < 0 || r.LeaseDrift > r.LeaseTTL {
+		p.add("recovery.lease_drift", r.LeaseDrift.String(), ErrInvalidValue, "must be between 0 and recovery.lease_ttl")
+	}
 }
 
 func (c *Config) validateLog(p *problems) {

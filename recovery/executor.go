@@ -18,7 +18,7 @@ type Instance interface {
 	Read(ctx context.Context) (*topology.Instance, error)
 	SetReadOnly(ctx context.Context, on bool) error
 	SetSemiSyncMaster(ctx context.Context, on bool) error
-	KillUserConnections(ctx context.Context, spareUsers ...string) ([]topology.Process, error)
+	KillClientSessions(ctx context.Context, spareIDs ...uint64) ([]topology.Process, error)
 	StopReplica(ctx context.Context, threads topology.ReplicaThreads) error
 	StartReplica(ctx context.Context, threads topology.ReplicaThreads) error
 	ChangeMaster(ctx context.Context, opts topology.ChangeMasterOptions) error
@@ -61,7 +61,7 @@ type ClusterHooks struct {
 // depend on the config package.
 type ClusterConfig struct {
 	Name     string
-	User     string // administrative account; spared when connections are killed
+	User     string // administrative account
 	Password string
 	// ReplUser and ReplPassword go into CHANGE MASTER. With ReplUser empty
 	// the replica's current Master_User is kept (and said so in the step).
@@ -97,6 +97,10 @@ type ExecutorConfig struct {
 	// an agent that does not answer in time is given up, and the failover
 	// goes on with the possible loss recorded.
 	SalvageTimeout time.Duration
+	// FenceMode is FenceRequired ("" means it) or FenceBestEffort.
+	FenceMode string
+	// Lease answers the lease_expired fence proof; nil never proves it.
+	Lease LeaseWitness
 	// Now is the clock for journal times; nil means time.Now.
 	Now func() time.Time
 	// Logger receives progress; nil discards.

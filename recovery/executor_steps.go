@@ -146,7 +146,7 @@ func (r *failoverRun) fence(ctx context.Context) stepResult {
 		} else {
 			notes = append(notes, "read_only=ON on "+old)
 		}
-		killed, err := c.KillUserConnections(ctx, r.cc.User)
+		killed, err := c.KillClientSessions(ctx)
 		if err != nil {
 			warn = true
 			notes = append(notes, fmt.Sprintf("kill connections on %s: %v", old, err))

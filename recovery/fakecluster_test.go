@@ -147,7 +147,7 @@ func (c *fakeConn) SetReadOnly(_ context.Context, on bool) error {
 	})
 }
 
-func (c *fakeConn) KillUserConnections(context.Context, ...string) ([]topology.Process, error) {
+func (c *fakeConn) KillClientSessions(context.Context, ...uint64) ([]topology.Process, error) {
 	return nil, c.do("kill", func(n *fakeNode) error { n.killed++; return nil })
 }
 

@@ -49,7 +49,7 @@ func (d *Runner) fenceIfWritable(ctx context.Context, cc ClusterConfig, addr str
 		d.log.Error("old master is back and writable; fencing it failed", "cluster", cc.Name, "instance", addr, "record", recID, "err", err)
 		return
 	}
-	killed, err := in.KillUserConnections(ctx, cc.User)
+	killed, err := in.KillClientSessions(ctx)
 	d.log.Warn("old master came back writable: set read_only and killed its client connections (rejoin it explicitly)",
 		"cluster", cc.Name, "instance", addr, "record", recID, "killed", len(killed), "err", err)
 }

@@ -248,7 +248,7 @@ func (r *failoverRun) killOld(ctx context.Context, grace time.Duration) stepResu
 			return stepFailed(fsm.ResultRolledBack, "%v", err)
 		}
 	}
-	killed, err := c.KillUserConnections(ctx, r.cc.User)
+	killed, err := c.KillClientSessions(ctx)
 	if err != nil {
 		return stepFailed(fsm.ResultRolledBack, "kill connections on %s: %v", old, err)
 	}
@@ -257,7 +257,7 @@ func (r *failoverRun) killOld(ctx context.Context, grace time.Duration) stepResu
 		notes = append(notes, fmt.Sprintf("global read lock not taken (%v)", err))
 	} else {
 		notes = append(notes, "global read lock held")
-		again, err := c.KillUserConnections(ctx, r.cc.User)
+		again, err := c.KillClientSessions(ctx, r.lockID)
 		if err != nil {
 			return stepFailed(fsm.ResultRolledBack, "kill connections on %s: %v", old, err)
 		}
@@ -310,7 +310,7 @@ func (r *failoverRun) releaseLock(ctx context.Context, kill bool) {
 	}
 	if kill {
 		if c, err := r.conn(ctx, r.rec.OldMaster); err == nil {
-			_, _ = c.KillUserConnections(ctx, r.cc.User)
+			_, _ = c.KillClientSessions(ctx, r.lockID)
 			r.killLockWaiters(ctx, c)
 		}
 	}

@@ -40,7 +40,7 @@ func (c *Conn) exec(ctx context.Context, what string, stmts ...string) error {
 
 // SetReadOnly turns writes off (on=true) or on. It is idempotent. On MySQL it
 // sets super_read_only too; on MariaDB 10.11 users with READ_ONLY ADMIN (and
-// so SUPER) can still write, so fencing must also KillUserConnections.
+// so SUPER) can still write, so fencing must also KillClientSessions.
 func (c *Conn) SetReadOnly(ctx context.Context, on bool) error {
 	c.log.InfoContext(ctx, "set read_only", "on", on)
 	return c.exec(ctx, fmt.Sprintf("set read_only=%v", on), c.Version().ReadOnlySQL(on)...)

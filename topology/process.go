@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -100,45 +101,60 @@ func isReplicationCommand(cmd string) bool {
 	return false
 }
 
-// killable decides whether fencing should kill p: client connections only,
-// never self, system or replication threads, or threads of spared users.
-func killable(p Process, self uint64, spare map[string]bool) bool {
+// killable decides whether fencing kills p: every client session, whatever
+// its account (applications often use the same admin account as the
+// controllers; MHA's default is root), except self, system and replication
+// threads and the sessions listed in spare (a switchover's lock holder).
+func killable(p Process, self uint64, spare map[uint64]bool) bool {
 	return p.ID != self &&
+		!spare[p.ID] &&
 		!isSystemUser(p.User) &&
 		!isReplicationCommand(p.Command) &&
-		!spare[p.User] &&
 		!strings.EqualFold(p.Command, "Killed")
 }
 
-// KillUserConnections kills every client connection except this one, system
-// threads, replication threads and connections of spareUsers (pass the
-// controllers' own account so peers' probes survive). It is the second half
-// of fencing a MariaDB master, where read_only does not stop privileged
-// writers. It returns the processes it killed; a thread that ended on its
-// own meanwhile is not an error.
-func (c *Conn) KillUserConnections(ctx context.Context, spareUsers ...string) ([]Process, error) {
+// KillClientSessions kills every client session except this one, system
+// threads, replication threads and the sessions whose ids are in spareIDs.
+// It is the second half of fencing a master: read_only does not stop
+// accounts with READ ONLY ADMIN (or SUPER on older servers), and a session
+// waiting for a semi-sync acknowledgement must get an error, not an OK, once
+// the master is fenced. Sessions of the controllers' own account are killed
+// too; their probes reconnect. It returns the processes it killed; a thread
+// that ended on its own meanwhile is not an error.
+func (c *Conn) KillClientSessions(ctx context.Context, spareIDs ...uint64) ([]Process, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
 	conn, err := c.db.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: kill connections: %w", c.addr, err)
+		return nil, fmt.Errorf("%s: kill sessions: %w", c.addr, err)
 	}
 	defer func() { _ = conn.Close() }()
 	var self uint64
 	if err := conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&self); err != nil {
-		return nil, fmt.Errorf("%s: kill connections: %w", c.addr, err)
+		return nil, fmt.Errorf("%s: kill sessions: %w", c.addr, err)
 	}
+	return killSessions(ctx, conn, c.addr, self, spareIDs, c.log)
+}
+
+// sqlConn is the part of *sql.Conn that killSessions needs.
+type sqlConn interface {
+	queryer
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// killSessions kills, over conn (whose id is self), every killable session.
+func killSessions(ctx context.Context, conn sqlConn, addr string, self uint64, spareIDs []uint64, log *slog.Logger) ([]Process, error) {
 	cols, rows, err := queryTable(ctx, conn, processListSQL)
 	if err != nil {
-		return nil, fmt.Errorf("%s: kill connections: process list: %w", c.addr, err)
+		return nil, fmt.Errorf("%s: kill sessions: process list: %w", addr, err)
 	}
 	procs, err := parseProcessList(cols, rows)
 	if err != nil {
-		return nil, fmt.Errorf("%s: kill connections: %w", c.addr, err)
+		return nil, fmt.Errorf("%s: kill sessions: %w", addr, err)
 	}
-	spare := map[string]bool{}
-	for _, u := range spareUsers {
-		spare[u] = true
+	spare := map[uint64]bool{}
+	for _, id := range spareIDs {
+		spare[id] = true
 	}
 	var killed []Process
 	for _, p := range procs {
@@ -149,12 +165,12 @@ func (c *Conn) KillUserConnections(ctx context.Context, spareUsers ...string) ([
 			if isNoSuchThread(err) {
 				continue
 			}
-			return killed, fmt.Errorf("%s: kill connection %d (%s@%s): %w", c.addr, p.ID, p.User, p.Host, err)
+			return killed, fmt.Errorf("%s: kill connection %d (%s@%s): %w", addr, p.ID, p.User, p.Host, err)
 		}
 		killed = append(killed, p)
 	}
-	if len(killed) > 0 {
-		c.log.InfoContext(ctx, "killed client connections", "count", len(killed))
+	if len(killed) > 0 && log != nil {
+		log.InfoContext(ctx, "killed client sessions", "count", len(killed))
 	}
 	return killed, nil
 }

@@ -45,7 +45,7 @@ func TestParseProcessList_Recorded(t *testing.T) {
 }
 
 func TestKillable_Filters(t *testing.T) {
-	spare := map[string]bool{"quorumha": true}
+	spare := map[uint64]bool{10: true}
 	tests := []struct {
 		name string
 		p    Process
@@ -54,7 +54,8 @@ func TestKillable_Filters(t *testing.T) {
 		{"app", Process{ID: 9, User: "app", Command: "Sleep"}, true},
 		{"app query", Process{ID: 11, User: "root", Command: "Query"}, true},
 		{"self", Process{ID: 7, User: "app", Command: "Query"}, false},
-		{"spared user", Process{ID: 10, User: "quorumha", Command: "Query"}, false},
+		{"spared session", Process{ID: 10, User: "quorumha", Command: "Query"}, false},
+		{"admin account", Process{ID: 13, User: "quorumha", Command: "Sleep"}, true},
 		{"binlog dump", Process{ID: 5, User: "repl", Command: "Binlog Dump"}, false},
 		{"binlog dump gtid", Process{ID: 6, User: "repl", Command: "Binlog Dump GTID"}, false},
 		{"system user", Process{ID: 1, User: "system user", Command: "Connect"}, false},

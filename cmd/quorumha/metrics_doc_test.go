@@ -15,16 +15,16 @@ import (
 	"time"
 )
 
-// readmeMetric is one row of the README's Metrics table.
+// readmeMetric is one row of the Metrics table of docs/http-api.md.
 type readmeMetric struct {
 	name, typ string
 	labels    []string
 }
 
-// readmeMetrics parses the table under "### Metrics" in the README.
+// readmeMetrics parses the table under "## Metrics" in docs/http-api.md.
 func readmeMetrics(t *testing.T) []readmeMetric {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "README.md"))
+	f, err := os.Open(filepath.Join("..", "..", "docs", "http-api.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,14 +35,14 @@ func readmeMetrics(t *testing.T) []readmeMetric {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case strings.HasPrefix(line, "### Metrics"):
+		case strings.HasPrefix(line, "## Metrics"):
 			in = true
 		case in && strings.HasPrefix(line, "#"):
 			in = false
 		case in && strings.HasPrefix(line, "| `quorumha_"):
 			cells := strings.Split(strings.Trim(line, "|"), "|")
 			if len(cells) != 4 {
-				t.Fatalf("README metrics row has %d cells, want 4: %s", len(cells), line)
+				t.Fatalf("docs metrics row has %d cells, want 4: %s", len(cells), line)
 			}
 			m := readmeMetric{name: strings.Trim(strings.TrimSpace(cells[0]), "`"), typ: strings.TrimSpace(cells[1])}
 			for _, l := range strings.Split(cells[2], ",") {
@@ -57,7 +57,7 @@ func readmeMetrics(t *testing.T) []readmeMetric {
 		t.Fatal(err)
 	}
 	if len(out) < 10 {
-		t.Fatalf("found %d metrics in the README's Metrics table; is the section still called \"### Metrics\"?", len(out))
+		t.Fatalf("found %d metrics in the docs' Metrics table; is the section of docs/http-api.md still called \"## Metrics\"?", len(out))
 	}
 	return out
 }
@@ -111,7 +111,7 @@ func freeLoopback(t *testing.T) string {
 
 // TestMetrics_ReadmeTable runs a real controller (one voter, gossip on, a
 // cluster whose servers are down) and checks that its /metrics exposes every
-// metric of the README's table with the documented type and labels, and
+// metric of the docs' table with the documented type and labels, and
 // that the table documents every quorumha_* metric it exposes.
 func TestMetrics_ReadmeTable(t *testing.T) {
 	documented := readmeMetrics(t)
@@ -196,7 +196,7 @@ clusters:
 	for _, m := range documented {
 		f := families[m.name]
 		if f.typ != m.typ {
-			t.Errorf("%s: README says %s, /metrics says %s", m.name, m.typ, f.typ)
+			t.Errorf("%s: docs say %s, /metrics says %s", m.name, m.typ, f.typ)
 		}
 		var got []string
 		for l := range f.labels {
@@ -205,7 +205,7 @@ clusters:
 		slices.Sort(got)
 		want := slices.Sorted(slices.Values(m.labels))
 		if !slices.Equal(got, want) {
-			t.Errorf("%s: README labels %v, /metrics labels %v", m.name, want, got)
+			t.Errorf("%s: docs labels %v, /metrics labels %v", m.name, want, got)
 		}
 	}
 	for name := range families {
@@ -213,7 +213,7 @@ clusters:
 			continue
 		}
 		if !slices.ContainsFunc(documented, func(m readmeMetric) bool { return m.name == name }) {
-			t.Errorf("%s is exposed but not in the README's Metrics table", name)
+			t.Errorf("%s is exposed but not in the Metrics table of docs/http-api.md", name)
 		}
 	}
 }

@@ -69,6 +69,9 @@ type fenceState struct {
 
 	op sync.Mutex
 	f  fencer
+	// lastProblem and lastApplyErr (guarded by op) keep a server that
+	// stays down from flooding the log and the actions.
+	lastProblem, lastApplyErr string
 
 	mu      sync.Mutex
 	core    *leaseCore
@@ -203,16 +206,22 @@ func (fs *fenceState) enforce(ctx context.Context) {
 	if applied {
 		err := fs.f.check(ctx)
 		if err == nil {
+			fs.lastProblem = ""
 			return
 		}
-		fs.log.Warn("fence no longer stands: re-applying", "err", err)
-		fs.record([]string{"re-applying: " + err.Error()}, nil, false)
+		// A server that stays down fails every check the same way: say
+		// it once, not every check interval.
+		if err.Error() != fs.lastProblem {
+			fs.log.Warn("fence no longer stands: re-applying", "err", err)
+			fs.record([]string{"re-applying: " + err.Error()}, nil, false)
+		}
+		fs.lastProblem = err.Error()
 	}
 	actions, errs := fs.f.apply(ctx)
-	for _, e := range errs {
-		fs.log.Error("fence", "err", e)
+	if problem := strings.Join(errs, "; "); len(errs) == 0 || problem != fs.lastApplyErr {
+		fs.log.Warn("fence applied", "actions", strings.Join(actions, "; "), "errors", problem)
+		fs.lastApplyErr = problem
 	}
-	fs.log.Warn("fence applied", "actions", strings.Join(actions, "; "), "errors", len(errs))
 	fs.record(actions, errs, true)
 }
 
@@ -347,8 +356,13 @@ func (f *sqlFencer) connect(ctx context.Context) (*topology.Conn, error) {
 
 func (f *sqlFencer) apply(ctx context.Context) (actions, errs []string) {
 	c, err := f.connect(ctx)
+	if err == nil {
+		err = c.Ping(ctx)
+	}
 	if err != nil {
-		return nil, []string{"connect: " + err.Error()}
+		// Down or unreachable: nothing below could work. A server that
+		// is not running says so in ServerRunning.
+		return nil, []string{"server unreachable: " + err.Error()}
 	}
 	if f.lock != nil {
 		if err := f.lock.Alive(ctx); err != nil {
@@ -367,7 +381,9 @@ func (f *sqlFencer) apply(ctx context.Context) (actions, errs []string) {
 		spare = append(spare, f.lock.ID())
 	}
 	killed, err := c.KillClientSessions(ctx, spare...)
-	actions = append(actions, fmt.Sprintf("killed %d client sessions", len(killed)))
+	if len(killed) > 0 || err == nil {
+		actions = append(actions, fmt.Sprintf("killed %d client sessions", len(killed)))
+	}
 	if err != nil {
 		errs = append(errs, err.Error())
 	}
@@ -419,9 +435,18 @@ func (f *sqlFencer) release(ctx context.Context) error {
 	if f.lock == nil {
 		return nil
 	}
-	err := f.lock.Release(ctx)
+	// Sessions waiting on the lock are writes sent to a fenced master:
+	// released, an account with READ ONLY ADMIN would write through
+	// read_only. Kill them first, so their clients get an error.
+	var errs []error
+	if c, err := f.connect(ctx); err != nil {
+		errs = append(errs, err)
+	} else if _, err := c.KillClientSessions(ctx, f.lock.ID()); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, f.lock.Release(ctx))
 	f.lock = nil
-	return err
+	return errors.Join(errs...)
 }
 
 func (f *sqlFencer) close() {

@@ -144,7 +144,11 @@ func (fs *fenceState) renew(req LeaseRequest) (LeaseResponse, error) {
 			err = fmt.Errorf("lease armed but not persisted: %w", perr)
 		}
 	}
-	fs.poke()
+	if ev == evFence || !fs.core.st.Fenced {
+		// The expiry moved (or the fence is new): re-arm the loop's
+		// timer. A fenced agent's loop runs on its check interval.
+		fs.poke()
+	}
 	resp := fs.core.response(now)
 	resp.State = fs.stateLocked(now)
 	return resp, err

@@ -105,7 +105,7 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// renewer renews as the given controllers every 200ms with a 1s ttl
+// renewer renews as the given controllers every 200ms with a 1.5s ttl (slack for a loaded machine)
 // until stopped.
 func (lf *liveFence) renewer(ids ...string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -117,7 +117,7 @@ func (lf *liveFence) renewer(ids ...string) (stop func()) {
 		defer tick.Stop()
 		for {
 			for _, id := range ids {
-				_, _ = lf.client.Lease(ctx, LeaseRequest{Controller: id, Voters: 3, TTLMillis: 1000}) // the test reads the state separately
+				_, _ = lf.client.Lease(ctx, LeaseRequest{Controller: id, Voters: 3, TTLMillis: 1500}) // the test reads the state separately
 			}
 			select {
 			case <-ctx.Done():
@@ -243,12 +243,12 @@ func TestFence_RealMariaDB(t *testing.T) {
 	lf.start()
 	ctx := context.Background()
 
-	// A fresh agent never fences: a few ttl (1s in this test) without
+	// A fresh agent never fences: a few ttl (1.5s in this test) without
 	// renewals leave it unarmed and the server writable.
 	if err := lf.adminWrite(1); err != nil {
 		t.Fatalf("write before any lease: %v", err)
 	}
-	until := time.Now().Add(3 * time.Second)
+	until := time.Now().Add(4500 * time.Millisecond)
 	for time.Now().Before(until) {
 		st, err := lf.client.FenceStatus(ctx)
 		if err != nil {

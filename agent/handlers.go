@@ -38,6 +38,10 @@ func statusOf(err error) int {
 		return http.StatusRequestedRangeNotSatisfiable
 	case errors.Is(err, ErrFormat):
 		return http.StatusUnprocessableEntity
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, ErrMediaType):
+		return http.StatusUnsupportedMediaType
 	default:
 		return http.StatusInternalServerError
 	}
@@ -58,6 +62,10 @@ func (s *Server) routes() http.Handler {
 	v1("GET /v1/binlogs/{name}/scan", s.scan)
 	v1("GET /v1/binlogs/{name}/raw", s.raw)
 	v1("GET /v1/tail", s.tail)
+	v1("POST /v1/lease", s.lease)
+	v1("GET /v1/fence", s.fenceStatus)
+	v1("POST /v1/fence", s.fenceRequest)
+	v1("POST /v1/fence/clear", s.fenceClear)
 	// Anything else under /v1 answers a JSON 404 rather than the mux's text.
 	v1("/v1/", func(http.ResponseWriter, *http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: no such endpoint", ErrNotFound)

@@ -35,6 +35,9 @@ type Config struct {
 	// InsecureNoAuth allows serving with neither a token nor mutual TLS,
 	// for tests and demos only.
 	InsecureNoAuth bool
+	// Fence, when set, makes the agent hold its master's quorum lease and
+	// fence the server when it lapses (lease.go, fence.go).
+	Fence *FenceConfig
 }
 
 // ErrNoAuth means a Config with neither a token nor mutual TLS, and without
@@ -52,6 +55,8 @@ type Server struct {
 	dir     *binlogDir
 	tls     *tls.Config
 	handler http.Handler
+	// fence is nil without Config.Fence.
+	fence *fenceState
 }
 
 // New checks cfg (the binlog directory and index exist, some form of
@@ -82,6 +87,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if cfg.Token != "" && s.tls == nil {
 		log.Warn("the bearer token travels in clear text without tls_cert/tls_key")
+	}
+	if cfg.Fence != nil {
+		f := &sqlFencer{cfg: *cfg.Fence, log: log}
+		if s.fence, err = newFenceState(*cfg.Fence, cfg.PIDFile, f, log.With("part", "fence")); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 	}
 	s.handler = s.routes()
 	return s, nil
@@ -144,8 +155,22 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve serves on ln (wrapped in TLS when configured) until ctx ends, then
-// lets requests in flight finish for up to shutdownTimeout.
+// lets requests in flight finish for up to shutdownTimeout. With fencing
+// configured it runs the lease's enforcement loop meanwhile and waits for
+// it before returning.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.fence != nil {
+		fctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.fence.run(fctx)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+	}
 	if s.tls != nil {
 		ln = tls.NewListener(ln, s.tls)
 	}

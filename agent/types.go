@@ -96,4 +96,9 @@ var (
 	// ErrFormat means a file that is not a binlog v4 file this reader
 	// understands: bad magic, no format description, encrypted (422).
 	ErrFormat = errors.New("not a readable binlog v4 file")
+	// ErrConflict means a request the agent's configuration cannot serve:
+	// fencing without an agent.fence section (409).
+	ErrConflict = errors.New("conflict")
+	// ErrMediaType means a request body that is not application/json (415).
+	ErrMediaType = errors.New("unsupported media type")
 )

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/viper"
 )
@@ -42,7 +43,42 @@ type Agent struct {
 	InsecureNoAuth bool `mapstructure:"insecure_no_auth" json:"insecure_no_auth,omitempty"`
 	// Token is read from TokenFile.
 	Token Secret `mapstructure:"-" json:"token,omitempty"`
+	// Fence turns on the quorum lease and self-fencing; without it the
+	// agent answers leases but never fences.
+	Fence AgentFence `mapstructure:"fence" json:"fence,omitzero"`
 }
+
+// AgentFence is the agent.fence section: how the agent reaches its own
+// server to fence it when the master's quorum lease lapses. Fencing needs
+// an account with READ_ONLY ADMIN (read_only), CONNECTION ADMIN and
+// PROCESS (kill every client session) and RELOAD (FLUSH TABLES WITH READ
+// LOCK) on MariaDB 10.11, SUPER in place of the first two on MySQL.
+type AgentFence struct {
+	// Socket is the server's unix socket (preferred: it does not depend on
+	// the network, and allows unix_socket authentication).
+	Socket string `mapstructure:"socket" json:"socket,omitempty"`
+	// Address is host:port, when the agent cannot use the socket.
+	Address string `mapstructure:"address" json:"address,omitempty"`
+	// User is the fencing account.
+	User string `mapstructure:"user" json:"user,omitempty"`
+	// PasswordFile holds its password (mode 0600/0400); optional with
+	// unix_socket authentication.
+	PasswordFile string `mapstructure:"password_file" json:"password_file,omitempty"`
+	// StateFile keeps the lease's state (armed, fenced) across restarts,
+	// written atomically; its directory must exist.
+	StateFile string `mapstructure:"state_file" json:"state_file,omitempty"`
+	// CheckInterval is how often a fenced agent checks the server is still
+	// read-only (a restarted mysqld comes back writable); default 250ms.
+	CheckInterval time.Duration `mapstructure:"check_interval" json:"check_interval,omitempty"`
+	// Password is read from PasswordFile.
+	Password Secret `mapstructure:"-" json:"password,omitempty"`
+}
+
+// Enabled reports whether the section is set at all.
+func (f AgentFence) Enabled() bool { return f != AgentFence{} }
+
+// DefaultAgentFenceCheckInterval is agent.fence.check_interval's default.
+const DefaultAgentFenceCheckInterval = 250 * time.Millisecond
 
 // agentFile is the agent config file's schema: everything under agent:.
 type agentFile struct {
@@ -86,15 +122,26 @@ func loadAgent(path string, env []string) (Agent, error) {
 }
 
 // agentEnvKeys maps QUORUMHA_AGENT_<KEY> to agent.<key> for every key of
-// the schema.
+// the schema, and QUORUMHA_AGENT_<SECTION>_<KEY> to agent.<section>.<key>
+// for the keys of a nested section (agent.fence).
 func agentEnvKeys() map[string]string {
 	out := map[string]string{}
-	t := reflect.TypeFor[Agent]()
-	for i := 0; i < t.NumField(); i++ {
-		if tag := t.Field(i).Tag.Get("mapstructure"); tag != "" && tag != "-" {
-			out[AgentEnvPrefix+strings.ToUpper(tag)] = "agent." + tag
+	var walk func(t reflect.Type, env, key string)
+	walk = func(t reflect.Type, env, key string) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := f.Tag.Get("mapstructure")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+				walk(f.Type, env+strings.ToUpper(tag)+"_", key+tag+".")
+				continue
+			}
+			out[env+strings.ToUpper(tag)] = key + tag
 		}
 	}
+	walk(reflect.TypeFor[Agent](), AgentEnvPrefix, "agent.")
 	return out
 }
 
@@ -180,6 +227,55 @@ func (l *loader) validateAgent(a *Agent) {
 	if a.TokenFile == "" && !mtls && !a.InsecureNoAuth {
 		add("agent.token_file", "", ErrMissing,
 			"the agent serves binlogs, so it needs authentication: set agent.token_file, or agent.tls_cert, agent.tls_key and agent.client_ca (mutual TLS); agent.insecure_no_auth: true is for tests only")
+	}
+	l.validateAgentFence(&a.Fence)
+}
+
+// validateAgentFence checks agent.fence when it is set.
+func (l *loader) validateAgentFence(f *AgentFence) {
+	if !f.Enabled() {
+		return
+	}
+	add := func(key, value string, sentinel error, format string, args ...any) {
+		l.p.addIn(l.fileOf(key), key, value, sentinel, format, args...)
+	}
+	for _, p := range []*string{&f.Socket, &f.PasswordFile, &f.StateFile} {
+		*p = l.resolve(*p)
+	}
+	switch {
+	case f.Socket != "" && f.Address != "":
+		add("agent.fence.address", f.Address, ErrConflict, "agent.fence.socket and agent.fence.address are both set; use one (the socket is preferred)")
+	case f.Socket == "" && f.Address == "":
+		add("agent.fence.socket", "", ErrMissing, "required with agent.fence: the server's unix socket (or agent.fence.address host:port)")
+	case f.Address != "":
+		if err := checkHostPort(f.Address); err != nil {
+			add("agent.fence.address", f.Address, ErrInvalidValue, "%s", msgOf(err))
+		}
+	}
+	if strings.TrimSpace(f.User) == "" {
+		add("agent.fence.user", "", ErrMissing, "required with agent.fence: the account that fences the server")
+	}
+	if f.PasswordFile != "" {
+		pw, err := readSecretFile(f.PasswordFile)
+		if err != nil {
+			add("agent.fence.password_file", f.PasswordFile, fileSentinel(err), "%v", err)
+		}
+		f.Password = pw
+	}
+	if f.StateFile == "" {
+		add("agent.fence.state_file", "", ErrMissing, "required with agent.fence: where the agent keeps whether it is armed or fenced across restarts")
+	} else if st, err := os.Stat(filepath.Dir(f.StateFile)); err != nil {
+		add("agent.fence.state_file", f.StateFile, ErrFile, "its directory: %v", unwrapPathErr(err))
+	} else if !st.IsDir() {
+		add("agent.fence.state_file", f.StateFile, ErrFile, "%s is not a directory", filepath.Dir(f.StateFile))
+	} else if st, err := os.Stat(f.StateFile); err == nil && !st.Mode().IsRegular() {
+		add("agent.fence.state_file", f.StateFile, ErrFile, "not a regular file")
+	}
+	switch {
+	case f.CheckInterval == 0:
+		f.CheckInterval = DefaultAgentFenceCheckInterval
+	case f.CheckInterval < 10*time.Millisecond || f.CheckInterval > time.Minute:
+		add("agent.fence.check_interval", f.CheckInterval.String(), ErrInvalidValue, "want 10ms..1m")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // agentFixture is a binlog dir with one index file and a 0600 token file.
@@ -154,5 +155,75 @@ func TestLoadAgent_FileProblems(t *testing.T) {
 	p = writeFile(t, dir, "a.yaml", "agent: [\n", 0o644)
 	if _, err := LoadAgent(p); !errors.Is(err, ErrSyntax) || !strings.Contains(err.Error(), p) {
 		t.Errorf("bad yaml: %v", err)
+	}
+}
+
+func TestLoadAgent_Fence(t *testing.T) {
+	f := newAgentFixture(t)
+	pw := writeFile(t, f.dir, "fence.pw", "fence-pass\n", 0o600)
+	loose := writeFile(t, f.dir, "loose.pw", "x\n", 0o600)
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := "agent:\n  listen: 127.0.0.1:7080\n  binlog_dir: mysql\n  token_file: agent.token\n"
+
+	// Valid, with relative paths and the default check interval.
+	path := f.write(t, "agent.yaml", base+"  fence:\n    socket: run/mysqld.sock\n    user: fencer\n    password_file: fence.pw\n    state_file: fence.json\n")
+	a, err := loadAgent(path, []string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := AgentFence{Socket: filepath.Join(f.dir, "run/mysqld.sock"), User: "fencer", PasswordFile: pw,
+		StateFile: filepath.Join(f.dir, "fence.json"), CheckInterval: DefaultAgentFenceCheckInterval, Password: "fence-pass"}
+	if a.Fence != want {
+		t.Errorf("fence = %+v\nwant %+v", a.Fence, want)
+	}
+	// No section: disabled.
+	path = f.write(t, "agent.yaml", base)
+	if a, err := loadAgent(path, []string{}); err != nil || a.Fence.Enabled() {
+		t.Errorf("no fence section: %+v, %v", a.Fence, err)
+	}
+	// Environment overrides reach the nested section.
+	a, err = loadAgent(path, []string{"QUORUMHA_AGENT_FENCE_ADDRESS=127.0.0.1:3306", "QUORUMHA_AGENT_FENCE_USER=root",
+		"QUORUMHA_AGENT_FENCE_STATE_FILE=" + filepath.Join(f.dir, "s.json"), "QUORUMHA_AGENT_FENCE_CHECK_INTERVAL=1s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Fence.Address != "127.0.0.1:3306" || a.Fence.User != "root" || a.Fence.CheckInterval != time.Second || a.Fence.StateFile != filepath.Join(f.dir, "s.json") {
+		t.Errorf("env fence = %+v", a.Fence)
+	}
+	_, err = loadAgent(path, []string{"QUORUMHA_AGENT_FENCE_CHECK_INTERVAL=soon", "QUORUMHA_AGENT_FENCE_USER=root",
+		"QUORUMHA_AGENT_FENCE_SOCKET=/s", "QUORUMHA_AGENT_FENCE_STATE_FILE=/tmp/s.json"})
+	if w := `$QUORUMHA_AGENT_FENCE_CHECK_INTERVAL: agent.fence.check_interval: "soon": invalid duration`; err == nil || !strings.Contains(err.Error(), w) {
+		t.Errorf("err = %v, want %q", err, w)
+	}
+
+	tests := []struct {
+		name     string
+		fence    string
+		sentinel error
+		want     string
+	}{
+		{"socket and address", "    socket: /s\n    address: 127.0.0.1:3306\n    user: u\n    state_file: s.json\n", ErrConflict,
+			`agent.fence.address: "127.0.0.1:3306": agent.fence.socket and agent.fence.address are both set`},
+		{"neither socket nor address", "    user: u\n    state_file: s.json\n", ErrMissing, "agent.fence.socket: required with agent.fence"},
+		{"bad address", "    address: db1\n    user: u\n    state_file: s.json\n", ErrInvalidValue, `agent.fence.address: "db1": want host:port`},
+		{"no user", "    socket: /s\n    state_file: s.json\n", ErrMissing, "agent.fence.user: required"},
+		{"no state file", "    socket: /s\n    user: u\n", ErrMissing, "agent.fence.state_file: required"},
+		{"state dir missing", "    socket: /s\n    user: u\n    state_file: /nope/s.json\n", ErrFile, `agent.fence.state_file: "/nope/s.json": its directory`},
+		{"loose password file", "    socket: /s\n    user: u\n    state_file: s.json\n    password_file: " + loose + "\n", ErrSecretPerm,
+			`agent.fence.password_file: "` + loose + `"`},
+		{"check interval too short", "    socket: /s\n    user: u\n    state_file: s.json\n    check_interval: 1ms\n", ErrInvalidValue,
+			`agent.fence.check_interval: "1ms": want 10ms..1m`},
+		{"unknown key", "    socket: /s\n    user: u\n    state_file: s.json\n    pasword_file: x\n", ErrUnknownKey, "agent.fence.pasword_file: unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := f.write(t, "agent.yaml", base+"  fence:\n"+tt.fence)
+			_, err := loadAgent(path, []string{})
+			if !errors.Is(err, tt.sentinel) || !strings.Contains(err.Error(), path+": "+tt.want) {
+				t.Fatalf("err = %v, want %v and %q", err, tt.sentinel, path+": "+tt.want)
+			}
+		})
 	}
 }

@@ -82,12 +82,17 @@ type Conn struct {
 // Open connects to addr ("host:port") and reads the server version, so a Conn
 // that exists always knows its dialect. A nil logger discards.
 func Open(ctx context.Context, addr string, cred Credentials, to Timeouts, logger *slog.Logger) (*Conn, error) {
+	return openNet(ctx, "tcp", addr, cred, to, logger)
+}
+
+// openNet is Open over network "tcp" or "unix" (addr is then a socket path).
+func openNet(ctx context.Context, network, addr string, cred Credentials, to Timeouts, logger *slog.Logger) (*Conn, error) {
 	to = to.withDefaults()
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := mysql.NewConfig()
-	cfg.Net = "tcp"
+	cfg.Net = network
 	cfg.Addr = addr
 	cfg.User = cred.User
 	cfg.Passwd = cred.Password

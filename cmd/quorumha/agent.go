@@ -28,6 +28,11 @@ the controllers can fetch, during a failover, the transactions only the dead
 master had (MHA's save_binary_logs, without SSH). It needs a bearer token or
 mutual TLS. SIGINT/SIGTERM stop it gracefully.
 
+With an agent.fence section it also holds the master's quorum lease: once a
+majority of the controllers has renewed it, its lapse makes the agent fence
+its server (read_only, client sessions killed, a global read lock held)
+until a controller clears it.
+
 With --check it validates the config, prints it (the token masked) and exits:
 0 valid, 2 invalid.`,
 		Args: cobra.NoArgs,
@@ -60,11 +65,16 @@ With --check it validates the config, prints it (the token masked) and exits:
 
 // agentConfig converts the loaded config into the agent's plain values.
 func agentConfig(c config.Agent) agent.Config {
-	return agent.Config{
+	cfg := agent.Config{
 		Listen: c.Listen, BinlogDir: c.BinlogDir, BinlogIndex: c.BinlogIndex,
 		Token: c.Token.Reveal(), TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA,
 		PIDFile: c.PIDFile, InsecureNoAuth: c.InsecureNoAuth,
 	}
+	if f := c.Fence; f.Enabled() {
+		cfg.Fence = &agent.FenceConfig{Socket: f.Socket, Address: f.Address, User: f.User,
+			Password: f.Password.Reveal(), StateFile: f.StateFile, CheckInterval: f.CheckInterval}
+	}
+	return cfg
 }
 
 // printAgentConfig prints the validated config as JSON; the token shows

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quorumha/quorumha/agent"
+	"github.com/quorumha/quorumha/config"
 )
 
 // runAgentCmd runs `quorumha agent ARGS` through the root command, as main
@@ -152,5 +155,38 @@ func TestAgentCmd_RunsAndStops(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("agent did not stop")
+	}
+}
+
+// TestAgentCmd_FenceConfig: the agent.fence section reaches the agent (and
+// its absence leaves fencing off), and --check masks the password.
+func TestAgentCmd_FenceConfig(t *testing.T) {
+	binlogs, token := agentDir(t)
+	pw := filepath.Join(filepath.Dir(token), "fence.pw")
+	if err := os.WriteFile(pw, []byte("fence-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(filepath.Dir(token), "fence.json")
+	base := "agent:\n  listen: 127.0.0.1:7080\n  binlog_dir: " + binlogs + "\n  token_file: " + token + "\n"
+	cfg, err := config.LoadAgent(writeAgentConfig(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agentConfig(cfg).Fence != nil {
+		t.Fatal("fencing on without an agent.fence section")
+	}
+	path := writeAgentConfig(t, base+"  fence:\n    socket: /run/mysqld/mysqld.sock\n    user: fencer\n    password_file: "+pw+"\n    state_file: "+state+"\n")
+	cfg, err = config.LoadAgent(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := agent.FenceConfig{Socket: "/run/mysqld/mysqld.sock", User: "fencer", Password: "fence-secret",
+		StateFile: state, CheckInterval: config.DefaultAgentFenceCheckInterval}
+	if got := agentConfig(cfg).Fence; got == nil || *got != want {
+		t.Fatalf("fence config %+v, want %+v", got, want)
+	}
+	out, _, err := runAgentCmd(context.Background(), "--config", path, "--check")
+	if err != nil || strings.Contains(out, "fence-secret") || !strings.Contains(out, `"state_file": "`+state+`"`) {
+		t.Fatalf("--check: %v\n%s", err, out)
 	}
 }

@@ -22,10 +22,13 @@ import (
 // runs one on every database host, so a demo failover shows the salvage
 // step. They live under DIR/agents, described by DIR/agents.json.
 const (
-	sandboxAgentsDir   = "agents"
-	sandboxAgentsFile  = "agents.json"
-	sandboxAgentToken  = "agent.token"
-	sandboxAgentMarker = "agent\x00--config"
+	sandboxAgentsDir  = "agents"
+	sandboxAgentsFile = "agents.json"
+	sandboxAgentToken = "agent.token"
+	// sandboxAgentFencePW holds the sandbox admin's password, with which
+	// each agent fences its server over the server's socket.
+	sandboxAgentFencePW = "agent.fence.pw"
+	sandboxAgentMarker  = "agent\x00--config"
 )
 
 // sandboxAgent is one detached `quorumha agent` of the demo.
@@ -49,6 +52,10 @@ func startSandboxAgents(s *sandbox.Sandbox) ([]sandboxAgent, error) {
 	if err := os.WriteFile(token, []byte(rand.Text()+"\n"), 0o600); err != nil {
 		return nil, err
 	}
+	fencePW := filepath.Join(dir, sandboxAgentFencePW)
+	if err := os.WriteFile(fencePW, []byte(sandbox.AdminPassword+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	ports, err := freeLoopbackPorts(len(s.Instances()))
 	if err != nil {
 		return nil, err
@@ -63,8 +70,13 @@ func startSandboxAgents(s *sandbox.Sandbox) ([]sandboxAgent, error) {
 		a := sandboxAgent{Instance: inst.Addr(), URL: fmt.Sprintf("http://127.0.0.1:%d", ports[i]),
 			Config: filepath.Join(adir, "agent.yaml"), Log: filepath.Join(adir, "agent.log")}
 		// A replica's datadir also holds relay-bin.index: name the binlog's.
-		cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  binlog_index: %s\n  token_file: %s\n",
-			ports[i], inst.DataDir, filepath.Join(inst.DataDir, sandbox.BinlogIndex), token)
+		// Fencing is on, as in production: an agent arms once a majority
+		// of the controllers renews its server's lease (the master's) and
+		// fences it when that lease lapses.
+		cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  binlog_index: %s\n  token_file: %s\n  pid_file: %s\n"+
+			"  fence:\n    socket: %s\n    user: %s\n    password_file: %s\n    state_file: %s\n",
+			ports[i], inst.DataDir, filepath.Join(inst.DataDir, sandbox.BinlogIndex), token, filepath.Join(inst.DataDir, "mariadbd.pid"),
+			inst.Socket, sandbox.AdminUser, fencePW, filepath.Join(adir, "fence.json"))
 		if err := os.MkdirAll(adir, 0o700); err != nil {
 			return agents, err
 		}
@@ -155,7 +167,7 @@ func stopSandboxAgents(dir string) error {
 		}
 	}
 	var errs []error
-	for _, p := range []string{sandboxAgentsDir, sandboxAgentsFile, sandboxAgentToken} {
+	for _, p := range []string{sandboxAgentsDir, sandboxAgentsFile, sandboxAgentToken, sandboxAgentFencePW} {
 		if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
 			errs = append(errs, err)
 		}

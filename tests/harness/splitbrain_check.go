@@ -21,15 +21,27 @@ type Violation struct {
 
 func (v Violation) String() string { return v.Rule + ": " + v.Detail }
 
-// Violations formats a list for a failure message (the first ten).
+// Violations formats a list for a failure message: per rule, how many and
+// the first three, so one rule's flood does not hide another rule.
 func Violations(vs []Violation) string {
-	var b strings.Builder
-	for i, v := range vs {
-		if i == 10 {
-			fmt.Fprintf(&b, "\n  ... and %d more", len(vs)-10)
-			break
+	var rules []string
+	byRule := map[string][]Violation{}
+	for _, v := range vs {
+		if _, ok := byRule[v.Rule]; !ok {
+			rules = append(rules, v.Rule)
 		}
-		b.WriteString("\n  " + v.String())
+		byRule[v.Rule] = append(byRule[v.Rule], v)
+	}
+	var b strings.Builder
+	for _, r := range rules {
+		fmt.Fprintf(&b, "\n  %s (%d):", r, len(byRule[r]))
+		for i, v := range byRule[r] {
+			if i == 3 {
+				fmt.Fprintf(&b, "\n    ... and %d more", len(byRule[r])-3)
+				break
+			}
+			b.WriteString("\n    " + v.Detail)
+		}
 	}
 	return b.String()
 }

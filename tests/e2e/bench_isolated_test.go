@@ -61,6 +61,7 @@ func benchOneIsolation(t *testing.T) (writable, fenced time.Duration, wasFenced 
 
 	cut := time.Now()
 	e.cutMaster()
+	e.waitDecision(ctx, t, after, 2*time.Minute)
 	rec := e.fo.waitFailoverClosed(ctx, t, e.g.Running(), after)
 	if rec.Result != "success" {
 		t.Fatalf("no failover: %s", rec.summary())

@@ -212,6 +212,8 @@ func agentFence(ctx context.Context, a *agentProc) (map[string]any, error) {
 // waitLeaseHeld polls the master's agent until it reports the lease held
 // (armed): before that a lapse would fence nothing.
 func (e *isoEnv) waitLeaseHeld(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	return harness.Poll(ctx, 200*time.Millisecond, func() error {
 		st, err := agentFence(ctx, e.agents[0])
 		if err != nil {
@@ -311,4 +313,91 @@ func allSamples(ss []*harness.ReadOnlySampler) []harness.Sample {
 		out = append(out, s.Stop()...)
 	}
 	return out
+}
+
+// isoFence is fsm.FenceInfo as the API shows it (a record's "fence").
+type isoFence struct {
+	State   string `json:"state"`
+	Proof   string `json:"proof"`
+	Reason  string `json:"reason"`
+	Detail  string `json:"detail"`
+	Targets []struct {
+		Address string `json:"address"`
+		Proof   string `json:"proof"`
+		Detail  string `json:"detail"`
+	} `json:"targets"`
+}
+
+func (f *isoFence) String() string {
+	if f == nil {
+		return "no fence state in the record"
+	}
+	b, _ := json.Marshal(f)
+	return string(b)
+}
+
+// isoRecordFence returns the fence state of record id as c shows it.
+func isoRecordFence(ctx context.Context, c *harness.Controller, id uint64) (*isoFence, bool, error) {
+	var h struct {
+		Records []struct {
+			ID     uint64    `json:"id"`
+			Result string    `json:"result"`
+			Fence  *isoFence `json:"fence"`
+		} `json:"records"`
+	}
+	if _, err := harness.Do(ctx, http.MethodGet, c.URL("/v1/history?cluster="+detCluster), nil, &h); err != nil {
+		return nil, false, err
+	}
+	for _, r := range h.Records {
+		if r.ID == id {
+			return r.Fence, r.Result != "", nil
+		}
+	}
+	return nil, false, fmt.Errorf("%s: no record %d", c.ID, id)
+}
+
+// waitDecision polls until some controller holds a failover record newer
+// than after and that record is closed, logging its fence state whenever
+// it changes; on timeout it fails with the record and its fence state, so
+// a failover held in awaiting_fence says so.
+func (e *isoEnv) waitDecision(ctx context.Context, t *testing.T, after uint64, within time.Duration) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	var id uint64
+	var last string
+	err := harness.Poll(wctx, 200*time.Millisecond, func() error {
+		for _, c := range e.g.Running() {
+			if id == 0 {
+				recs, err := foHistory(wctx, c)
+				if err != nil {
+					continue
+				}
+				fresh := failoversAfter(recs, after)
+				if len(fresh) == 0 {
+					continue
+				}
+				id = fresh[0].ID
+			}
+			f, closed, err := isoRecordFence(wctx, c, id)
+			if err != nil {
+				continue
+			}
+			if s := f.String(); s != last {
+				t.Logf("record %d fence: %s", id, s)
+				last = s
+			}
+			if closed {
+				return nil
+			}
+			return fmt.Errorf("record %d open; fence: %s", id, f)
+		}
+		if id == 0 {
+			return fmt.Errorf("no failover record after %d", after)
+		}
+		return fmt.Errorf("record %d: no controller answers", id)
+	})
+	if err != nil {
+		t.Fatalf("no failover decision closed within %s of the cut: %v", within, err)
+	}
 }

@@ -3,7 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
-	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -11,11 +11,11 @@ import (
 	"github.com/quorumha/quorumha/tests/sandbox"
 )
 
-// fenceProof finds the proof a fence step names (design.md safety rule 3)
+// isoProofs are the fence proofs (design.md safety rule 3, fsm.Proof*)
 // that can hold for a master cut off from the group: its agent fenced it,
 // or its quorum lease provably lapsed. "sql" and "hook" cannot reach a
 // host nobody reaches.
-var fenceProof = regexp.MustCompile(`\b(lease_expired|agent)\b`)
+var isoProofs = []string{"lease_expired", "agent"}
 
 // isoReadOnlySlack is added to the lease TTL + 1 s the design promises for
 // "the old master is read-only": the machine running these tests is shared
@@ -64,15 +64,20 @@ func TestIsolatedMaster_FencedAndFailedOver(t *testing.T) {
 	t.Logf("cut -> old master observed read-only from its own zone: %s (limit %s)", fmtTook(took, took > 0), limit)
 
 	// The decision: one failover record, closed as success, whose fence
-	// step names a proof. A record left waiting for a proof fails here.
-	fctx, fcancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer fcancel()
-	rec := e.fo.waitFailoverClosed(fctx, t, e.g.Running(), after)
+	// is proven by a proof that holds for a cut-off master. A record left
+	// waiting for a proof fails here, with its fence state.
+	e.waitDecision(ctx, t, after, 2*time.Minute)
+	rec := e.fo.waitFailoverClosed(ctx, t, e.g.Running(), after)
 	requireSuccessRecord(t, rec, old, "", "automatic")
-	fence, _ := rec.step("fence")
-	t.Logf("fence step: %s: %s", fence.Outcome, fence.Detail)
-	if !fenceProof.MatchString(fence.Detail) {
-		t.Errorf("the fence step names no proof that holds for a cut-off master (want lease_expired or agent): %s", rec.summary())
+	fenceStep, _ := rec.step("fence")
+	t.Logf("fence step: %s: %s", fenceStep.Outcome, fenceStep.Detail)
+	f, _, err := isoRecordFence(ctx, e.g.Running()[0], rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f == nil || f.State != "proven" || !slices.Contains(isoProofs, f.Proof) {
+		t.Errorf("record %d promoted without a fence proof that holds for a cut-off master (want proven by %v): %s; %s",
+			rec.ID, isoProofs, f, rec.summary())
 	}
 	newIdx := e.fo.index(rec.NewMaster)
 	if newIdx < 1 {

@@ -108,6 +108,23 @@ func TestZoneDial_ReachesListenersInsideItsZoneOnly(t *testing.T) {
 			t.Fatalf("after the cut, %s: %v; want a timeout (packets dropped, nothing refused)", name, err)
 		}
 	}
+	// Cutting zone a leaves the other zones' paths alone.
+	rootL, err := net.Listen("tcp", nw.HostIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, rootL, "root")
+	if c, err := zb.Dial(ctx, "tcp", rootL.Addr().String()); err != nil {
+		t.Fatalf("zone b to the root namespace while zone a is cut: %v", err)
+	} else if got, err := readGreeting(c); err != nil || got != "root" {
+		t.Fatalf("zone b read %q, %v", got, err)
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 700*time.Millisecond)
+	if c, err := za.Dial(dctx, "tcp", rootL.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("cut-off zone a still reaches the root namespace")
+	}
+	dcancel()
 	nw.Heal(za)
 	if c, err := dialers["root"](ctx); err != nil {
 		t.Fatalf("after healing, root: %v", err)

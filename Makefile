@@ -66,5 +66,5 @@ clean: ## Remove build output
 	rm -rf bin
 
 .PHONY: bench-failover
-bench-failover: deps build ## Failover figures: N kill -9 failovers on fresh sandboxes (QUORUMHA_BENCH_RUNS, default 7)
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBenchFailover$$' -v -timeout 30m ./tests/e2e/
+bench-failover: deps build ## Failover figures: N kill -9 failovers and N isolated masters on fresh sandboxes (QUORUMHA_BENCH_RUNS, default 7)
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(Failover|IsolatedMaster)$$' -v -timeout 60m ./tests/e2e/

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -27,6 +29,8 @@ type Zone struct {
 	Name string // netns name
 	IP   string
 	veth string
+
+	registerOnce sync.Once // the go-sql-driver network of MySQLNet
 }
 
 // Exec returns the command prefix that runs a program inside the zone.
@@ -57,10 +61,16 @@ func NewNet(t testing.TB, n int) *Net {
 	}
 	nw := &Net{t: t}
 	unlock := lockFile(t, "/tmp/quorumha-netns.lock")
+	defer unlock() // a Fatalf below must not leave the lock to destroy
+	removeLeftovers(t)
 	nw.subnet = nw.freeSubnet()
 	nw.bridge = fmt.Sprintf("qha%d", nw.subnet)
 	nw.HostIP = fmt.Sprintf("198.18.%d.1", nw.subnet)
 	t.Cleanup(nw.destroy)
+	if err := writeOwner(nw.subnet); err != nil {
+		unlock()
+		t.Fatalf("network zones: %v", err)
+	}
 	nw.run("ip", "link", "add", nw.bridge, "type", "bridge")
 	nw.run("ip", "addr", "add", nw.HostIP+"/24", "dev", nw.bridge)
 	nw.run("ip", "link", "set", nw.bridge, "up")
@@ -84,16 +94,22 @@ func NewNet(t testing.TB, n int) *Net {
 	return nw
 }
 
-// freeSubnet picks a third octet no interface uses yet (under the lock).
+// freeSubnet picks a third octet no interface and no namespace uses yet
+// (under the lock).
 func (nw *Net) freeSubnet() int {
 	out, err := exec.Command("ip", "-4", "-o", "addr", "show").CombinedOutput()
 	if err != nil {
 		nw.t.Fatalf("ip addr show: %v: %s", err, out)
 	}
+	names := netnsNames()
 	for s := 1 + os.Getpid()%200; ; s = s%250 + 1 {
-		if !strings.Contains(string(out), fmt.Sprintf("198.18.%d.", s)) {
-			return s
+		if strings.Contains(string(out), fmt.Sprintf("198.18.%d.", s)) {
+			continue
 		}
+		if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, fmt.Sprintf("qha%d-", s)) }) {
+			continue
+		}
+		return s
 	}
 }
 
@@ -129,16 +145,18 @@ func (nw *Net) Heal(z *Zone) {
 }
 
 func (nw *Net) destroy() {
-	for _, z := range nw.Zones {
-		_ = exec.Command("ip", "netns", "del", z.Name).Run()
-		_ = exec.Command("ip", "link", "del", z.veth).Run()
+	if nw.subnet == 0 {
+		return
 	}
-	if nw.bridge != "" {
-		_ = exec.Command("ip", "link", "del", nw.bridge).Run()
+	unlock := lockFile(nw.t, "/tmp/quorumha-netns.lock")
+	defer unlock()
+	if err := destroySubnet(nw.subnet); err != nil {
+		nw.t.Errorf("network zones: cleanup of subnet %d: %v", nw.subnet, err)
 	}
 }
 
-// lockFile takes an exclusive flock, returning its release.
+// lockFile takes an exclusive flock, returning its release (which may be
+// called more than once).
 func lockFile(t testing.TB, path string) func() {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -148,5 +166,6 @@ func lockFile(t testing.TB, path string) func() {
 		f.Close()
 		t.Fatalf("lock %s: %v", path, err)
 	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }
+	var once sync.Once
+	return func() { once.Do(func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }) }
 }

@@ -46,6 +46,9 @@ type WriteLoad struct {
 type Stats struct {
 	// Acked are the ids whose insert returned OK, in order.
 	Acked []int64
+	// Acks are the acknowledged inserts with their times, in order (the
+	// same ids as Acked).
+	Acks []Ack
 	// FailedIDs are the ids whose insert returned an error (or timed out).
 	FailedIDs []int64
 	// Failed is len(FailedIDs).
@@ -93,8 +96,16 @@ func (w *WriteLoad) Stop() Stats {
 	return w.Snapshot()
 }
 
+// Ack is one acknowledged insert: its id, when it was sent and when the
+// server's OK arrived (the write was committed somewhere in between).
+type Ack struct {
+	ID       int64
+	Sent, At time.Time
+}
+
 func (s Stats) clone() Stats {
 	s.Acked = slices.Clone(s.Acked)
+	s.Acks = slices.Clone(s.Acks)
 	s.FailedIDs = slices.Clone(s.FailedIDs)
 	return s
 }
@@ -134,13 +145,14 @@ func (w *WriteLoad) run(ctx context.Context) {
 			current, ready = dsn, false
 		}
 		if db != nil {
+			sent := time.Now()
 			err := w.insert(ctx, db, &ready, next)
 			if err != nil && ctx.Err() != nil {
 				// Stop cancelled this write: its outcome is unknown and it
 				// is not the server's failure. Not acknowledged, not failed.
 				return
 			}
-			w.record(next, err)
+			w.recordSent(next, sent, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -163,12 +175,15 @@ func (w *WriteLoad) insert(ctx context.Context, db *sql.DB, ready *bool, id int6
 	return err
 }
 
-func (w *WriteLoad) record(id int64, err error) {
+func (w *WriteLoad) record(id int64, err error) { w.recordSent(id, time.Time{}, err) }
+
+func (w *WriteLoad) recordSent(id int64, sent time.Time, err error) {
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err == nil {
 		w.stats.Acked = append(w.stats.Acked, id)
+		w.stats.Acks = append(w.stats.Acks, Ack{ID: id, Sent: sent, At: now})
 		if w.stats.FirstAckAt.IsZero() {
 			w.stats.FirstAckAt = now
 		}
@@ -189,27 +204,27 @@ func MissingAcked(ctx context.Context, db *sql.DB, acked []int64) ([]int64, erro
 	if len(acked) == 0 {
 		return nil, nil
 	}
+	have, err := LoadIDs(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return MissingIDs(acked, have), nil
+}
+
+// LoadIDs returns every id in the write loads' table on db's server.
+func LoadIDs(ctx context.Context, db *sql.DB) ([]int64, error) {
 	rows, err := db.QueryContext(ctx, "SELECT id FROM "+loadTable)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", loadTable, err)
 	}
 	defer rows.Close()
-	have := map[int64]bool{}
+	var ids []int64
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		have[id] = true
+		ids = append(ids, id)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var missing []int64
-	for _, id := range acked {
-		if !have[id] {
-			missing = append(missing, id)
-		}
-	}
-	return missing, nil
+	return ids, rows.Err()
 }

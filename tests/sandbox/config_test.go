@@ -66,3 +66,19 @@ func TestBinlogPos_Less(t *testing.T) {
 		}
 	}
 }
+
+func TestMyCnf_PlacedInstanceBindsAndReportsItsAddress(t *testing.T) {
+	inst := Instance{Name: "node0", Host: "198.18.7.14", NetNS: "qha7-z3", Port: 3307, ServerID: 1, DataDir: "/d/node0"}
+	lines := strings.Split(myCnf(inst, true, Options{}), "\n")
+	for _, w := range []string{"bind-address=198.18.7.14", "report_host=198.18.7.14"} {
+		if !containsLine(lines, w) {
+			t.Errorf("missing %q", w)
+		}
+	}
+	if got := inst.Addr(); got != "198.18.7.14:3307" {
+		t.Errorf("Addr() = %s", got)
+	}
+	if got := (Instance{Port: 3306}).Addr(); got != Host+":3306" {
+		t.Errorf("Addr() without a host (old state file) = %s", got)
+	}
+}

@@ -79,6 +79,16 @@ func (s *Sandbox) prepareInstance(ctx context.Context, i int, tmpl string) (Inst
 		ServerID: i + 1,
 		DataDir:  filepath.Join(s.dir, name),
 	}
+	if i < len(s.opts.Placement) {
+		p := s.opts.Placement[i]
+		inst.NetNS = p.NetNS
+		if p.IP != "" {
+			if net.ParseIP(p.IP) == nil {
+				return Instance{}, fmt.Errorf("sandbox: %s: placement IP %q is not an IP address", name, p.IP)
+			}
+			inst.Host = p.IP
+		}
+	}
 	inst.Socket = filepath.Join(inst.DataDir, "mariadbd.sock")
 	if len(inst.Socket) > maxSocketPath {
 		// Deep BaseDirs (t.TempDir) would overflow sun_path; the socket is
@@ -159,7 +169,13 @@ func (s *Sandbox) startProcess(ctx context.Context, i int) error {
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root") // mariadbd refuses to run as root otherwise
 	}
-	cmd := exec.Command(mariadbd, args...)
+	argv := append([]string{mariadbd}, args...)
+	if inst.NetNS != "" {
+		// ip netns exec enters the namespace and execs mariadbd in place:
+		// the pid is mariadbd's, so signals and pidAlive work unchanged.
+		argv = append([]string{"ip", "netns", "exec", inst.NetNS}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	var p *process
 	pid := 0

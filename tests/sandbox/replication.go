@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -66,7 +67,10 @@ func (s *Sandbox) attachReplica(ctx context.Context, i int, master Instance, fro
 	}
 	defer func() { _ = db.Close() }()
 	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', "+
-		"MASTER_PASSWORD='%s', MASTER_CONNECT_RETRY=1", master.Host, master.Port, ReplUser, ReplPassword)
+		"MASTER_PASSWORD='%s', MASTER_CONNECT_RETRY=1", master.host(), master.Port, ReplUser, ReplPassword)
+	if hb := s.opts.HeartbeatPeriod; hb > 0 {
+		change += fmt.Sprintf(", MASTER_HEARTBEAT_PERIOD=%.3f", hb.Seconds())
+	}
 	if s.opts.GTID {
 		change += ", MASTER_USE_GTID=slave_pos"
 	} else {
@@ -206,7 +210,7 @@ func (s *Sandbox) WaitReplicating(ctx context.Context) error {
 		db.SetMaxOpenConns(1)
 		dbs[i] = db
 	}
-	targets := map[int]BinlogPos{} // master port -> position to reach
+	targets := map[int]BinlogPos{} // master's index -> position to reach
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -229,9 +233,10 @@ func (s *Sandbox) WaitReplicating(ctx context.Context) error {
 // replication is not yet caught up ("" when it is), or an error that
 // waiting will not fix (a stopped SQL thread).
 func (s *Sandbox) replicationPending(ctx context.Context, insts []Instance, dbs []*sql.DB, targets map[int]BinlogPos) (string, error) {
-	byPort := map[int]int{}
+	byPort, byAddr := map[int]int{}, map[string]int{}
 	for i, inst := range insts {
 		byPort[inst.Port] = i
+		byAddr[inst.Addr()] = i
 	}
 	var pending []string
 	for i, inst := range insts {
@@ -253,11 +258,17 @@ func (s *Sandbox) replicationPending(ctx context.Context, insts []Instance, dbs 
 			pending = append(pending, fmt.Sprintf("%s: io=%s sql=%s %s", inst.Name, st.IORunning, st.SQLRunning, st.LastIOError))
 			continue
 		}
-		m, ok := byPort[st.MasterPort]
+		// Placed instances may share a port on different addresses; a
+		// master configured under an alias (tests that reach loopback
+		// servers through a bridge address) is found by its port.
+		m, ok := byAddr[net.JoinHostPort(st.MasterHost, strconv.Itoa(st.MasterPort))]
 		if !ok {
-			return "", fmt.Errorf("sandbox: %s replicates from port %d, not in this sandbox", inst.Name, st.MasterPort)
+			m, ok = byPort[st.MasterPort]
 		}
-		target, ok := targets[st.MasterPort]
+		if !ok {
+			return "", fmt.Errorf("sandbox: %s replicates from %s:%d, not in this sandbox", inst.Name, st.MasterHost, st.MasterPort)
+		}
+		target, ok := targets[m]
 		if !ok {
 			if !s.alive(m) {
 				pending = append(pending, fmt.Sprintf("%s: master %s is not running", inst.Name, insts[m].Name))
@@ -268,7 +279,7 @@ func (s *Sandbox) replicationPending(ctx context.Context, insts []Instance, dbs 
 				pending = append(pending, fmt.Sprintf("%s: master %s: %v", inst.Name, insts[m].Name, err))
 				continue
 			}
-			targets[st.MasterPort] = target
+			targets[m] = target
 		}
 		if st.Exec.less(target) {
 			pending = append(pending, fmt.Sprintf("%s: executed %s < master %s at %s", inst.Name, st.Exec, insts[m].Name, target))

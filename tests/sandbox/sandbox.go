@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,7 +53,8 @@ const (
 	TestDB = "qha_test"
 )
 
-// Host is the address every sandbox server binds to.
+// Host is the address a sandbox server binds to unless Options.Placement
+// puts it elsewhere.
 const Host = "127.0.0.1"
 
 // Timeouts used while starting and stopping servers.
@@ -81,16 +83,38 @@ type Options struct {
 	ExtraConfig []string
 	// Detach lets the servers outlive this Go process (`quorumha sandbox up`).
 	Detach bool
+	// Placement, when it has an entry for instance i, runs that instance
+	// inside a network namespace and/or on another address than Host (a
+	// zone of a test network, or the root namespace's bridge address), so
+	// tests can cut a server's host off. The instance is then addressed as
+	// IP:port everywhere: report_host, its replicas' CHANGE MASTER, Addr.
+	// Instances without an entry run as before, on Host in the root
+	// namespace. The sandbox itself connects to every instance from the
+	// root namespace, so a placed instance must be routable from there.
+	Placement []Placement
+	// HeartbeatPeriod, when set, is the replicas' MASTER_HEARTBEAT_PERIOD;
+	// zero leaves MariaDB's default (half of slave_net_timeout).
+	HeartbeatPeriod time.Duration
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
 }
 
+// Placement is where one instance runs: NetNS is the network namespace
+// (`ip netns` name, "" for the root namespace) and IP the address it binds
+// and is known by ("" means Host; inside a namespace it must be one of that
+// namespace's addresses).
+type Placement struct {
+	NetNS string
+	IP    string
+}
+
 // Instance describes one server of a sandbox.
 type Instance struct {
-	Name     string `json:"name"`      // "node0", "node1", ...
-	Host     string `json:"host"`      // always 127.0.0.1
-	Port     int    `json:"port"`      // TCP port
-	ServerID int    `json:"server_id"` // 1, 2, 3, ...
+	Name     string `json:"name"`            // "node0", "node1", ...
+	Host     string `json:"host"`            // the address it binds: Host unless placed
+	NetNS    string `json:"netns,omitempty"` // network namespace, "" for the root one
+	Port     int    `json:"port"`            // TCP port
+	ServerID int    `json:"server_id"`       // 1, 2, 3, ...
 	DataDir  string `json:"data_dir"`
 	Socket   string `json:"socket"`
 	PID      int    `json:"pid"` // of the last mariadbd started for this instance
@@ -98,7 +122,16 @@ type Instance struct {
 
 // Addr returns "host:port".
 func (i Instance) Addr() string {
-	return Host + ":" + strconv.Itoa(i.Port)
+	return net.JoinHostPort(i.host(), strconv.Itoa(i.Port))
+}
+
+// host is the instance's address; state files written before placements
+// existed may lack it.
+func (i Instance) host() string {
+	if i.Host == "" {
+		return Host
+	}
+	return i.Host
 }
 
 // defaultsFile is the my.cnf of the instance.
@@ -310,10 +343,17 @@ func (s *Sandbox) Instance(i int) Instance {
 // DSN returns a go-sql-driver DSN for instance i over TCP with short
 // timeouts and interpolateParams=true.
 func (s *Sandbox) DSN(i int, user, password string) string {
+	return s.DSNVia(i, "tcp", user, password)
+}
+
+// DSNVia is DSN over the named go-sql-driver network: "tcp", or a dialer
+// registered with mysql.RegisterDialContext (such as one that connects from
+// inside a network namespace).
+func (s *Sandbox) DSNVia(i int, network, user, password string) string {
 	c := mysql.NewConfig()
 	c.User = user
 	c.Passwd = password
-	c.Net = "tcp"
+	c.Net = network
 	c.Addr = s.Instance(i).Addr()
 	c.Timeout = 2 * time.Second
 	c.ReadTimeout = 5 * time.Second

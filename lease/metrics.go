@@ -22,7 +22,10 @@ func newKeeperMetrics(reg prometheus.Registerer, k *Keeper) (*keeperMetrics, err
 		Help: "Renewals of masters' quorum leases by this controller, by outcome (ok: the agent answered; error: it did not, or refused).",
 	}, []string{"cluster", "instance", "outcome"})}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.renewals, ageCollector{k}} {
+	age := ageCollector{k: k, desc: prometheus.NewDesc("quorumha_lease_renewal_age_seconds",
+		"Seconds since this controller's last answered lease renewal of each cluster's current master (since it began renewing it, when none was answered); absent for masters it does not renew.",
+		[]string{"cluster", "instance"}, nil)}
+	for _, c := range []prometheus.Collector{m.renewals, age} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}
@@ -40,20 +43,18 @@ func (m *keeperMetrics) renewal(cluster, instance, outcome string) {
 	m.renewals.WithLabelValues(cluster, instance, outcome).Inc()
 }
 
-// ageDesc is the age of the last answered renewal of each master this
-// controller renews now; computed at scrape time, so it grows while an
+// ageCollector exports the age of the last answered renewal of each master
+// this controller renews now, computed at scrape time so it grows while an
 // agent does not answer.
-var ageDesc = prometheus.NewDesc("quorumha_lease_renewal_age_seconds",
-	"Seconds since this controller's last answered lease renewal of each cluster's current master (since it began renewing it, when none was answered); absent for masters it does not renew.",
-	[]string{"cluster", "instance"}, nil)
+type ageCollector struct {
+	k    *Keeper
+	desc *prometheus.Desc
+}
 
-// ageCollector exports the keeper's renewal ages.
-type ageCollector struct{ k *Keeper }
-
-func (c ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ageDesc }
+func (c ageCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c ageCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, a := range c.k.renewalAges() {
-		ch <- prometheus.MustNewConstMetric(ageDesc, prometheus.GaugeValue, a.age.Seconds(), a.cluster, a.instance)
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, a.age.Seconds(), a.cluster, a.instance)
 	}
 }

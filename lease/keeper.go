@@ -170,6 +170,10 @@ func NewKeeper(cfg KeeperConfig, state State, dial Dialer) (*Keeper, error) {
 		return nil, err
 	}
 	k.metrics = m
+	if cfg.TTL < 2*cfg.Interval {
+		k.log.Warn("the lease ttl allows no missed renewal: one late renewal lets an enforcing agent fence a healthy master",
+			"ttl", cfg.TTL, "renewal_interval", cfg.Interval)
+	}
 	return k, nil
 }
 

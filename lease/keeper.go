@@ -117,7 +117,7 @@ type Keeper struct {
 	mu      sync.Mutex
 	masters map[masterKey]*masterState
 	targets map[string]masterKey // cluster -> the master it renews now (zero: none)
-	clients map[string]Agent     // agent URL -> client
+	clients map[string]Agent     // cluster and agent URL -> client
 	running bool
 }
 
@@ -332,14 +332,15 @@ func (k *Keeper) request(key masterKey, master string) (agent.LeaseRequest, bool
 func (k *Keeper) client(cluster, url string) (Agent, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if c, ok := k.clients[url]; ok {
+	key := cluster + " " + url // credentials are per cluster
+	if c, ok := k.clients[key]; ok {
 		return c, nil
 	}
 	c, err := k.dial(cluster, url, k.cfg.AttemptTimeout())
 	if err != nil {
 		return nil, err
 	}
-	k.clients[url] = c
+	k.clients[key] = c
 	return c, nil
 }
 

@@ -263,8 +263,8 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	d.metrics.probe(name, res)
 	var grant *LeaseGrant
 	if d.cfg.LeaseGrant != nil {
-		// Read after the probe and before publishing: the lease witness
-		// relies on the verdict being sent after ObservedAt and after Bound.
+		// Read just before publishing: the lease witness measures the
+		// grant's BoundAge back from when the verdict arrived.
 		grant = d.cfg.LeaseGrant(name, spec.Master)
 	}
 

@@ -221,6 +221,12 @@ type LeaseGrant struct {
 	// its last renewal attempt, answered or not (a renewal that timed out
 	// may still have arrived), and never before that controller started.
 	Bound time.Time `json:"bound"`
+	// BoundAge is how long before this grant was read Bound was, measured
+	// on the granting controller's monotonic clock: a receiver places Bound
+	// at the latest BoundAge before it received the verdict, so neither a
+	// wall-clock offset nor a clock step between controllers can make a
+	// lease look lapsed early.
+	BoundAge time.Duration `json:"bound_age,omitempty"`
 	// Enforced and Armed are what the agent last answered: it fences its
 	// server when the lease lapses only when both are true.
 	Enforced bool `json:"enforced,omitempty"`

@@ -389,11 +389,13 @@ func armed(r agent.LeaseResponse) bool {
 // Grant returns this controller's grant of instance's lease in cluster,
 // for its gossiped verdict; nil when it has never renewed it.
 func (k *Keeper) Grant(cluster, instance string) *detector.LeaseGrant {
+	now := k.cfg.Clock.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	st, ok := k.masters[keyOf(cluster, instance)]
 	if !ok {
 		return nil
 	}
-	return &detector.LeaseGrant{Bound: st.bound, Enforced: st.last.Enforced, Armed: armed(st.last), StoppedFor: st.stoppedFor}
+	return &detector.LeaseGrant{Bound: st.bound, BoundAge: max(now.Sub(st.bound), 0), Enforced: st.last.Enforced,
+		Armed: armed(st.last), StoppedFor: st.stoppedFor}
 }

@@ -119,15 +119,16 @@ func stamp(t time.Time) string {
 	return t.UTC().Format("15:04:05.000Z")
 }
 
-// GossipedBound moves a peer's bound onto this controller's clock without
-// trusting the two clocks to agree: the peer built its verdict at or after
-// observedAt (its clock), and that verdict reached us at receivedAt (ours),
-// so its renewal ended at the latest observedAt-bound before receivedAt.
-// Only the clocks' rates must agree, which the drift margin covers. A zero
-// receivedAt (our own verdict) keeps the bound as it is.
-func GossipedBound(bound, observedAt, receivedAt time.Time) time.Time {
-	if receivedAt.IsZero() || bound.IsZero() || observedAt.IsZero() {
+// GossipedBound places a peer's bound on this controller's clock without
+// trusting the two clocks to agree: the peer read its grant boundAge after
+// its last renewal ended (its monotonic clock), and the verdict carrying
+// the grant reached us at receivedAt (ours), so that renewal ended at the
+// latest boundAge before receivedAt. Only the clocks' rates must agree,
+// which the drift margin covers. A zero receivedAt (our own verdict) keeps
+// bound as it is.
+func GossipedBound(bound time.Time, boundAge time.Duration, receivedAt time.Time) time.Time {
+	if receivedAt.IsZero() {
 		return bound
 	}
-	return receivedAt.Add(bound.Sub(observedAt))
+	return receivedAt.Add(-max(boundAge, 0))
 }

@@ -94,7 +94,7 @@ func (w *Witness) input(cluster, master string, now time.Time) (LapseInput, erro
 		}
 	}
 	for id, v := range newest {
-		in.Grants[id] = Grant{Bound: GossipedBound(v.Lease.Bound, v.ObservedAt, v.ReceivedAt),
+		in.Grants[id] = Grant{Bound: GossipedBound(v.Lease.Bound, v.Lease.BoundAge, v.ReceivedAt),
 			Enforced: v.Lease.Enforced, Armed: v.Lease.Armed, StoppedFor: v.Lease.StoppedFor}
 	}
 	return in, nil

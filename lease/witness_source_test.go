@@ -20,7 +20,7 @@ func (f fakeRecords) OpenRecord(c string) (fsm.Record, bool) { r, ok := f[c]; re
 
 func TestWitness_CollectsOwnAndGossipedGrantsOfVoters(t *testing.T) {
 	now := time.Date(2026, 12, 3, 18, 0, 10, 0, time.UTC)
-	peerClock := now.Add(time.Hour) // c2's clock runs an hour ahead: only elapsed time may count
+	peerClock := now.Add(time.Hour) // c2's wall clock runs an hour ahead: only elapsed time may count
 	records := fakeRecords{"app1": {ID: 42, Cluster: "app1", Kind: fsm.KindFailover, OldMaster: m1}}
 	own := func(cluster, instance string) *detector.LeaseGrant {
 		if cluster == "app1" && instance == m1 {
@@ -28,9 +28,11 @@ func TestWitness_CollectsOwnAndGossipedGrantsOfVoters(t *testing.T) {
 		}
 		return nil
 	}
-	peer := func(id string, bound, observed, received time.Time) detector.Verdict {
-		return detector.Verdict{Controller: id, Cluster: "app1", Instance: m1, ObservedAt: observed, ReceivedAt: received, Seq: 9,
-			Lease: &detector.LeaseGrant{Bound: bound, Enforced: true, StoppedFor: 42}}
+	// peer is c2's verdict: its grant was read age after its last renewal
+	// (c2's wall clock shows bound, an hour off), and reached us at received.
+	peer := func(id string, age time.Duration, received time.Time) detector.Verdict {
+		return detector.Verdict{Controller: id, Cluster: "app1", Instance: m1, ObservedAt: peerClock, ReceivedAt: received, Seq: 9,
+			Lease: &detector.LeaseGrant{Bound: peerClock.Add(-age), BoundAge: age, Enforced: true, StoppedFor: 42}}
 	}
 	voters := func() ([]string, error) { return []string{"c1", "c2", "c3"}, nil }
 	cases := []struct {
@@ -42,26 +44,26 @@ func TestWitness_CollectsOwnAndGossipedGrantsOfVoters(t *testing.T) {
 		why     string
 	}{
 		{"own and a peer's grant lapsed, the peer's measured by elapsed time",
-			fakeVerdicts{strings.ToUpper(m1): {peer("c2", peerClock.Add(-4*time.Second), peerClock.Add(-time.Second), now.Add(-900*time.Millisecond))}},
+			fakeVerdicts{strings.ToUpper(m1): {peer("c2", 3*time.Second, now.Add(-900*time.Millisecond))}},
 			records, voters, true, "2 of 3 voters lapsed"},
 		{"the peer's grant reached us too recently to prove its lapse",
-			fakeVerdicts{m1: {peer("c2", peerClock.Add(-2*time.Second), peerClock.Add(-time.Second), now.Add(-100*time.Millisecond))}},
+			fakeVerdicts{m1: {peer("c2", time.Second, now.Add(-100*time.Millisecond))}},
 			records, voters, false, "c2: stopped for record 42, last renewal by 18:00:08.900Z, lapses after 18:00:11.400Z"},
 		{"a non-voter's gossiped grant does not count",
-			fakeVerdicts{m1: {peer("g9", now.Add(-time.Minute), now, now.Add(-time.Minute))}},
+			fakeVerdicts{m1: {peer("g9", time.Minute, now)}},
 			records, voters, false, "ignored (not voters): g9"},
 		{"a grant gossiped about another cluster does not count",
 			fakeVerdicts{m1: {func() detector.Verdict {
-				v := peer("c2", now.Add(-time.Minute), now, now.Add(-time.Minute))
+				v := peer("c2", time.Minute, now)
 				v.Cluster = "app2"
 				return v
 			}()}},
 			records, voters, false, "c2: no grant known"},
 		{"our own gossiped verdict is not taken for our grant",
-			fakeVerdicts{m1: {peer("c1", now.Add(-time.Minute), now, time.Time{})}},
+			fakeVerdicts{m1: {peer("c1", time.Minute, time.Time{})}},
 			records, voters, false, "1 of 3"},
 		{"an open switchover is no failover decision",
-			fakeVerdicts{m1: {peer("c2", now.Add(-time.Minute), now, now.Add(-time.Minute))}},
+			fakeVerdicts{m1: {peer("c2", time.Minute, now)}},
 			fakeRecords{"app1": {ID: 42, Kind: fsm.KindSwitchover, OldMaster: m1}}, voters, false, "no open failover record"},
 		{"voters unknown", nil, records, func() ([]string, error) { return nil, errors.New("raft is shut down") }, false, "raft voters unknown: raft is shut down"},
 	}

@@ -90,13 +90,18 @@ func TestGossipedBound_UsesOnlyElapsedTime(t *testing.T) {
 	peer := time.Date(2026, 12, 3, 18, 0, 0, 0, time.UTC) // the peer's clock
 	ours := peer.Add(-time.Hour)                          // ours runs an hour behind
 	bound := peer.Add(-3 * time.Second)
-	// The verdict was observed at peer+0 and reached us at ours+0.2s: the
-	// renewal ended at most 3s before that, on our clock.
-	got := GossipedBound(bound, peer, ours.Add(200*time.Millisecond))
+	// The peer read its grant 3s after its last renewal ended, and the
+	// verdict reached us at ours+0.2s: the renewal ended at most 3s before
+	// that, on our clock, whatever the peer's wall clock says.
+	got := GossipedBound(bound, 3*time.Second, ours.Add(200*time.Millisecond))
 	if want := ours.Add(200*time.Millisecond - 3*time.Second); !got.Equal(want) {
 		t.Errorf("GossipedBound = %s, want %s", got, want)
 	}
-	if got := GossipedBound(bound, peer, time.Time{}); !got.Equal(bound) {
+	if got := GossipedBound(bound, 3*time.Second, time.Time{}); !got.Equal(bound) {
 		t.Errorf("own verdict: GossipedBound = %s, want %s unchanged", got, bound)
+	}
+	// A grant without an age is placed at its arrival: the latest possible.
+	if got := GossipedBound(bound, 0, ours); !got.Equal(ours) {
+		t.Errorf("no age: GossipedBound = %s, want %s", got, ours)
 	}
 }

@@ -81,6 +81,14 @@ type KeeperConfig struct {
 	// them; a controller that is not one of them renews nothing (the agent
 	// would count its renewal toward a majority it has no share of).
 	Voters func() ([]string, error)
+	// CaughtUp reports whether the replicated state has caught up with the
+	// group since this process started; the keeper renews nothing before
+	// (nil: from the start). A state restored from an older snapshot may
+	// name a master the group has since replaced, and a majority of
+	// restarted controllers renewing it would arm its agent, which then
+	// fences that server once they catch up and stop. Once true, it is
+	// never asked again: later elections must not pause renewals.
+	CaughtUp func() bool
 	// Clock drives the loops and stamps bounds; default detector.RealClock.
 	Clock detector.Clock
 	// Logger receives renewal changes; nil discards.
@@ -119,6 +127,7 @@ type Keeper struct {
 	targets map[string]masterKey // cluster -> the master it renews now (zero: none)
 	clients map[string]Agent     // cluster and agent URL -> client
 	running bool
+	caught  bool // CaughtUp has returned true
 }
 
 type masterKey struct{ cluster, instance string }
@@ -214,8 +223,26 @@ func (k *Keeper) loop(ctx context.Context, c Cluster) {
 	}
 }
 
+// caughtUp reports whether the keeper may renew: the replicated state has
+// caught up with the group once.
+func (k *Keeper) caughtUp() bool {
+	k.mu.Lock()
+	caught := k.caught
+	k.mu.Unlock()
+	if caught || k.cfg.CaughtUp == nil || k.cfg.CaughtUp() {
+		k.mu.Lock()
+		k.caught = true
+		k.mu.Unlock()
+		return true
+	}
+	return false
+}
+
 // cycle renews c's recorded master once, or records why it does not.
 func (k *Keeper) cycle(ctx context.Context, c Cluster) {
+	if !k.caughtUp() {
+		return
+	}
 	cs, ok := k.state.Cluster(c.Name)
 	url := ""
 	if ok && cs.Master != "" {

@@ -125,6 +125,7 @@ func dialAgent(_ string, url string, timeout time.Duration) (Agent, error) {
 }
 
 type keeperOpts struct {
+	caughtUp     func() bool
 	probeTimeout time.Duration
 	voters       []string
 	reg          prometheus.Registerer
@@ -141,7 +142,7 @@ func startKeeper(t *testing.T, st State, clusters []Cluster, o keeperOpts) *Keep
 	}
 	k, err := NewKeeper(KeeperConfig{Controller: "c1", Clusters: clusters, Interval: 20 * time.Millisecond,
 		ProbeTimeout: o.probeTimeout, TTL: 20 * time.Second, Term: func() uint64 { return 5 },
-		Voters: func() ([]string, error) { return o.voters, nil }, Registerer: o.reg}, st, dialAgent)
+		Voters: func() ([]string, error) { return o.voters, nil }, CaughtUp: o.caughtUp, Registerer: o.reg}, st, dialAgent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,4 +412,41 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, outcome string) f
 	}
 	t.Fatalf("no %s{cluster=app1,instance=%s,outcome=%q}", name, m1, outcome)
 	return 0
+}
+
+func TestKeeper_WaitsForTheStateToCatchUpOnce(t *testing.T) {
+	a, clock := newFakeAgent(t, false), newFakeAgent(t, false)
+	st := newFakeState()
+	st.setMaster("app1", m1)
+	var mu sync.Mutex
+	caught, asked := false, 0
+	k := startKeeper(t, st, []Cluster{{Name: "app1", Agents: map[string]string{m1: a.srv.URL}},
+		{Name: "app2", Agents: map[string]string{m2: clock.srv.URL}}}, keeperOpts{caughtUp: func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		return caught
+	}})
+	waitFor(t, "the keeper to ask a few times", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return asked >= 5, fmt.Sprint(asked)
+	})
+	if n, _ := a.count(); n != 0 || k.Grant("app1", m1) != nil {
+		t.Fatalf("%d renewals before the replicated state caught up", n)
+	}
+	mu.Lock()
+	caught = true
+	mu.Unlock()
+	waitRenewals(t, a, 3)
+	mu.Lock()
+	caught, asked = false, 0 // a later election: renewals must go on
+	mu.Unlock()
+	n, _ := a.count()
+	waitRenewals(t, a, n+3)
+	mu.Lock()
+	defer mu.Unlock()
+	if asked != 0 {
+		t.Errorf("asked %d times after catching up once", asked)
+	}
 }

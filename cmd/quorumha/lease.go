@@ -31,7 +31,7 @@ func createLeaseKeeper(cfg *config.Config, state *fsm.FSM, node *consensus.Node,
 	k, err := lease.NewKeeper(lease.KeeperConfig{
 		Controller: cfg.Node.ID, Clusters: clusters,
 		Interval: cfg.Detector.ProbeInterval, ProbeTimeout: cfg.Detector.ProbeTimeout, TTL: cfg.Recovery.LeaseTTL,
-		Term: node.Term, Voters: voterIDs(node), Logger: logger.With("pkg", "lease"), Registerer: reg,
+		Term: node.Term, Voters: voterIDs(node), CaughtUp: caughtUp(node), Logger: logger.With("pkg", "lease"), Registerer: reg,
 	}, state, leaseDialer(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("lease keeper: %w", err)
@@ -86,5 +86,15 @@ func voterIDs(node *consensus.Node) func() ([]string, error) {
 			}
 		}
 		return ids, nil
+	}
+}
+
+// caughtUp reports whether this node has heard of a leader and applied
+// every entry it knows committed: its replicated state is no longer the
+// snapshot it restored at start.
+func caughtUp(node *consensus.Node) func() bool {
+	return func() bool {
+		st := node.Status()
+		return st.LeaderID != "" && st.CommitIndex > 0 && st.AppliedIndex >= st.CommitIndex
 	}
 }

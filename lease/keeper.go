@@ -42,6 +42,7 @@ type Dialer func(cluster, url string, timeout time.Duration) (Agent, error)
 type State interface {
 	Cluster(name string) (fsm.ClusterState, bool)
 	OpenRecord(cluster string) (fsm.Record, bool)
+	Record(id uint64) (fsm.Record, bool)
 }
 
 // Cluster is one configured cluster: which instances have an agent.
@@ -248,6 +249,7 @@ func (k *Keeper) cycle(ctx context.Context, c Cluster) {
 	if ok && cs.Master != "" {
 		url = c.agentOf(cs.Master)
 	}
+	k.leave(cs)
 	if url == "" {
 		k.setTarget(c.Name, "", "") // no recorded master, or no agent at its host
 		return
@@ -303,6 +305,29 @@ func (k *Keeper) setTarget(cluster, instance, url string) masterKey {
 	st.agent = url
 	k.targets[cluster] = key
 	return key
+}
+
+// leave notes that c's previous target is no longer its recorded master:
+// this controller renews it no more. When the failover that replaced it
+// closed before a cycle saw it open, its grant still names that record.
+func (k *Keeper) leave(cs fsm.ClusterState) {
+	k.mu.Lock()
+	prev, had := k.targets[cs.Name]
+	k.mu.Unlock()
+	if !had || prev == keyOf(cs.Name, cs.Master) || cs.LastFailoverID == 0 {
+		return
+	}
+	rec, ok := k.state.Record(cs.LastFailoverID)
+	if !ok || rec.Kind != fsm.KindFailover || keyOf(cs.Name, rec.OldMaster) != prev {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if st := k.masters[prev]; st.stoppedFor < rec.ID {
+		st.stoppedFor = rec.ID
+		k.log.Warn("stopped renewing the master's lease: a failover replaced it", "cluster", cs.Name,
+			"master", st.instance, "record", rec.ID, "last_renewal_bound", st.bound)
+	}
 }
 
 // stop marks key's master as no longer renewed because of record id. Its

@@ -20,20 +20,42 @@ import (
 
 // fakeState is the replicated state: recorded masters and open records.
 type fakeState struct {
-	mu      sync.Mutex
-	masters map[string]string
-	open    map[string]fsm.Record
+	mu       sync.Mutex
+	masters  map[string]string
+	open     map[string]fsm.Record
+	records  map[uint64]fsm.Record
+	failover map[string]uint64 // cluster -> LastFailoverID
 }
 
 func newFakeState() *fakeState {
-	return &fakeState{masters: map[string]string{}, open: map[string]fsm.Record{}}
+	return &fakeState{masters: map[string]string{}, open: map[string]fsm.Record{}, records: map[uint64]fsm.Record{},
+		failover: map[string]uint64{}}
 }
 
 func (s *fakeState) Cluster(name string) (fsm.ClusterState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.masters[name]
-	return fsm.ClusterState{Name: name, Master: m}, ok
+	return fsm.ClusterState{Name: name, Master: m, LastFailoverID: s.failover[name]}, ok
+}
+
+func (s *fakeState) Record(id uint64) (fsm.Record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.records[id]
+	return r, ok
+}
+
+// failover opens and at once closes a successful failover of cluster's
+// master to newMaster, as the FSM applies it.
+func (s *fakeState) failoverTo(cluster, newMaster string, id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records[id] = fsm.Record{ID: id, Cluster: cluster, Kind: fsm.KindFailover, OldMaster: s.masters[cluster],
+		NewMaster: newMaster, Result: fsm.ResultSuccess}
+	s.masters[cluster] = newMaster
+	s.failover[cluster] = id
+	delete(s.open, cluster)
 }
 
 func (s *fakeState) OpenRecord(cluster string) (fsm.Record, bool) {
@@ -448,5 +470,25 @@ func TestKeeper_WaitsForTheStateToCatchUpOnce(t *testing.T) {
 	defer mu.Unlock()
 	if asked != 0 {
 		t.Errorf("asked %d times after catching up once", asked)
+	}
+}
+
+func TestKeeper_AFailoverClosedBetweenTwoCyclesStillStopsTheOldMaster(t *testing.T) {
+	a, b := newFakeAgent(t, false), newFakeAgent(t, false)
+	st := newFakeState()
+	st.setMaster("app1", m1)
+	k := startKeeper(t, st, []Cluster{{Name: "app1", Agents: map[string]string{m1: a.srv.URL, m2: b.srv.URL}}}, keeperOpts{})
+	waitRenewals(t, a, 2)
+	st.failoverTo("app1", m2, 77) // opened and closed between two cycles
+	waitRenewals(t, b, 2)
+	if g := k.Grant("app1", m1); g == nil || g.StoppedFor != 77 {
+		t.Errorf("old master's grant %+v, want stopped for record 77", g)
+	}
+	if g := k.Grant("app1", m2); g == nil || g.StoppedFor != 0 || !g.Armed {
+		t.Errorf("new master's grant %+v, want renewing and armed", g)
+	}
+	v := k.View("app1")
+	if len(v.Masters) != 2 || v.Masters[0].Instance != m2 || !v.Masters[0].Renewing || v.Masters[1].Renewing {
+		t.Errorf("view %+v: want the new master renewed first, the old one not", v)
 	}
 }

@@ -114,7 +114,9 @@ func (c KeeperConfig) AttemptTimeout() time.Duration {
 // It renews regardless of leader contact: an election must not fence a
 // healthy master, and the agent's majority rule already stops a minority
 // side from holding the lease. It stops renewing a master for good once
-// an open failover record names it as the old master.
+// an open failover record names it as the old master (or a failover has
+// replaced it), and renews nothing until the replicated state has caught
+// up once after start.
 type Keeper struct {
 	cfg     KeeperConfig
 	log     *slog.Logger

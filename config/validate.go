@@ -191,6 +191,25 @@ func (c *Config) validateRecovery(p *problems) {
 	if r.LeaseDrift < 0 || r.LeaseDrift > r.LeaseTTL {
 		p.add("recovery.lease_drift", r.LeaseDrift.String(), ErrInvalidValue, "must be between 0 and recovery.lease_ttl")
 	}
+	// Controllers renew a master's lease once per probe interval: a TTL
+	// that is not longer lapses between two renewals, and an agent that
+	// enforces it would fence a healthy master.
+	if c.hasAgents() && r.LeaseTTL > 0 && c.Detector.ProbeInterval > 0 && r.LeaseTTL <= c.Detector.ProbeInterval {
+		p.add("recovery.lease_ttl", r.LeaseTTL.String(), ErrInvalidValue,
+			"must be longer than detector.probe_interval (%s), the renewal period; twice as long or more is advised", c.Detector.ProbeInterval)
+	}
+}
+
+// hasAgents reports whether any instance names a host agent.
+func (c *Config) hasAgents() bool {
+	for _, cl := range c.Clusters {
+		for _, in := range cl.Instances {
+			if in.Agent != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (c *Config) validateLog(p *problems) {

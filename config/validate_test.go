@@ -232,3 +232,26 @@ func TestValidate_GossipAddrMustBeIP(t *testing.T) {
 		t.Fatalf("IP gossip_addr: %v", err)
 	}
 }
+
+func TestValidate_LeaseTTLLongerThanTheProbeIntervalWithAgents(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		agent    string
+		interval time.Duration
+		wantErr  bool
+	}{
+		{"agents, ttl equal to the interval", "http://h:7080", time.Second, true},
+		{"agents, ttl longer", "http://h:7080", 500 * time.Millisecond, false},
+		{"no agents: no lease renewed", "", 2 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConfig()
+			c.Detector.ProbeInterval = tc.interval
+			c.Clusters[0].Instances[0].Agent = tc.agent
+			err := c.Validate()
+			if got := err != nil && strings.Contains(err.Error(), "recovery.lease_ttl") && strings.Contains(err.Error(), "detector.probe_interval"); got != tc.wantErr {
+				t.Errorf("Validate() = %v, want a lease_ttl error: %t", err, tc.wantErr)
+			}
+		})
+	}
+}

@@ -55,6 +55,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the detector's collectors; nil registers none.
 	Registerer prometheus.Registerer
+	// LeaseGrant returns this controller's grant of instance's quorum lease
+	// (nil: none), which travels with its verdict of that instance; nil
+	// sends none. It must not block: it is called on every probe.
+	LeaseGrant func(cluster, instance string) *LeaseGrant
 }
 
 // InstanceProber is what the detector needs to probe instances; *Prober
@@ -257,6 +261,12 @@ func (d *Detector) tick(ctx context.Context, name string) {
 		return // shutting down: a cancelled probe is not evidence
 	}
 	d.metrics.probe(name, res)
+	var grant *LeaseGrant
+	if d.cfg.LeaseGrant != nil {
+		// Read just before publishing: the lease witness measures the
+		// grant's BoundAge back from when the verdict arrived.
+		grant = d.cfg.LeaseGrant(name, spec.Master)
+	}
 
 	d.mu.Lock()
 	if cs.spec.Master != spec.Master {
@@ -264,6 +274,7 @@ func (d *Detector) tick(ctx context.Context, name string) {
 		return // SetMaster ran meanwhile: these results are about the old topology
 	}
 	cs.own = NextVerdict(cs.own, res, d.cfg.FailureThreshold)
+	cs.own.Lease = grant
 	if res.OK && res.ServerID != 0 {
 		cs.serverID = res.ServerID
 	}

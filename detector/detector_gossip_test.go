@@ -3,6 +3,7 @@ package detector
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -12,9 +13,16 @@ import (
 type controllerNode struct {
 	prober *fakeProber
 	det    *Detector
+	gossip *Gossip
 }
 
 func startGroup(t *testing.T) []controllerNode {
+	t.Helper()
+	return startGroupWith(t, nil)
+}
+
+// startGroupWith starts the group, letting edit change each node's config.
+func startGroupWith(t *testing.T, edit func(i int, cfg *Config)) []controllerNode {
 	t.Helper()
 	gs := threeGossips(t, "", [3][]byte{})
 	var nodes []controllerNode
@@ -27,6 +35,9 @@ func startGroup(t *testing.T) []controllerNode {
 			Rules:    Rules{ReplicaCheck: true, MultiZone: true, Freshness: time.Second},
 			Clusters: []ClusterSpec{{Name: "app1", Master: testMaster, Replicas: []string{testReplica}}},
 			Logger:   testLogger(t)}
+		if edit != nil {
+			edit(i, &cfg)
+		}
 		d, err := New(cfg, p, g)
 		if err != nil {
 			t.Fatal(err)
@@ -40,7 +51,7 @@ func startGroup(t *testing.T) []controllerNode {
 				t.Errorf("Run %d: %v", i, err)
 			}
 		})
-		nodes = append(nodes, controllerNode{prober: p, det: d})
+		nodes = append(nodes, controllerNode{prober: p, det: d, gossip: g})
 	}
 	return nodes
 }
@@ -86,4 +97,51 @@ func TestDetectorGroup_DeadMasterConfirmedEverywhere(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// TestDetectorGroup_LeaseGrantTravelsWithTheVerdict: each controller's
+// grant of the master's lease reaches every other controller with its
+// verdict, and a grant that changes (the controller stopped renewing) is
+// what the others end up with.
+func TestDetectorGroup_LeaseGrantTravelsWithTheVerdict(t *testing.T) {
+	bound := time.Date(2026, 12, 3, 18, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	stopped := uint64(0)
+	grantOf := func(i int) *LeaseGrant {
+		mu.Lock()
+		defer mu.Unlock()
+		return &LeaseGrant{Bound: bound.Add(time.Duration(i) * time.Second), Enforced: true, Armed: i == 0, StoppedFor: stopped}
+	}
+	nodes := startGroupWith(t, func(i int, cfg *Config) {
+		cfg.LeaseGrant = func(cluster, instance string) *LeaseGrant {
+			if cluster != "app1" || instance != testMaster {
+				return nil
+			}
+			return grantOf(i)
+		}
+	})
+	check := func(want uint64) func() (bool, string) {
+		return func() (bool, string) {
+			for _, n := range nodes {
+				vs := n.gossip.Verdicts()[testMaster]
+				if len(vs) != 3 {
+					return false, fmt.Sprintf("%s has %d verdicts", n.gossip.cfg.NodeName, len(vs))
+				}
+				for _, v := range vs {
+					i := int(v.Controller[1] - '1')
+					g := grantOf(i)
+					g.StoppedFor = want
+					if v.Lease == nil || *v.Lease != *g {
+						return false, fmt.Sprintf("%s holds %s's grant %+v, want %+v", n.gossip.cfg.NodeName, v.Controller, v.Lease, g)
+					}
+				}
+			}
+			return true, ""
+		}
+	}
+	waitFor(t, 10*time.Second, "every grant at every controller", check(0))
+	mu.Lock()
+	stopped = 42
+	mu.Unlock()
+	waitFor(t, 10*time.Second, "every stopped grant at every controller", check(42))
 }

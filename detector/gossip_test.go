@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -271,4 +272,24 @@ func TestVerdictStore_MergeRules(t *testing.T) {
 	if err != nil || b.From != "c1" || len(b.Verdicts) != 1 || b.Verdicts[0].Seq != 5 {
 		t.Errorf("local state: %+v %v", b, err)
 	}
+}
+
+// TestEncodeBatch_VerdictWithLeaseFitsAPacket: a verdict carrying the
+// longest position and detail plus a lease grant stays well inside
+// memberlist's UDP budget (1400 bytes less its framing), so it is always
+// broadcast.
+func TestEncodeBatch_VerdictWithLeaseFitsAPacket(t *testing.T) {
+	name := strings.Repeat("n", 48)
+	v := Verdict{Controller: name, Zone: name, Cluster: name, Instance: strings.Repeat("h", 60) + ":3306",
+		State: StateSuspect, Failures: 12345, Reason: ReasonReadOnlyOrShutdown, Detail: strings.Repeat("d", maxDetailLen),
+		ObservedAt: time.Now(), Seq: 1 << 40, LastPosition: strings.Repeat("0-1-1234567,", maxGossipPosition/12), LastPositionAt: time.Now(),
+		Lease: &LeaseGrant{Bound: time.Now(), Enforced: true, Armed: true, StoppedFor: 1 << 40}}
+	b, err := encodeBatch(wireBatch{From: name, Verdicts: []Verdict{v}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 1200 {
+		t.Errorf("a verdict with a lease grant encodes to %d bytes, more than 1200: %s", len(b), b)
+	}
+	t.Logf("%d bytes", len(b))
 }

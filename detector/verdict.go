@@ -201,11 +201,39 @@ type Verdict struct {
 	// time.
 	LastPosition   string    `json:"last_position,omitempty"`
 	LastPositionAt time.Time `json:"last_position_at,omitzero"`
+	// Lease is this controller's last grant of the instance's quorum lease
+	// (nil when it renews none there), so the leader can tell when a
+	// majority's grants have lapsed. Older peers ignore the field.
+	Lease *LeaseGrant `json:"lease,omitempty"`
 	// ReceivedAt is when this controller first received this verdict (zero
 	// for its own). It is local and never gossiped; Assess uses the earlier of
 	// ObservedAt and ReceivedAt so a peer whose clock runs ahead cannot keep
 	// its verdicts fresh for ever.
 	ReceivedAt time.Time `json:"-"`
+}
+
+// LeaseGrant is one controller's share of a master's quorum lease, as it
+// gossips it: the leader's lease witness counts the grants of the raft
+// voters (see design.md, safety rule 3).
+type LeaseGrant struct {
+	// Bound is the latest time, on the granting controller's clock, at which
+	// the master's agent may have received one of its renewals: the end of
+	// its last renewal attempt, answered or not (a renewal that timed out
+	// may still have arrived), and never before that controller started.
+	Bound time.Time `json:"bound"`
+	// BoundAge is how long before this grant was read Bound was, measured
+	// on the granting controller's monotonic clock: a receiver places Bound
+	// at the latest BoundAge before it received the verdict, so neither a
+	// wall-clock offset nor a clock step between controllers can make a
+	// lease look lapsed early.
+	BoundAge time.Duration `json:"bound_age,omitempty"`
+	// Enforced and Armed are what the agent last answered: it fences its
+	// server when the lease lapses only when both are true.
+	Enforced bool `json:"enforced,omitempty"`
+	Armed    bool `json:"armed,omitempty"`
+	// StoppedFor is the failover record whose decision made this controller
+	// stop renewing for good (0 while it renews): Bound is then final.
+	StoppedFor uint64 `json:"stopped_for,omitempty"`
 }
 
 // NewerThan reports whether v supersedes old from the same controller: a

@@ -8,6 +8,7 @@ import (
 	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/lease"
 )
 
 // configView serves the API's cluster view: which clusters exist and their
@@ -17,6 +18,7 @@ type configView struct {
 	clusters map[string]config.Cluster
 	names    []string
 	det      *detector.Detector // nil before detection runs
+	lease    *lease.Keeper      // nil: no lease view
 }
 
 // configuredInstance is the JSON shape of one configured instance (no secrets).
@@ -27,8 +29,8 @@ type configuredInstance struct {
 	NoMaster        bool   `json:"no_master,omitempty"`
 }
 
-func newConfigView(cfg *config.Config, det *detector.Detector) *configView {
-	v := &configView{clusters: map[string]config.Cluster{}, det: det}
+func newConfigView(cfg *config.Config, det *detector.Detector, lk *lease.Keeper) *configView {
+	v := &configView{clusters: map[string]config.Cluster{}, det: det, lease: lk}
 	for _, c := range cfg.Clusters {
 		v.clusters[c.Name] = c
 		v.names = append(v.names, c.Name)
@@ -58,6 +60,11 @@ func (v *configView) ClusterInfo(name string) (any, bool) {
 		if spec, ok := v.det.Cluster(name); ok {
 			info["watched_master"] = spec.Master
 		}
+	}
+	if v.lease != nil {
+		// This controller's share of the masters' quorum leases: what
+		// it last granted, and whether it stopped for a failover.
+		info["lease"] = v.lease.View(name)
 	}
 	return info, true
 }

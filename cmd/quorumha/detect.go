@@ -27,7 +27,10 @@ type detection struct {
 
 // createDetection builds the prober, joins gossip and builds the detector
 // with, for each cluster, the master chosen by detector.InitialMaster.
-func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, groupSize func() int, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
+// leaseGrant, when not nil, supplies this controller's lease grant that
+// travels with its verdict of a master.
+func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, groupSize func() int,
+	leaseGrant func(cluster, instance string) *detector.LeaseGrant, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
 	quorum, err := detector.ParseQuorum(cfg.Detector.Quorum)
 	if err != nil {
 		return nil, fmt.Errorf("detector.quorum: %w", err)
@@ -79,6 +82,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, gr
 		Rules: detector.Rules{Quorum: quorum, ReplicaCheck: cfg.Detector.ReplicaCheck,
 			Freshness: cfg.Detector.FreshnessWindow, MultiZone: true},
 		Clusters: specs, GroupSize: groupSize, Logger: logger.With("pkg", "detector"), Registerer: reg,
+		LeaseGrant: leaseGrant,
 	}, d.prober, exchange)
 	if err != nil {
 		d.close(context.Background())

@@ -115,6 +115,10 @@ func freeLoopback(t *testing.T) string {
 // that the table documents every quorumha_* metric it exposes.
 func TestMetrics_ReadmeTable(t *testing.T) {
 	documented := readmeMetrics(t)
+	// appearOnRenewal are documented metrics whose series appear only once
+	// this controller renews a master's lease with its agent (the
+	// controller below has none); the lease package's tests check them.
+	appearOnRenewal := []string{"quorumha_lease_renewals_total", "quorumha_lease_renewal_age_seconds"}
 
 	dir := t.TempDir()
 	raftAddr, httpAddr, gossipAddr := freeLoopback(t), freeLoopback(t), freeLoopback(t)
@@ -187,7 +191,7 @@ clusters:
 		families = parseExposition(body)
 		var missing []string
 		for _, m := range documented {
-			if families[m.name] == nil {
+			if families[m.name] == nil && !slices.Contains(appearOnRenewal, m.name) {
 				missing = append(missing, m.name)
 			}
 		}
@@ -195,6 +199,9 @@ clusters:
 	})
 	for _, m := range documented {
 		f := families[m.name]
+		if f == nil {
+			continue // one of appearOnRenewal
+		}
 		if f.typ != m.typ {
 			t.Errorf("%s: docs say %s, /metrics says %s", m.name, m.typ, f.typ)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/lease"
 	"github.com/quorumha/quorumha/recovery"
 	"github.com/quorumha/quorumha/topology"
 )
@@ -81,8 +82,12 @@ type controller struct {
 	state  *fsm.FSM
 	node   *consensus.Node
 	detect *detection
-	// ready closes once node and detect are set: raft may elect this node
-	// before construction has finished.
+	// lease renews the recorded masters' quorum leases; witness tells the
+	// fence step when one has provably lapsed.
+	lease   *lease.Keeper
+	witness recovery.LeaseWitness
+	// ready closes once node, detect, lease and witness are set: raft may
+	// elect this node before construction has finished.
 	ready chan struct{}
 	// runner is the recovery runner of the current leadership term; nil
 	// when this controller does not lead.
@@ -174,14 +179,24 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	c.detect, err = createDetection(ctx, cfg, c.state, voterCount(c.node), reg, logger)
+	c.lease, err = createLeaseKeeper(cfg, c.state, c.node, reg, logger)
 	if err != nil {
 		_ = c.node.Shutdown(context.Background())
 		return err
 	}
+	c.detect, err = createDetection(ctx, cfg, c.state, voterCount(c.node), c.lease.Grant, reg, logger)
+	if err != nil {
+		_ = c.node.Shutdown(context.Background())
+		return err
+	}
+	c.witness, err = newLeaseWitness(cfg, c.lease, c.detect, c.state, c.node)
+	if err != nil {
+		c.shutdown(logger)
+		return err
+	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: recordedMasterView{configView: newConfigView(cfg, c.detect.det), state: c.state}, Recovery: manualFailover{c}, Switchover: manualFailover{c},
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: recordedMasterView{configView: newConfigView(cfg, c.detect.det, c.lease), state: c.state}, Recovery: manualFailover{c}, Switchover: manualFailover{c},
 		Client: forwardClient(tlsConf.apiClient)}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
@@ -206,7 +221,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
-	wg.Add(3)
+	wg.Add(4)
 	go func() { // each goroutine here is owned by runController: waited for below
 		defer wg.Done()
 		serveErr <- srv.Serve(runCtx, ln)
@@ -215,6 +230,12 @@ func runController(ctx context.Context, cfg *config.Config) error {
 		defer wg.Done()
 		if err := c.detect.det.Run(runCtx); err != nil {
 			logger.Error("detector stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := c.lease.Run(runCtx); err != nil {
+			logger.Error("lease keeper stopped", "err", err)
 		}
 	}()
 	go func() {
@@ -317,7 +338,8 @@ func (c *controller) onLeader(ctx context.Context) {
 		NodeID: c.cfg.Node.ID, AntiFlap: c.cfg.Recovery.AntiFlap, Logger: logger,
 		Clusters: recoveryClusters(c.cfg),
 		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
-			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout},
+			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout,
+			FenceMode: c.cfg.Recovery.Fence, Lease: c.witness},
 	}, c.node, c.state, c.detect.det, dialInstance(c.cfg.Detector.ProbeTimeout, c.log.With("pkg", "topology")),
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
 	c.runner.Store(runner)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/quorumha/quorumha/api"
 	"github.com/quorumha/quorumha/detector"
+	"github.com/quorumha/quorumha/lease"
 )
 
 // glance is what `quorumha status` shows: the group as every controller
@@ -55,6 +56,7 @@ type clusterView struct {
 		Configured    []struct {
 			Address string `json:"address"`
 		} `json:"configured_instances,omitempty"`
+		Lease *lease.ClusterLease `json:"lease,omitempty"`
 	} `json:"topology"`
 }
 
@@ -316,7 +318,41 @@ func renderClusterGlance(w io.Writer, c clusterView, now time.Time) error {
 		votes = append(votes, fmt.Sprintf("%s stale", v.Controller))
 	}
 	fmt.Fprintf(w, "  verdicts: %s  (%d down, %d needed)\n", strings.Join(votes, ", "), a.DownCount, a.Needed)
+	if line := leaseLine(a, c.Topology.Lease, now); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	return nil
+}
+
+// leaseLine summarises the master's quorum lease: each controller's grant
+// as gossiped with its verdict (renewing, or stopped for a failover record,
+// with the age of its last renewal) and the agent's state as the asked
+// controller last heard it. "" when no controller grants a lease.
+func leaseLine(a *detector.Assessment, own *lease.ClusterLease, now time.Time) string {
+	var grants []string
+	for _, v := range slices.Concat(a.Votes, a.Stale) {
+		if v.Lease == nil || !strings.EqualFold(v.Instance, a.Master) {
+			continue
+		}
+		g := v.Controller + " renewing"
+		if v.Lease.StoppedFor != 0 {
+			g = fmt.Sprintf("%s stopped for record %d", v.Controller, v.Lease.StoppedFor)
+		}
+		grants = append(grants, g+", last "+age(now.Sub(v.Lease.Bound))+" ago")
+	}
+	if len(grants) == 0 {
+		return ""
+	}
+	line := "  lease: " + strings.Join(grants, "; ")
+	if own != nil {
+		for _, m := range own.Masters {
+			if strings.EqualFold(m.Instance, a.Master) && m.State != "" {
+				line += fmt.Sprintf("  (agent %s, ttl %s)", m.State, own.TTL)
+				break
+			}
+		}
+	}
+	return line
 }
 
 // age rounds a duration for display: ms below a second, else 0.1 s.

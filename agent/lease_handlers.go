@@ -40,6 +40,12 @@ func (s *Server) lease(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if s.fence == nil {
 		return LeaseResponse{Enforced: false, State: FenceDisabled}, nil
 	}
+	// A renewal whose client already gave up (its connection closed) is not
+	// counted: the controller recorded that attempt's end as the latest
+	// moment a grant could have arrived, and a late one would outlive it.
+	if err := r.Context().Err(); err != nil {
+		return nil, fmt.Errorf("%w: renewal abandoned by the client: %v", ErrBadRequest, err)
+	}
 	return s.fence.renew(req)
 }
 

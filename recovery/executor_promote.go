@@ -17,9 +17,14 @@ import (
 // it is promoted (safety rule 5). With GTIDs it replicates from it until it
 // has its executed position; with file/position replication the coordinates
 // of another replica's binlog are unknown, so the missing transactions are
-// named and the step ends with a warning.
+// named and the step ends with a warning. The target first applies its whole
+// relay log (CHANGE MASTER would purge it), and no replica with errant
+// transactions is caught up from.
 func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	target := chosenOf(r.rec)
+	if err := r.applyRelay(ctx, target); err != nil {
+		return stepFailed(fsm.ResultFailed, "chosen %s: %v: not caught up nor promoted, since both would purge what it received", target, err)
+	}
 	tc, tin, err := r.read(ctx, target)
 	if err != nil {
 		return stepFailed(fsm.ResultFailed, "chosen %s unreachable: %v", target, err)
@@ -28,13 +33,28 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	if err != nil {
 		return stepFailed(fsm.ResultFailed, "position of %s: %v", target, err)
 	}
-	best, bestPos := "", topology.Position{}
+	ins := map[string]*topology.Instance{target: tin}
+	order := []string{target}
 	for _, a := range r.replicas() {
 		if a == target {
 			continue
 		}
-		_, in, err := r.read(ctx, a)
-		if err != nil || !in.LogBin || !in.LogSlaveUpdates {
+		if _, in, err := r.read(ctx, a); err == nil {
+			ins[a], order = in, append(order, a)
+		}
+	}
+	var errant map[string]string
+	if r.cc.useGTID() {
+		errant = errantReplicas(ins, order, r.rec.OldMaster, lastSeenOf(r.rec.Evidence, r.rec.OldMaster).Position)
+	}
+	if d, bad := errant[target]; bad {
+		return stepFailed(fsm.ResultFailed, "chosen %s has errant GTIDs %s: not promoted", target, d)
+	}
+	best, bestPos := "", topology.Position{}
+	var notes []string
+	for _, a := range order[1:] {
+		in := ins[a]
+		if !in.LogBin || !in.LogSlaveUpdates {
 			continue
 		}
 		p, err := in.ExecutedPosition()
@@ -45,6 +65,10 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 		if err != nil || o != topology.Ahead {
 			continue
 		}
+		if d, bad := errant[a]; bad {
+			notes = append(notes, fmt.Sprintf("not caught up from %s: errant GTIDs %s", a, d))
+			continue
+		}
 		if best != "" {
 			if ob, err := topology.ComparePositions(p, bestPos); err != nil || ob != topology.Ahead {
 				continue
@@ -52,15 +76,19 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 		}
 		best, bestPos = a, p
 	}
+	note := ""
+	if len(notes) > 0 {
+		note = "; " + strings.Join(notes, "; ")
+	}
 	if best == "" {
-		return stepSkipped("%s is the most advanced (%s)", target, tpos)
+		return stepSkipped("%s is the most advanced (%s)%s", target, tpos, note)
 	}
 	if !r.cc.useGTID() || tpos.Kind == topology.PosFile {
-		return stepWarning("file/position replication: %s is at %s but %s has applied up to %s; the transactions between them exist only on %s and could not be recovered onto %s",
-			target, tpos, best, bestPos, best, target)
+		return stepWarning("file/position replication: %s is at %s but %s has applied up to %s; the transactions between them exist only on %s and could not be recovered onto %s%s",
+			target, tpos, best, bestPos, best, target, note)
 	}
 	h, p := hostPort(best)
-	opts, note := r.changeMasterOptions(tin, h, p)
+	opts, cmNote := r.changeMasterOptions(tin, h, p)
 	if err := tc.ChangeMaster(ctx, opts); err != nil {
 		return stepFailed(fsm.ResultFailed, "point %s at %s: %v", target, best, err)
 	}
@@ -76,7 +104,7 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	if werr != nil {
 		return stepFailed(fsm.ResultFailed, "catch up %s from %s to %s: %v", target, best, bestPos, werr)
 	}
-	return stepOK("%s caught up from %s to %s%s", target, best, bestPos, note)
+	return stepOK("%s caught up from %s to %s%s%s", target, best, bestPos, cmNote, note)
 }
 
 // changeMasterOptions builds CHANGE MASTER options towards host:port with
@@ -121,6 +149,11 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 	c, err := r.conn(ctx, target)
 	if err != nil {
 		return stepFailed(fsm.ResultAborted, "target %s unreachable: %v", target, err)
+	}
+	// RESET SLAVE ALL purges the relay log: what the target received and
+	// has not applied must be applied first, or it is lost.
+	if err := r.applyRelay(ctx, target); err != nil {
+		return stepFailed(fsm.ResultFailed, "refused: %s: %v: RESET SLAVE ALL would discard it", target, err)
 	}
 	if err := c.StopReplica(ctx, topology.BothThreads); err != nil {
 		return stepFailed(fsm.ResultFailed, "stop replication on %s: %v", target, err)

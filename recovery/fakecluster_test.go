@@ -126,7 +126,7 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 		if n.io {
 			io = topology.IOYes
 		}
-		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterUser: "repl", IORunning: io,
+		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterServerID: 1, MasterUser: "repl", IORunning: io,
 			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv)}
 	}
 	in.SemiSync = topology.SemiSyncState{ReplicaEnabled: n.semiRepl, MasterEnabled: n.semiMast}

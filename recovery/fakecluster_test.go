@@ -25,6 +25,10 @@ type fakeNode struct {
 	master    string // "" = not a replica
 	io, sql   bool
 	killed    int
+	// slowWaits is how many relay-log waits time out before the SQL
+	// thread has applied what it received (a big backlog).
+	slowWaits int
+	delay     int64 // MASTER_DELAY seconds
 }
 
 // fakeCluster simulates replication between fakeNodes: starting a replica
@@ -127,7 +131,7 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 			io = topology.IOYes
 		}
 		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterServerID: 1, MasterUser: "repl", IORunning: io,
-			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv)}
+			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv), SQLDelay: n.delay}
 	}
 	in.SemiSync = topology.SemiSyncState{ReplicaEnabled: n.semiRepl, MasterEnabled: n.semiMast}
 	return in, nil
@@ -167,7 +171,10 @@ func (c *fakeConn) StartReplica(_ context.Context, t topology.ReplicaThreads) er
 			return errors.New("not a replica")
 		}
 		if t == topology.SQLThread {
-			n.sql, n.seq = true, max(n.seq, n.recv)
+			n.sql = true
+			if n.slowWaits == 0 {
+				n.seq = max(n.seq, n.recv)
+			}
 			return nil
 		}
 		n.io, n.sql = true, true
@@ -184,13 +191,15 @@ func (c *fakeConn) ChangeMaster(_ context.Context, o topology.ChangeMasterOption
 		if err := o.Validate(); err != nil {
 			return err
 		}
-		n.master, n.io, n.sql = net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), false, false
+		// CHANGE MASTER to another master purges the relay log: what was
+		// received and not applied is gone.
+		n.master, n.io, n.sql, n.recv = net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), false, false, n.seq
 		return nil
 	})
 }
 
 func (c *fakeConn) ResetReplicaAll(context.Context) error {
-	return c.do("reset replica all", func(n *fakeNode) error { n.master, n.io, n.sql = "", false, false; return nil })
+	return c.do("reset replica all", func(n *fakeNode) error { n.master, n.io, n.sql, n.recv = "", false, false, n.seq; return nil })
 }
 
 func (c *fakeConn) WaitForPosition(_ context.Context, p topology.Position) error {
@@ -207,6 +216,10 @@ func (c *fakeConn) WaitRelayLogApplied(context.Context) error {
 	return c.do("wait relay", func(n *fakeNode) error {
 		if !n.sql && n.seq < n.recv {
 			return topology.ErrReplicationStopped
+		}
+		if n.slowWaits > 0 && n.seq < n.recv {
+			n.slowWaits--
+			return fmt.Errorf("exec %s, read %s: %w", gtid(n.seq), gtid(n.recv), topology.ErrWaitTimeout)
 		}
 		n.seq = max(n.seq, n.recv)
 		return nil

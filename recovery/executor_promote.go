@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,6 +82,11 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	if len(notes) > 0 {
 		note = "; " + strings.Join(notes, "; ")
 	}
+	if tpos.Kind == topology.PosFile {
+		// Repoint levels file/position replicas against this coordinate:
+		// after promote, the target's replication status is gone.
+		note += "; " + execMarker + tpos.Coord.String()
+	}
 	if best == "" {
 		return stepSkipped("%s is the most advanced (%s)%s", target, tpos, note)
 	}
@@ -123,6 +130,11 @@ func (r *failoverRun) changeMasterOptions(in *topology.Instance, host string, po
 // binlogMarker prefixes the new master's binlog coordinate in the promote
 // step's detail; repoint reads it back for file/position replicas.
 const binlogMarker = "binlog="
+
+// execMarker prefixes, in the catch_up step's detail, how far the chosen
+// replica had applied the old master's binlog (file/position replication):
+// repoint compares the other replicas with it.
+const execMarker = "old_master_exec="
 
 // promote makes the journalled choice the master. It is idempotent for that
 // target: stopping and resetting replication and turning read_only off are
@@ -243,6 +255,15 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 	}
 	opts, _ := r.changeMasterOptions(in, host, port)
 	if !opts.UseGTID {
+		if sameAddr(in.MasterKey(), net.JoinHostPort(host, strconv.Itoa(port))) {
+			// Repointed by a previous run of this step (a resumed record):
+			// pointing it again at the promote coordinate would replay
+			// what it has applied since.
+			return nil
+		}
+		if err := r.levelWithNewMaster(in); err != nil {
+			return err
+		}
 		coord, found := promotedCoord(r.rec)
 		if !found {
 			return errors.New("file/position replication but the new master's binlog position was not journalled at promote")
@@ -276,5 +297,93 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 			return fmt.Errorf("threads not running after %s: %s", repointWait, state)
 		case <-t.C:
 		}
+	}
+}
+
+// errNotLevel means a file/position replica cannot be proven to have
+// applied exactly what the new master had when it was promoted.
+var errNotLevel = errors.New("not level with the new master")
+
+// levelWithNewMaster proves that a file/position replica has applied
+// exactly what the new master had at promote, so that the new master's
+// binlog coordinate journalled then is where it must start. Binlog
+// coordinates of different servers do not translate into each other, so a
+// replica that applied more or less of the old master's binlog than the new
+// master did would silently skip or repeat transactions: it is refused, and
+// the repoint step says so. Where the salvage step applied the dead
+// master's binlog (file/position replication applies it to every replica),
+// both the new master and the replica end at its end.
+func (r *failoverRun) levelWithNewMaster(in *topology.Instance) error {
+	if in.Replica == nil || !sameAddr(in.MasterKey(), r.rec.OldMaster) {
+		return fmt.Errorf("%w: file/position replication and %s does not replicate from the old master %s (master %q): its position in the old master's binlog is unknown",
+			errNotLevel, in.Key, r.rec.OldMaster, in.MasterKey())
+	}
+	have := in.Replica.ExecCoord()
+	want, found := chosenExec(r.rec)
+	if !found {
+		return fmt.Errorf("%w: file/position replication and the new master's position in the old master's binlog was not journalled at catch_up", errNotLevel)
+	}
+	if s := r.rec.Salvage; s != nil && (s.Outcome == fsm.SalvageApplied || s.Outcome == fsm.SalvageNothing) {
+		// The salvage brought the new master to the end of the dead
+		// master's binlog; a replica it also reached is there too.
+		if salvagedOnto(r.rec, in.Key) {
+			return nil
+		}
+		if s.Outcome == fsm.SalvageApplied {
+			return fmt.Errorf("%w: the salvage applied the dead master's binlog onto the new master (up to %s) but not onto %s (at %s)",
+				errNotLevel, s.Recovered, in.Key, have)
+		}
+	}
+	if have != want {
+		return fmt.Errorf("%w: file/position replication: %s applied the old master's binlog up to %s, the new master up to %s; pointing it at the new master's binlog would skip or repeat the transactions between them (level it by hand, then CHANGE MASTER)",
+			errNotLevel, in.Key, have, want)
+	}
+	return nil
+}
+
+// chosenExec reads the chosen replica's coordinate in the old master's
+// binlog from the catch_up step's detail.
+func chosenExec(rec fsm.Record) (topology.BinlogCoord, bool) {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		s := rec.Steps[i]
+		if s.Name != StepCatchUp || (s.Outcome != fsm.OutcomeOK && s.Outcome != fsm.OutcomeWarning && s.Outcome != fsm.OutcomeSkipped) {
+			continue
+		}
+		_, after, found := strings.Cut(s.Detail, execMarker)
+		if !found {
+			return topology.BinlogCoord{}, false
+		}
+		c, err := topology.ParseBinlogCoord(strings.Fields(after)[0])
+		return c, err == nil
+	}
+	return topology.BinlogCoord{}, false
+}
+
+// salvagedOnto reports whether the salvage step applied the dead master's
+// binlog onto addr as one of the other replicas ("addr: N applied").
+func salvagedOnto(rec fsm.Record, addr string) bool {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		s := rec.Steps[i]
+		if s.Name == StepSalvage {
+			return strings.Contains(s.Detail, addr+": ") && regexpApplied(s.Detail, addr)
+		}
+	}
+	return false
+}
+
+// regexpApplied finds "addr: <n> applied" in a salvage detail.
+func regexpApplied(detail, addr string) bool {
+	for rest := detail; ; {
+		_, after, found := strings.Cut(rest, addr+": ")
+		if !found {
+			return false
+		}
+		f := strings.Fields(after)
+		if len(f) >= 2 && strings.TrimRight(f[1], ",;") == "applied" {
+			if _, err := strconv.Atoi(f[0]); err == nil {
+				return true
+			}
+		}
+		rest = after
 	}
 }

@@ -29,6 +29,9 @@ type fakeNode struct {
 	// thread has applied what it received (a big backlog).
 	slowWaits int
 	delay     int64 // MASTER_DELAY seconds
+	// file replicates by binlog file/position (Using_Gtid=No); the fake's
+	// coordinates are 4+100*seq in one file for every server.
+	file bool
 }
 
 // fakeCluster simulates replication between fakeNodes: starting a replica
@@ -132,6 +135,11 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 		}
 		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterServerID: 1, MasterUser: "repl", IORunning: io,
 			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv), SQLDelay: n.delay}
+		if n.file {
+			in.Replica.UsingGTID, in.Replica.GTIDIOPos = "No", ""
+			in.Replica.MasterLogFile, in.Replica.ReadMasterLogPos = "bin.000001", uint64(4+100*n.recv)
+			in.Replica.RelayMasterLogFile, in.Replica.ExecMasterLogPos = "bin.000001", uint64(4+100*n.seq)
+		}
 	}
 	in.SemiSync = topology.SemiSyncState{ReplicaEnabled: n.semiRepl, MasterEnabled: n.semiMast}
 	return in, nil

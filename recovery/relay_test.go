@@ -149,3 +149,52 @@ func TestExecutor_WaitRelaySkipsDelayedAndBehindNoMaster(t *testing.T) {
 		}
 	}
 }
+
+// fileEnv is testCluster with file/position replication.
+func fileEnv(t *testing.T) *execEnv {
+	e := newExecEnv(t)
+	e.cc.ReplicationMode = "file"
+	for _, a := range []string{rA, rB} {
+		e.f.set(a, func(n *fakeNode) { n.file = true })
+	}
+	return e
+}
+
+// File/position replication: a replica that applied a different amount of
+// the old master's binlog than the new master is not pointed at the new
+// master's binlog coordinate (that would skip or repeat transactions); the
+// repoint step says so and ends with a warning.
+func TestExecutor_FilePositionRepointRefusesAReplicaNotLevel(t *testing.T) {
+	e := fileEnv(t)
+	id := e.open(t, "")
+	res, err := e.executor("c1").Execute(context.Background(), e.cc, id)
+	if err != nil || res != fsm.ResultSuccess {
+		t.Fatalf("Execute = %q, %v; %+v", res, err, e.record(t, id))
+	}
+	r := e.record(t, id)
+	s, _ := stepNamed(r, StepRepoint)
+	if s.Outcome != fsm.OutcomeWarning || !strings.Contains(s.Detail, rB) || !strings.Contains(s.Detail, "not level") ||
+		!strings.Contains(s.Detail, "bin.000001:1204") || !strings.Contains(s.Detail, "bin.000001:1004") {
+		t.Fatalf("repoint %+v", s)
+	}
+	if b := e.f.node(rB); b.master != mOld {
+		t.Fatalf("rB pointed at %s although it is not level with it", b.master)
+	}
+}
+
+func TestExecutor_FilePositionRepointsALevelReplica(t *testing.T) {
+	e := fileEnv(t)
+	e.f.set(rB, func(n *fakeNode) { n.seq, n.recv = 10, 10 })
+	id := e.open(t, "")
+	res, err := e.executor("c1").Execute(context.Background(), e.cc, id)
+	if err != nil || res != fsm.ResultSuccess {
+		t.Fatalf("Execute = %q, %v; %+v", res, err, e.record(t, id))
+	}
+	r := e.record(t, id)
+	if s, _ := stepNamed(r, StepRepoint); s.Outcome != fsm.OutcomeOK {
+		t.Fatalf("repoint %+v", s)
+	}
+	if b := e.f.node(rB); b.master != rA {
+		t.Fatalf("level rB replicates from %q", b.master)
+	}
+}

@@ -68,6 +68,14 @@ func (r *failoverRun) applyRelay(ctx context.Context, addr string) error {
 		return fmt.Errorf("read %s: %w", addr, err)
 	}
 	back, what, err := relayBacklog(in)
+	if back && werr != nil && idleAtRelayEnd(in) {
+		// The applier, given apply_timeout, has read its whole relay log
+		// and waits for more: what the coordinates (or MySQL's
+		// Retrieved_Gtid_Set) show beyond it is a transaction the dead
+		// master never finished sending, so never committed or
+		// acknowledged. Nothing applicable is left.
+		return nil
+	}
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: %w", errRelayBacklog, err)
@@ -79,6 +87,13 @@ func (r *failoverRun) applyRelay(ctx context.Context, addr string) error {
 		return fmt.Errorf("%w within apply_timeout %s: %s%s", errRelayBacklog, r.e.cfg.ApplyTimeout, what, why)
 	}
 	return nil
+}
+
+// idleAtRelayEnd reports whether the SQL thread runs and says it has read
+// all of its relay log.
+func idleAtRelayEnd(in *topology.Instance) bool {
+	return in.Replica != nil && in.Replica.SQLRunning &&
+		strings.Contains(strings.ToLower(in.Replica.SlaveSQLRunningState), "read all relay log")
 }
 
 // delayOf is a replica's MASTER_DELAY (0 for none or a non-replica).

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,83 @@ func TestFailover_CandidateCannotApplyRelayLog(t *testing.T) {
 		t.Fatalf("repoint %s/%s does not name the candidate", s.Outcome, s.Detail)
 	}
 	unlock()
+	e.requireFailedOver(ctx, t, load, 1, 0)
+}
+
+// slaveStatusColumn reads one column of SHOW SLAVE STATUS on instance i.
+func (e *foEnv) slaveStatusColumn(ctx context.Context, t *testing.T, i int, col string) string {
+	t.Helper()
+	db, err := e.sb.AdminDB(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rows.Next() {
+		t.Fatalf("instance %d is not a replica", i)
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for k := range vals {
+		ptrs[k] = &vals[k]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		t.Fatal(err)
+	}
+	for k, c := range cols {
+		if c == col {
+			return vals[k].String
+		}
+	}
+	t.Fatalf("no column %s in SHOW SLAVE STATUS", col)
+	return ""
+}
+
+// TestFailover_DelayedReplicaIsNotWaitedFor is issue 13 item 7: a replica
+// with MASTER_DELAY holds back what it received on purpose. The failover
+// must neither wait for it to apply its relay log (that took
+// apply_timeout, 60 s, on every failover) nor choose it; it is repointed
+// afterwards and keeps its delay. The assertions are on the record's
+// steps, not on timings.
+func TestFailover_DelayedReplicaIsNotWaitedFor(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e := startFailoverEnv(ctx, t, foOptions{})
+	db, err := e.sb.AdminDB(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	detExec(ctx, t, db, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=3600", "START SLAVE")
+	_ = db.Close()
+	load := e.startFollowingLoad(ctx, t)
+	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+10)
+
+	rec := e.killMasterAndWaitFailover(ctx, t, 0)
+	requireSuccessRecord(t, rec, e.addr(0), e.addr(1), "automatic")
+	s, _ := rec.step("wait_relay")
+	if s.Outcome != "ok" || !strings.Contains(s.Detail, "not waited for") || !strings.Contains(s.Detail, e.addr(2)+" (MASTER_DELAY 1h0m0s)") {
+		t.Fatalf("wait_relay %s: %s", s.Outcome, s.Detail)
+	}
+	for _, c := range rec.Candidates {
+		if c.Address == e.addr(2) && !strings.Contains(c.Reason, "MASTER_DELAY") {
+			t.Fatalf("delayed replica's reason %q", c.Reason)
+		}
+	}
+	if s, _ := rec.step("repoint"); s.Outcome != "ok" || !strings.Contains(s.Detail, e.addr(2)) {
+		t.Fatalf("repoint %s: %s", s.Outcome, s.Detail)
+	}
+	e.waitReplicatesFrom(ctx, t, 2, 1)
+	if d := e.slaveStatusColumn(ctx, t, 2, "SQL_Delay"); d != "3600" {
+		t.Fatalf("delayed replica's SQL_Delay after the failover = %q, want 3600", d)
+	}
 	e.requireFailedOver(ctx, t, load, 1, 0)
 }

@@ -254,7 +254,10 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 		return err
 	}
 	opts, _ := r.changeMasterOptions(in, host, port)
-	if !opts.UseGTID {
+	if !opts.UseGTID && r.rec.Kind == fsm.KindFailover {
+		// A switchover's replicas all waited for the old master's last
+		// coordinate, as the target did (wait_target): level by
+		// construction. A failover's are proven level first.
 		if sameAddr(in.MasterKey(), net.JoinHostPort(host, strconv.Itoa(port))) {
 			// Repointed by a previous run of this step (a resumed record):
 			// pointing it again at the promote coordinate would replay
@@ -264,6 +267,8 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 		if err := r.levelWithNewMaster(in); err != nil {
 			return err
 		}
+	}
+	if !opts.UseGTID {
 		coord, found := promotedCoord(r.rec)
 		if !found {
 			return errors.New("file/position replication but the new master's binlog position was not journalled at promote")

@@ -338,9 +338,6 @@ func (r *failoverRun) observe(ctx context.Context) ([]CandidateInput, map[string
 		}
 		return in, err
 	})
-	for i := range cands {
-		cands[i].Delay = delayOf(ins[cands[i].Address])
-	}
 	if r.cc.useGTID() {
 		markErrant(cands, ins, r.rec.OldMaster, lastSeenOf(r.rec.Evidence, r.rec.OldMaster).Position)
 	}
@@ -413,6 +410,7 @@ func observeCandidates(ctx context.Context, cc ClusterConfig, oldMaster string, 
 		in, err := read(ctx, ci.Address)
 		if err == nil {
 			c.Reachable, c.LogBin, c.LogSlaveUpdates = true, in.LogBin, in.LogSlaveUpdates
+			c.Delay = delayOf(in)
 			if in.Replica != nil {
 				c.IOError, c.SQLError = in.Replica.LastIOError, in.Replica.LastSQLError
 				switch {

@@ -1,9 +1,11 @@
 package recovery
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/quorumha/quorumha/fsm"
 	"github.com/quorumha/quorumha/topology"
 )
 
@@ -110,5 +112,40 @@ func TestMarkErrant_RefusedBySelection(t *testing.T) {
 	}
 	if r := sel.Considered[0].Reason; r == "" || !strings.Contains(r, "errant GTIDs: 0-2-101") {
 		t.Fatalf("errant replica's reason %q", r)
+	}
+}
+
+// A replica with a transaction of its own (errant) is neither promoted nor
+// caught up from, although its GTIDs make it look the most advanced; the
+// record names the errant GTIDs.
+func TestExecutor_ErrantReplicaNeverASource(t *testing.T) {
+	e := newExecEnv(t)
+	e.f.set(rB, func(n *fakeNode) { n.seq, n.recv, n.errant = 12, 12, "1-9-3" })
+	ev := `{"assessment":{"cluster":"app1","master":"` + mOld + `","votes":[{"controller":"c1","instance":"` + mOld + `","last_position":"0-1-12"}]}}`
+	cmd, _ := fsm.Encode(fsm.RecordOpenType, fsm.RecordOpen{Cluster: "app1", Kind: fsm.KindFailover, Trigger: "automatic",
+		OldMaster: mOld, OpenedBy: "c1", At: t0, Evidence: []byte(ev)})
+	v, err := e.g.Apply(context.Background(), cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := v.(uint64)
+	res, err := e.executor("c1").Execute(context.Background(), e.cc, id)
+	if err != nil || res != fsm.ResultSuccess {
+		t.Fatalf("Execute = %q, %v; %+v", res, err, e.record(t, id))
+	}
+	r := e.record(t, id)
+	if r.NewMaster != rA {
+		t.Fatalf("new master %s, want %s", r.NewMaster, rA)
+	}
+	if why := candidateReason(r, rB); !strings.Contains(why, "errant GTIDs: 1-9-3") || !strings.Contains(why, "last seen at 0-1-12") {
+		t.Fatalf("errant replica's reason %q", why)
+	}
+	for _, op := range e.f.opsSnapshot() {
+		if op == rA+" change master "+rB {
+			t.Fatalf("new master caught up from the errant replica: %v", e.f.opsSnapshot())
+		}
+	}
+	if s, _ := stepNamed(r, StepCatchUp); s.Outcome != fsm.OutcomeSkipped || !strings.Contains(s.Detail, "errant GTIDs 1-9-3") {
+		t.Fatalf("catch_up %+v", s)
 	}
 }

@@ -32,6 +32,9 @@ type fakeNode struct {
 	// file replicates by binlog file/position (Using_Gtid=No); the fake's
 	// coordinates are 4+100*seq in one file for every server.
 	file bool
+	// errant is a GTID list the node wrote itself (e.g. "1-9-3"), on top
+	// of domain 0's gtid(seq).
+	errant string
 }
 
 // fakeCluster simulates replication between fakeNodes: starting a replica
@@ -126,6 +129,13 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 		ReadOnly: n.readOnly, LogBin: !n.noBin, LogSlaveUpdates: !n.noBin,
 		GTIDCurrentPos: gtid(n.seq), GTIDSlavePos: gtid(n.seq), GTIDBinlogPos: gtid(n.seq),
 		MasterStatus: &topology.BinlogCoord{File: "bin.000001", Pos: uint64(4 + 100*n.seq)}}
+	if n.errant != "" {
+		own := n.errant
+		if n.seq > 0 {
+			own = gtid(n.seq) + "," + n.errant
+		}
+		in.GTIDCurrentPos, in.GTIDBinlogPos, in.GTIDBinlogState = own, own, own
+	}
 	if n.master != "" {
 		h, p, _ := net.SplitHostPort(n.master)
 		port, _ := strconv.Atoi(p)

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -99,7 +100,7 @@ func TestMarkErrant_RefusedBySelection(t *testing.T) {
 		cands = append(cands, CandidateInput{Address: a, ConfigOrder: i, CandidateMaster: a == rA, Reachable: true,
 			LogBin: true, LogSlaveUpdates: true, Position: p, PositionKnown: true})
 	}
-	markErrant(cands, ins, mOld, "0-1-100")
+	markErrant(cands, ins, mOld, "0-1-100", slog.New(slog.DiscardHandler))
 	if !cands[0].Errant || cands[1].Errant {
 		t.Fatalf("errant marks: %+v", cands)
 	}

@@ -47,7 +47,7 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	}
 	var errant map[string]string
 	if r.cc.useGTID() {
-		errant = errantReplicas(ins, order, r.rec.OldMaster, lastSeenOf(r.rec.Evidence, r.rec.OldMaster).Position)
+		errant = errantReplicas(ins, order, r.rec.OldMaster, lastSeenOf(r.rec.Evidence, r.rec.OldMaster).Position, r.log)
 	}
 	if d, bad := errant[target]; bad {
 		return stepFailed(fsm.ResultFailed, "chosen %s has errant GTIDs %s: not promoted", target, d)

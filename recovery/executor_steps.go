@@ -339,7 +339,7 @@ func (r *failoverRun) observe(ctx context.Context) ([]CandidateInput, map[string
 		return in, err
 	})
 	if r.cc.useGTID() {
-		markErrant(cands, ins, r.rec.OldMaster, lastSeenOf(r.rec.Evidence, r.rec.OldMaster).Position)
+		markErrant(cands, ins, r.rec.OldMaster, lastSeenOf(r.rec.Evidence, r.rec.OldMaster).Position, r.log)
 	}
 	return cands, ins
 }
@@ -347,12 +347,12 @@ func (r *failoverRun) observe(ctx context.Context) ([]CandidateInput, map[string
 // markErrant marks the candidates that have transactions neither the dead
 // master (as last seen) nor any other replica has (failoverErrant). A
 // candidate whose GTIDs cannot be compared is left unmarked.
-func markErrant(cands []CandidateInput, ins map[string]*topology.Instance, oldMaster, lastSeen string) {
+func markErrant(cands []CandidateInput, ins map[string]*topology.Instance, oldMaster, lastSeen string, log *slog.Logger) {
 	var order []string
 	for _, c := range cands {
 		order = append(order, c.Address)
 	}
-	errant := errantReplicas(ins, order, oldMaster, lastSeen)
+	errant := errantReplicas(ins, order, oldMaster, lastSeen, log)
 	for i, c := range cands {
 		if d, ok := errant[c.Address]; ok {
 			cands[i].Errant, cands[i].ErrantDetail = true, d
@@ -361,8 +361,10 @@ func markErrant(cands []CandidateInput, ins map[string]*topology.Instance, oldMa
 }
 
 // errantReplicas returns, by address, the errant GTIDs of every replica in
-// order that has some, with what they were compared with.
-func errantReplicas(ins map[string]*topology.Instance, order []string, oldMaster, lastSeen string) map[string]string {
+// order that has some, with what they were compared with. A replica whose
+// GTIDs cannot be parsed is logged and left unmarked: its position cannot
+// be ranked either, which keeps it from being chosen.
+func errantReplicas(ins map[string]*topology.Instance, order []string, oldMaster, lastSeen string, log *slog.Logger) map[string]string {
 	holdings := map[string]gtidHolding{}
 	for _, a := range order {
 		if in := ins[a]; in != nil {
@@ -384,7 +386,11 @@ func errantReplicas(ins map[string]*topology.Instance, order []string, oldMaster
 			}
 		}
 		e, err := failoverErrant(h, lastSeen, peers)
-		if err != nil || e == "" {
+		if err != nil {
+			log.Warn("errant GTIDs not computed", "replica", a, "err", err)
+			continue
+		}
+		if e == "" {
 			continue
 		}
 		seen := "unknown"

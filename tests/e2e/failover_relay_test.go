@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"strings"
 	"testing"
+
+	"github.com/quorumha/quorumha/tests/sandbox"
 )
 
 // TestFailover_CandidateCannotApplyRelayLog is issue 13 item 3 on real
@@ -145,6 +147,38 @@ func TestFailover_DelayedReplicaIsNotWaitedFor(t *testing.T) {
 	e.waitReplicatesFrom(ctx, t, 2, 1)
 	if d := e.slaveStatusColumn(ctx, t, 2, "SQL_Delay"); d != "3600" {
 		t.Fatalf("delayed replica's SQL_Delay after the failover = %q, want 3600", d)
+	}
+	e.requireFailedOver(ctx, t, load, 1, 0)
+}
+
+// TestFailover_FilePositionReplicaNotLevelIsNotRepointed is issue 13 item
+// 4: with binlog file/position replication a replica that applied less of
+// the dead master's binlog than the new master cannot be pointed at the new
+// master's current coordinate (it would silently miss the transactions in
+// between). The failover promotes the most advanced replica and leaves the
+// lagging one alone, saying so in the repoint step.
+func TestFailover_FilePositionReplicaNotLevelIsNotRepointed(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})
+	e := startFailoverEnvOn(ctx, t, sb, foOptions{ClusterYAML: []string{"replication_mode: file"}})
+	load := e.startFollowingLoad(ctx, t)
+	e.stopReplicaThread(ctx, t, 2, "IO_THREAD")
+	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+10)
+
+	rec := e.killMasterAndWaitFailover(ctx, t, 0)
+	requireSuccessRecord(t, rec, e.addr(0), e.addr(1), "automatic")
+	s, _ := rec.step("repoint")
+	if s.Outcome != "warning" || !strings.Contains(s.Detail, e.addr(2)) || !strings.Contains(s.Detail, "not level") {
+		t.Fatalf("repoint %s: %s", s.Outcome, s.Detail)
+	}
+	st, err := e.sb.ReplicaStatus(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st != nil && st.MasterPort == e.sb.Instance(1).Port {
+		t.Fatalf("lagging replica pointed at the new master although not level: %+v", st)
 	}
 	e.requireFailedOver(ctx, t, load, 1, 0)
 }

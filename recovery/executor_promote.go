@@ -233,11 +233,12 @@ func (r *failoverRun) repoint(ctx context.Context) stepResult {
 		if a == target {
 			continue
 		}
-		if err := r.repointOne(ctx, a, h, p); err != nil {
+		note, err := r.repointOne(ctx, a, h, p)
+		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", a, err))
 			continue
 		}
-		done = append(done, a)
+		done = append(done, a+note)
 	}
 	if len(bad) > 0 {
 		return stepWarning("replicating from %s: [%s]; failed: %s", target, strings.Join(done, ", "), strings.Join(bad, "; "))
@@ -248,10 +249,11 @@ func (r *failoverRun) repoint(ctx context.Context) stepResult {
 	return stepOK("replicating from %s: %s", target, strings.Join(done, ", "))
 }
 
-func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port int) error {
+// repointOne points addr at the new master; note says how it was leveled.
+func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port int) (note string, err error) {
 	c, in, err := r.read(ctx, addr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	opts, _ := r.changeMasterOptions(in, host, port)
 	if !opts.UseGTID && r.rec.Kind == fsm.KindFailover {
@@ -262,24 +264,29 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 			// Repointed by a previous run of this step (a resumed record):
 			// pointing it again at the promote coordinate would replay
 			// what it has applied since.
-			return nil
+			return " (already)", nil
 		}
 		if err := r.levelWithNewMaster(in); err != nil {
-			return err
+			coord, lerr := r.levelThroughGTID(ctx, c, in, opts)
+			if lerr != nil {
+				return "", fmt.Errorf("%w; leveling it through MariaDB GTIDs: %w", err, lerr)
+			}
+			opts.File, opts.Pos, opts.MariaDBMode = coord.File, coord.Pos, ""
+			note = fmt.Sprintf(" (leveled by GTID, then at %s)", coord)
 		}
 	}
-	if !opts.UseGTID {
+	if !opts.UseGTID && opts.File == "" {
 		coord, found := promotedCoord(r.rec)
 		if !found {
-			return errors.New("file/position replication but the new master's binlog position was not journalled at promote")
+			return "", errors.New("file/position replication but the new master's binlog position was not journalled at promote")
 		}
 		opts.File, opts.Pos, opts.MariaDBMode = coord.File, coord.Pos, ""
 	}
 	if err := c.ChangeMaster(ctx, opts); err != nil {
-		return err
+		return "", err
 	}
 	if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
-		return err
+		return "", err
 	}
 	wctx, cancel := context.WithTimeout(ctx, repointWait)
 	defer cancel()
@@ -288,10 +295,10 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 	for {
 		_, in, err := r.read(wctx, addr)
 		if err == nil && in.Replica != nil && in.Replica.Running() {
-			return nil
+			return note, nil
 		}
 		if err == nil && in.Replica != nil && (in.Replica.LastIOErrno != 0 || in.Replica.LastSQLErrno != 0) && !in.Replica.SQLRunning {
-			return fmt.Errorf("replication stopped: IO %q SQL %q", in.Replica.LastIOError, in.Replica.LastSQLError)
+			return "", fmt.Errorf("replication stopped: IO %q SQL %q", in.Replica.LastIOError, in.Replica.LastSQLError)
 		}
 		select {
 		case <-wctx.Done():
@@ -299,7 +306,7 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 			if err == nil && in.Replica != nil {
 				state = fmt.Sprintf("IO=%s SQL=%t %s %s", in.Replica.IORunning, in.Replica.SQLRunning, in.Replica.LastIOError, in.Replica.LastSQLError)
 			}
-			return fmt.Errorf("threads not running after %s: %s", repointWait, state)
+			return "", fmt.Errorf("threads not running after %s: %s", repointWait, state)
 		case <-t.C:
 		}
 	}
@@ -391,4 +398,79 @@ func regexpApplied(detail, addr string) bool {
 		}
 		rest = after
 	}
+}
+
+// errNoGTIDLevel means a replica cannot be leveled through MariaDB GTIDs.
+var errNoGTIDLevel = errors.New("cannot level through GTIDs")
+
+// levelThroughGTID levels a file/position MariaDB replica that is behind
+// the new master, as MHA levels replicas with relay-log diffs: MariaDB
+// logs a GTID for every transaction and keeps gtid_slave_pos whatever the
+// replication mode, so the replica can fetch what it lacks from the new
+// master by GTID (MASTER_USE_GTID=slave_pos) until it has the new master's
+// position. Stopped there, its Exec_Master_Log_Pos is a coordinate in the
+// new master's binlog at a transaction boundary, exactly where file/
+// position replication must resume. It returns that coordinate; the caller
+// points the replica there. A replica that is not provably behind or level
+// (ahead, or diverged) is left alone.
+func (r *failoverRun) levelThroughGTID(ctx context.Context, c Instance, in *topology.Instance, opts topology.ChangeMasterOptions) (topology.BinlogCoord, error) {
+	target := chosenOf(r.rec)
+	if in.Version.Flavor != topology.MariaDB || in.GTIDSlavePos == "" {
+		return topology.BinlogCoord{}, fmt.Errorf("%w: %s is not a MariaDB replica with a gtid_slave_pos", errNoGTIDLevel, in.Key)
+	}
+	have, err := topology.ParseMariaDBPos(in.GTIDSlavePos)
+	if err != nil {
+		return topology.BinlogCoord{}, fmt.Errorf("%w: %s gtid_slave_pos: %w", errNoGTIDLevel, in.Key, err)
+	}
+	_, nin, err := r.read(ctx, target)
+	if err != nil {
+		return topology.BinlogCoord{}, fmt.Errorf("read new master %s: %w", target, err)
+	}
+	want, err := topology.ParseMariaDBPos(nin.GTIDBinlogPos)
+	if err != nil || !nin.LogBin {
+		return topology.BinlogCoord{}, fmt.Errorf("%w: new master %s has no GTID binlog position (%q)", errNoGTIDLevel, target, nin.GTIDBinlogPos)
+	}
+	if o := have.Order(want); o != topology.Behind && o != topology.Equal {
+		return topology.BinlogCoord{}, fmt.Errorf("%w: %s applied %s, the new master has %s (%s)", errNoGTIDLevel, in.Key, have, want, o)
+	}
+	g := opts
+	g.UseGTID, g.MariaDBMode, g.File, g.Pos = true, topology.GTIDSlavePos, "", 0
+	if err := c.ChangeMaster(ctx, g); err != nil {
+		return topology.BinlogCoord{}, err
+	}
+	if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
+		return topology.BinlogCoord{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.e.cfg.ApplyTimeout)
+	werr := c.WaitForPosition(wctx, topology.MariaDBGTIDPosition(want))
+	cancel()
+	if err := c.StopReplica(ctx, topology.BothThreads); err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return topology.BinlogCoord{}, fmt.Errorf("replicate %s from %s by GTID up to %s: %w", in.Key, target, want, werr)
+	}
+	// The IO thread's coordinate is in the new master's binlog; the SQL
+	// thread's is once it has applied all the IO thread fetched, so it
+	// finishes that first (the new master takes writes meanwhile).
+	_, after, err := r.read(ctx, in.Key)
+	if err == nil && after.Replica != nil && !after.Replica.RelayLogApplied() {
+		wctx, cancel := context.WithTimeout(ctx, r.e.cfg.ApplyTimeout)
+		werr := c.StartReplica(wctx, topology.SQLThread)
+		if werr == nil {
+			werr = c.WaitRelayLogApplied(wctx)
+		}
+		cancel()
+		if werr != nil {
+			return topology.BinlogCoord{}, fmt.Errorf("%s: apply what it fetched from %s: %w", in.Key, target, werr)
+		}
+		_, after, err = r.read(ctx, in.Key)
+	}
+	if err != nil {
+		return topology.BinlogCoord{}, err
+	}
+	if after.Replica == nil || after.Replica.MasterLogFile == "" || !after.Replica.RelayLogApplied() {
+		return topology.BinlogCoord{}, fmt.Errorf("%s: no applied coordinate in %s's binlog after leveling", in.Key, target)
+	}
+	return after.Replica.ExecCoord(), nil
 }

@@ -198,3 +198,36 @@ func TestExecutor_FilePositionRepointsALevelReplica(t *testing.T) {
 		t.Fatalf("level rB replicates from %q", b.master)
 	}
 }
+
+// File/position replication on MariaDB: a replica behind the new master is
+// leveled through GTIDs (MariaDB keeps gtid_slave_pos in every mode), then
+// pointed at its own applied coordinate in the new master's binlog.
+func TestExecutor_FilePositionLevelsABehindReplicaThroughGTID(t *testing.T) {
+	e := fileEnv(t)
+	e.f.set(rB, func(n *fakeNode) { n.seq, n.recv = 7, 7 })
+	id := e.open(t, "")
+	res, err := e.executor("c1").Execute(context.Background(), e.cc, id)
+	if err != nil || res != fsm.ResultSuccess {
+		t.Fatalf("Execute = %q, %v; %+v", res, err, e.record(t, id))
+	}
+	r := e.record(t, id)
+	if s, _ := stepNamed(r, StepRepoint); s.Outcome != fsm.OutcomeOK {
+		t.Fatalf("repoint %+v", s)
+	}
+	if b := e.f.node(rB); b.master != rA || b.seq != 10 || !b.io || !b.sql {
+		t.Fatalf("rB: master %q at %d io %t sql %t; want following %s at 10", b.master, b.seq, b.io, b.sql, rA)
+	}
+	var sawGTID, sawFile bool
+	for _, op := range e.f.opsSnapshot() {
+		if op == rB+" change master "+rA {
+			if !sawGTID {
+				sawGTID = true
+			} else {
+				sawFile = true
+			}
+		}
+	}
+	if !sawGTID || !sawFile {
+		t.Fatalf("rB not leveled by GTID then set to a file position: %v", e.f.opsSnapshot())
+	}
+}

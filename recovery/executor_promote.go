@@ -377,14 +377,14 @@ func salvagedOnto(rec fsm.Record, addr string) bool {
 	for i := len(rec.Steps) - 1; i >= 0; i-- {
 		s := rec.Steps[i]
 		if s.Name == StepSalvage {
-			return strings.Contains(s.Detail, addr+": ") && regexpApplied(s.Detail, addr)
+			return appliedNote(s.Detail, addr)
 		}
 	}
 	return false
 }
 
-// regexpApplied finds "addr: <n> applied" in a salvage detail.
-func regexpApplied(detail, addr string) bool {
+// appliedNote finds "addr: <n> applied" in a salvage detail.
+func appliedNote(detail, addr string) bool {
 	for rest := detail; ; {
 		_, after, found := strings.Cut(rest, addr+": ")
 		if !found {

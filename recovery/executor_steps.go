@@ -397,7 +397,7 @@ func errantReplicas(ins map[string]*topology.Instance, order []string, oldMaster
 		if lastSeen != "" {
 			seen = lastSeen
 		}
-		out[a] = fmt.Sprintf("%s (on neither the dead master, last seen at %s, nor any other replica)", e, seen)
+		out[a] = fmt.Sprintf("%s (on neither the dead master, last seen at %s, nor any other replica); never promoted nor caught up from, so whatever else only it has is not recovered", e, seen)
 	}
 	return out
 }

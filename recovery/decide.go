@@ -116,6 +116,9 @@ type Evidence struct {
 	Assessment detector.Assessment  `json:"assessment"`
 	Recheck    detector.ProbeResult `json:"recheck"`
 	Rule       string               `json:"rule"`
+	// SecondaryCheck is the cluster's hooks.secondary_check run right
+	// before the decision (absent when none is configured).
+	SecondaryCheck *SecondaryCheck `json:"secondary_check,omitempty"`
 }
 
 // resweep is how often the loop re-reads every cluster's current assessment
@@ -304,10 +307,19 @@ func (d *Runner) Handle(ctx context.Context, a detector.Assessment) error {
 		d.log.Info("master answered the leader's recheck: no decision", "cluster", a.Cluster, "master", a.Master, "reason", re.Reason)
 		return nil
 	}
+	// MHA's secondary_check_script, when configured: asked last, right
+	// before the decision is committed; anything but "dead from every
+	// route" keeps the master (MHA keeps monitoring and asks again).
+	sc := d.secondaryCheck(ctx, a)
+	if sc != nil && !sc.Dead {
+		d.log.Warn("secondary check did not confirm the death: no decision", "cluster", a.Cluster, "master", a.Master,
+			"exit_code", sc.ExitCode, "verdict", sc.Verdict, "output", sc.Output)
+		return nil
+	}
 	if err := d.group.VerifyLeader(ctx); err != nil {
 		return fmt.Errorf("verify leadership before deciding: %w", err)
 	}
-	ev, err := json.Marshal(Evidence{Assessment: a, Recheck: re, Rule: a.Reason})
+	ev, err := json.Marshal(Evidence{Assessment: a, Recheck: re, Rule: a.Reason, SecondaryCheck: sc})
 	if err != nil {
 		return fmt.Errorf("encode evidence: %w", err)
 	}

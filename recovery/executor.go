@@ -54,6 +54,9 @@ type ClusterHooks struct {
 	OnlineChange string
 	Shutdown     string
 	Report       string
+	// SecondaryCheck is MHA's secondary_check_script, asked right before a
+	// death is decided (exit 0 = dead from every route).
+	SecondaryCheck string
 }
 
 // ClusterConfig is what recovery needs to know about one cluster: plain

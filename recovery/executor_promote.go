@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,9 +19,14 @@ import (
 // it is promoted (safety rule 5). With GTIDs it replicates from it until it
 // has its executed position; with file/position replication the coordinates
 // of another replica's binlog are unknown, so the missing transactions are
-// named and the step ends with a warning.
+// named and the step ends with a warning. The target first applies its whole
+// relay log (CHANGE MASTER would purge it), and no replica with errant
+// transactions is caught up from.
 func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	target := chosenOf(r.rec)
+	if err := r.applyRelay(ctx, target); err != nil {
+		return stepFailed(fsm.ResultFailed, "chosen %s: %v: not caught up nor promoted, since both would purge what it received", target, err)
+	}
 	tc, tin, err := r.read(ctx, target)
 	if err != nil {
 		return stepFailed(fsm.ResultFailed, "chosen %s unreachable: %v", target, err)
@@ -28,13 +35,28 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	if err != nil {
 		return stepFailed(fsm.ResultFailed, "position of %s: %v", target, err)
 	}
-	best, bestPos := "", topology.Position{}
+	ins := map[string]*topology.Instance{target: tin}
+	order := []string{target}
 	for _, a := range r.replicas() {
 		if a == target {
 			continue
 		}
-		_, in, err := r.read(ctx, a)
-		if err != nil || !in.LogBin || !in.LogSlaveUpdates {
+		if _, in, err := r.read(ctx, a); err == nil {
+			ins[a], order = in, append(order, a)
+		}
+	}
+	var errant map[string]string
+	if r.cc.useGTID() {
+		errant = errantReplicas(ins, order, r.rec.OldMaster, lastSeenOf(r.rec.Evidence, r.rec.OldMaster).Position, r.log)
+	}
+	if d, bad := errant[target]; bad {
+		return stepFailed(fsm.ResultFailed, "chosen %s has errant GTIDs %s: not promoted", target, d)
+	}
+	best, bestPos := "", topology.Position{}
+	var notes []string
+	for _, a := range order[1:] {
+		in := ins[a]
+		if !in.LogBin || !in.LogSlaveUpdates {
 			continue
 		}
 		p, err := in.ExecutedPosition()
@@ -45,6 +67,10 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 		if err != nil || o != topology.Ahead {
 			continue
 		}
+		if d, bad := errant[a]; bad {
+			notes = append(notes, fmt.Sprintf("not caught up from %s: errant GTIDs %s", a, d))
+			continue
+		}
 		if best != "" {
 			if ob, err := topology.ComparePositions(p, bestPos); err != nil || ob != topology.Ahead {
 				continue
@@ -52,15 +78,24 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 		}
 		best, bestPos = a, p
 	}
+	note := ""
+	if len(notes) > 0 {
+		note = "; " + strings.Join(notes, "; ")
+	}
+	if tpos.Kind == topology.PosFile {
+		// Repoint levels file/position replicas against this coordinate:
+		// after promote, the target's replication status is gone.
+		note += "; " + execMarker + tpos.Coord.String()
+	}
 	if best == "" {
-		return stepSkipped("%s is the most advanced (%s)", target, tpos)
+		return stepSkipped("%s is the most advanced (%s)%s", target, tpos, note)
 	}
 	if !r.cc.useGTID() || tpos.Kind == topology.PosFile {
-		return stepWarning("file/position replication: %s is at %s but %s has applied up to %s; the transactions between them exist only on %s and could not be recovered onto %s",
-			target, tpos, best, bestPos, best, target)
+		return stepWarning("file/position replication: %s is at %s but %s has applied up to %s; the transactions between them exist only on %s and could not be recovered onto %s%s",
+			target, tpos, best, bestPos, best, target, note)
 	}
 	h, p := hostPort(best)
-	opts, note := r.changeMasterOptions(tin, h, p)
+	opts, cmNote := r.changeMasterOptions(tin, h, p)
 	if err := tc.ChangeMaster(ctx, opts); err != nil {
 		return stepFailed(fsm.ResultFailed, "point %s at %s: %v", target, best, err)
 	}
@@ -76,7 +111,7 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	if werr != nil {
 		return stepFailed(fsm.ResultFailed, "catch up %s from %s to %s: %v", target, best, bestPos, werr)
 	}
-	return stepOK("%s caught up from %s to %s%s", target, best, bestPos, note)
+	return stepOK("%s caught up from %s to %s%s%s", target, best, bestPos, cmNote, note)
 }
 
 // changeMasterOptions builds CHANGE MASTER options towards host:port with
@@ -95,6 +130,11 @@ func (r *failoverRun) changeMasterOptions(in *topology.Instance, host string, po
 // binlogMarker prefixes the new master's binlog coordinate in the promote
 // step's detail; repoint reads it back for file/position replicas.
 const binlogMarker = "binlog="
+
+// execMarker prefixes, in the catch_up step's detail, how far the chosen
+// replica had applied the old master's binlog (file/position replication):
+// repoint compares the other replicas with it.
+const execMarker = "old_master_exec="
 
 // promote makes the journalled choice the master. It is idempotent for that
 // target: stopping and resetting replication and turning read_only off are
@@ -121,6 +161,11 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 	c, err := r.conn(ctx, target)
 	if err != nil {
 		return stepFailed(fsm.ResultAborted, "target %s unreachable: %v", target, err)
+	}
+	// RESET SLAVE ALL purges the relay log: what the target received and
+	// has not applied must be applied first, or it is lost.
+	if err := r.applyRelay(ctx, target); err != nil {
+		return stepFailed(fsm.ResultFailed, "refused: %s: %v: RESET SLAVE ALL would discard it", target, err)
 	}
 	if err := c.StopReplica(ctx, topology.BothThreads); err != nil {
 		return stepFailed(fsm.ResultFailed, "stop replication on %s: %v", target, err)
@@ -188,11 +233,12 @@ func (r *failoverRun) repoint(ctx context.Context) stepResult {
 		if a == target {
 			continue
 		}
-		if err := r.repointOne(ctx, a, h, p); err != nil {
+		note, err := r.repointOne(ctx, a, h, p)
+		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", a, err))
 			continue
 		}
-		done = append(done, a)
+		done = append(done, a+note)
 	}
 	if len(bad) > 0 {
 		return stepWarning("replicating from %s: [%s]; failed: %s", target, strings.Join(done, ", "), strings.Join(bad, "; "))
@@ -203,24 +249,44 @@ func (r *failoverRun) repoint(ctx context.Context) stepResult {
 	return stepOK("replicating from %s: %s", target, strings.Join(done, ", "))
 }
 
-func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port int) error {
+// repointOne points addr at the new master; note says how it was leveled.
+func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port int) (note string, err error) {
 	c, in, err := r.read(ctx, addr)
 	if err != nil {
-		return err
+		return "", err
 	}
 	opts, _ := r.changeMasterOptions(in, host, port)
-	if !opts.UseGTID {
+	if !opts.UseGTID && r.rec.Kind == fsm.KindFailover {
+		// A switchover's replicas all waited for the old master's last
+		// coordinate, as the target did (wait_target): level by
+		// construction. A failover's are proven level first.
+		if sameAddr(in.MasterKey(), net.JoinHostPort(host, strconv.Itoa(port))) {
+			// Repointed by a previous run of this step (a resumed record):
+			// pointing it again at the promote coordinate would replay
+			// what it has applied since.
+			return " (already)", nil
+		}
+		if err := r.levelWithNewMaster(in); err != nil {
+			coord, lerr := r.levelThroughGTID(ctx, c, in, opts)
+			if lerr != nil {
+				return "", fmt.Errorf("%w; leveling it through MariaDB GTIDs: %w", err, lerr)
+			}
+			opts.File, opts.Pos, opts.MariaDBMode = coord.File, coord.Pos, ""
+			note = fmt.Sprintf(" (leveled by GTID, then at %s)", coord)
+		}
+	}
+	if !opts.UseGTID && opts.File == "" {
 		coord, found := promotedCoord(r.rec)
 		if !found {
-			return errors.New("file/position replication but the new master's binlog position was not journalled at promote")
+			return "", errors.New("file/position replication but the new master's binlog position was not journalled at promote")
 		}
 		opts.File, opts.Pos, opts.MariaDBMode = coord.File, coord.Pos, ""
 	}
 	if err := c.ChangeMaster(ctx, opts); err != nil {
-		return err
+		return "", err
 	}
 	if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
-		return err
+		return "", err
 	}
 	wctx, cancel := context.WithTimeout(ctx, repointWait)
 	defer cancel()
@@ -229,10 +295,10 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 	for {
 		_, in, err := r.read(wctx, addr)
 		if err == nil && in.Replica != nil && in.Replica.Running() {
-			return nil
+			return note, nil
 		}
 		if err == nil && in.Replica != nil && (in.Replica.LastIOErrno != 0 || in.Replica.LastSQLErrno != 0) && !in.Replica.SQLRunning {
-			return fmt.Errorf("replication stopped: IO %q SQL %q", in.Replica.LastIOError, in.Replica.LastSQLError)
+			return "", fmt.Errorf("replication stopped: IO %q SQL %q", in.Replica.LastIOError, in.Replica.LastSQLError)
 		}
 		select {
 		case <-wctx.Done():
@@ -240,8 +306,171 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 			if err == nil && in.Replica != nil {
 				state = fmt.Sprintf("IO=%s SQL=%t %s %s", in.Replica.IORunning, in.Replica.SQLRunning, in.Replica.LastIOError, in.Replica.LastSQLError)
 			}
-			return fmt.Errorf("threads not running after %s: %s", repointWait, state)
+			return "", fmt.Errorf("threads not running after %s: %s", repointWait, state)
 		case <-t.C:
 		}
 	}
+}
+
+// errNotLevel means a file/position replica cannot be proven to have
+// applied exactly what the new master had when it was promoted.
+var errNotLevel = errors.New("not level with the new master")
+
+// levelWithNewMaster proves that a file/position replica has applied
+// exactly what the new master had at promote, so that the new master's
+// binlog coordinate journalled then is where it must start. Binlog
+// coordinates of different servers do not translate into each other, so a
+// replica that applied more or less of the old master's binlog than the new
+// master did would silently skip or repeat transactions: it is refused, and
+// the repoint step says so. Where the salvage step applied the dead
+// master's binlog (file/position replication applies it to every replica),
+// both the new master and the replica end at its end.
+func (r *failoverRun) levelWithNewMaster(in *topology.Instance) error {
+	if in.Replica == nil || !sameAddr(in.MasterKey(), r.rec.OldMaster) {
+		return fmt.Errorf("%w: file/position replication and %s does not replicate from the old master %s (master %q): its position in the old master's binlog is unknown",
+			errNotLevel, in.Key, r.rec.OldMaster, in.MasterKey())
+	}
+	have := in.Replica.ExecCoord()
+	want, found := chosenExec(r.rec)
+	if !found {
+		return fmt.Errorf("%w: file/position replication and the new master's position in the old master's binlog was not journalled at catch_up", errNotLevel)
+	}
+	if s := r.rec.Salvage; s != nil && (s.Outcome == fsm.SalvageApplied || s.Outcome == fsm.SalvageNothing) {
+		// The salvage brought the new master to the end of the dead
+		// master's binlog; a replica it also reached is there too.
+		if salvagedOnto(r.rec, in.Key) {
+			return nil
+		}
+		if s.Outcome == fsm.SalvageApplied {
+			return fmt.Errorf("%w: the salvage applied the dead master's binlog onto the new master (up to %s) but not onto %s (at %s)",
+				errNotLevel, s.Recovered, in.Key, have)
+		}
+	}
+	if have != want {
+		return fmt.Errorf("%w: file/position replication: %s applied the old master's binlog up to %s, the new master up to %s; pointing it at the new master's binlog would skip or repeat the transactions between them (level it by hand, then CHANGE MASTER)",
+			errNotLevel, in.Key, have, want)
+	}
+	return nil
+}
+
+// chosenExec reads the chosen replica's coordinate in the old master's
+// binlog from the catch_up step's detail.
+func chosenExec(rec fsm.Record) (topology.BinlogCoord, bool) {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		s := rec.Steps[i]
+		if s.Name != StepCatchUp || (s.Outcome != fsm.OutcomeOK && s.Outcome != fsm.OutcomeWarning && s.Outcome != fsm.OutcomeSkipped) {
+			continue
+		}
+		_, after, found := strings.Cut(s.Detail, execMarker)
+		if !found {
+			return topology.BinlogCoord{}, false
+		}
+		c, err := topology.ParseBinlogCoord(strings.Fields(after)[0])
+		return c, err == nil
+	}
+	return topology.BinlogCoord{}, false
+}
+
+// salvagedOnto reports whether the salvage step applied the dead master's
+// binlog onto addr as one of the other replicas ("addr: N applied").
+func salvagedOnto(rec fsm.Record, addr string) bool {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		s := rec.Steps[i]
+		if s.Name == StepSalvage {
+			return appliedNote(s.Detail, addr)
+		}
+	}
+	return false
+}
+
+// appliedNote finds "addr: <n> applied" in a salvage detail.
+func appliedNote(detail, addr string) bool {
+	for rest := detail; ; {
+		_, after, found := strings.Cut(rest, addr+": ")
+		if !found {
+			return false
+		}
+		f := strings.Fields(after)
+		if len(f) >= 2 && strings.TrimRight(f[1], ",;") == "applied" {
+			if _, err := strconv.Atoi(f[0]); err == nil {
+				return true
+			}
+		}
+		rest = after
+	}
+}
+
+// errNoGTIDLevel means a replica cannot be leveled through MariaDB GTIDs.
+var errNoGTIDLevel = errors.New("cannot level through GTIDs")
+
+// levelThroughGTID levels a file/position MariaDB replica that is behind
+// the new master, as MHA levels replicas with relay-log diffs: MariaDB
+// logs a GTID for every transaction and keeps gtid_slave_pos whatever the
+// replication mode, so the replica can fetch what it lacks from the new
+// master by GTID (MASTER_USE_GTID=slave_pos) until it has the new master's
+// position. Stopped there, its Exec_Master_Log_Pos is a coordinate in the
+// new master's binlog at a transaction boundary, exactly where file/
+// position replication must resume. It returns that coordinate; the caller
+// points the replica there. A replica that is not provably behind or level
+// (ahead, or diverged) is left alone.
+func (r *failoverRun) levelThroughGTID(ctx context.Context, c Instance, in *topology.Instance, opts topology.ChangeMasterOptions) (topology.BinlogCoord, error) {
+	target := chosenOf(r.rec)
+	if in.Version.Flavor != topology.MariaDB || in.GTIDSlavePos == "" {
+		return topology.BinlogCoord{}, fmt.Errorf("%w: %s is not a MariaDB replica with a gtid_slave_pos", errNoGTIDLevel, in.Key)
+	}
+	have, err := topology.ParseMariaDBPos(in.GTIDSlavePos)
+	if err != nil {
+		return topology.BinlogCoord{}, fmt.Errorf("%w: %s gtid_slave_pos: %w", errNoGTIDLevel, in.Key, err)
+	}
+	_, nin, err := r.read(ctx, target)
+	if err != nil {
+		return topology.BinlogCoord{}, fmt.Errorf("read new master %s: %w", target, err)
+	}
+	want, err := topology.ParseMariaDBPos(nin.GTIDBinlogPos)
+	if err != nil || !nin.LogBin {
+		return topology.BinlogCoord{}, fmt.Errorf("%w: new master %s has no GTID binlog position (%q)", errNoGTIDLevel, target, nin.GTIDBinlogPos)
+	}
+	if o := have.Order(want); o != topology.Behind && o != topology.Equal {
+		return topology.BinlogCoord{}, fmt.Errorf("%w: %s applied %s, the new master has %s (%s)", errNoGTIDLevel, in.Key, have, want, o)
+	}
+	g := opts
+	g.UseGTID, g.MariaDBMode, g.File, g.Pos = true, topology.GTIDSlavePos, "", 0
+	if err := c.ChangeMaster(ctx, g); err != nil {
+		return topology.BinlogCoord{}, err
+	}
+	if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
+		return topology.BinlogCoord{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, r.e.cfg.ApplyTimeout)
+	werr := c.WaitForPosition(wctx, topology.MariaDBGTIDPosition(want))
+	cancel()
+	if err := c.StopReplica(ctx, topology.BothThreads); err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return topology.BinlogCoord{}, fmt.Errorf("replicate %s from %s by GTID up to %s: %w", in.Key, target, want, werr)
+	}
+	// The IO thread's coordinate is in the new master's binlog; the SQL
+	// thread's is once it has applied all the IO thread fetched, so it
+	// finishes that first (the new master takes writes meanwhile).
+	_, after, err := r.read(ctx, in.Key)
+	if err == nil && after.Replica != nil && !after.Replica.RelayLogApplied() {
+		wctx, cancel := context.WithTimeout(ctx, r.e.cfg.ApplyTimeout)
+		werr := c.StartReplica(wctx, topology.SQLThread)
+		if werr == nil {
+			werr = c.WaitRelayLogApplied(wctx)
+		}
+		cancel()
+		if werr != nil {
+			return topology.BinlogCoord{}, fmt.Errorf("%s: apply what it fetched from %s: %w", in.Key, target, werr)
+		}
+		_, after, err = r.read(ctx, in.Key)
+	}
+	if err != nil {
+		return topology.BinlogCoord{}, err
+	}
+	if after.Replica == nil || after.Replica.MasterLogFile == "" || !after.Replica.RelayLogApplied() {
+		return topology.BinlogCoord{}, fmt.Errorf("%s: no applied coordinate in %s's binlog after leveling", in.Key, target)
+	}
+	return after.Replica.ExecCoord(), nil
 }

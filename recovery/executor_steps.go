@@ -240,13 +240,16 @@ func (r *failoverRun) stopIO(ctx context.Context) stepResult {
 	return stepOK("IO thread stopped on %s", strings.Join(done, ", "))
 }
 
-// waitRelay waits, in parallel and bounded by apply_timeout, for every
-// reachable replica to apply the relay log it holds. The SQL thread is
-// started first (idempotent): a replica whose applier was stopped still
-// holds received transactions that must not be lost, and one stopped by an
-// error fails again and is refused by selection with that error. A replica
-// that does not finish is reported; selection then judges it on what it
-// received.
+// waitRelay waits, in parallel and bounded by apply_timeout, for the
+// reachable replicas the choice can need (relayWaitTargets) to apply the
+// relay log they hold. The SQL thread is started first (idempotent): a
+// replica whose applier was stopped still holds received transactions that
+// must not be lost, and one stopped by an error fails again and is refused
+// by selection with that error. A delayed (MASTER_DELAY) replica, or a
+// no_master one that received less than another, is not waited for: it is
+// neither promoted nor caught up from, and is repointed later. A replica
+// that does not finish is reported; select makes sure the one it chooses
+// has applied everything before anything purges its relay log.
 func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 	wctx, cancel := context.WithTimeout(ctx, r.e.cfg.ApplyTimeout)
 	defer cancel()
@@ -254,9 +257,21 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 		addr string
 		err  error
 	}
-	var targets []Instance
-	var addrs, bad []string
+	var bad, order []string
+	ins := map[string]*topology.Instance{}
 	for _, a := range r.replicas() {
+		_, in, err := r.read(ctx, a)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s unreachable: %v", a, err))
+			continue
+		}
+		ins[a] = in
+		order = append(order, a)
+	}
+	need, skipped := relayWaitTargets(r.cc, ins, order)
+	var targets []Instance
+	var addrs []string
+	for _, a := range need {
 		c, err := r.conn(ctx, a)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s unreachable: %v", a, err))
@@ -286,10 +301,14 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 			applied = append(applied, o.addr)
 		}
 	}
-	if len(bad) > 0 {
-		return stepWarning("relay log applied on [%s]; not on %s", strings.Join(applied, ", "), strings.Join(bad, "; "))
+	note := ""
+	if len(skipped) > 0 {
+		note = "; not waited for (never chosen nor caught up from, repointed later): " + strings.Join(skipped, ", ")
 	}
-	return stepOK("relay log applied on %s", strings.Join(applied, ", "))
+	if len(bad) > 0 {
+		return stepWarning("relay log applied on [%s]; not on %s%s", strings.Join(applied, ", "), strings.Join(bad, "; "), note)
+	}
+	return stepOK("relay log applied on [%s]%s", strings.Join(applied, ", "), note)
 }
 
 // manualEvidence decodes a manual record's evidence.
@@ -307,12 +326,80 @@ func manualTarget(rec fsm.Record) string {
 	return ev.Target
 }
 
-// observe reads every replica (never the old master) into selection inputs.
-func (r *failoverRun) observe(ctx context.Context) []CandidateInput {
-	return observeCandidates(ctx, r.cc, r.rec.OldMaster, func(ctx context.Context, a string) (*topology.Instance, error) {
+// observe reads every replica (never the old master) into selection inputs,
+// with errant transactions and MASTER_DELAY marked. It returns the
+// instances read, by address.
+func (r *failoverRun) observe(ctx context.Context) ([]CandidateInput, map[string]*topology.Instance) {
+	ins := map[string]*topology.Instance{}
+	cands := observeCandidates(ctx, r.cc, r.rec.OldMaster, func(ctx context.Context, a string) (*topology.Instance, error) {
 		_, in, err := r.read(ctx, a)
+		if err == nil {
+			ins[a] = in
+		}
 		return in, err
 	})
+	if r.cc.useGTID() {
+		markErrant(cands, ins, r.rec.OldMaster, lastSeenOf(r.rec.Evidence, r.rec.OldMaster).Position, r.log)
+	}
+	return cands, ins
+}
+
+// markErrant marks the candidates that have transactions neither the dead
+// master (as last seen) nor any other replica has (failoverErrant). A
+// candidate whose GTIDs cannot be compared is left unmarked.
+func markErrant(cands []CandidateInput, ins map[string]*topology.Instance, oldMaster, lastSeen string, log *slog.Logger) {
+	var order []string
+	for _, c := range cands {
+		order = append(order, c.Address)
+	}
+	errant := errantReplicas(ins, order, oldMaster, lastSeen, log)
+	for i, c := range cands {
+		if d, ok := errant[c.Address]; ok {
+			cands[i].Errant, cands[i].ErrantDetail = true, d
+		}
+	}
+}
+
+// errantReplicas returns, by address, the errant GTIDs of every replica in
+// order that has some, with what they were compared with. A replica whose
+// GTIDs cannot be parsed is logged and left unmarked: its position cannot
+// be ranked either, which keeps it from being chosen.
+func errantReplicas(ins map[string]*topology.Instance, order []string, oldMaster, lastSeen string, log *slog.Logger) map[string]string {
+	holdings := map[string]gtidHolding{}
+	for _, a := range order {
+		if in := ins[a]; in != nil {
+			if h, ok := holdingOf(in, oldMaster); ok {
+				holdings[a] = h
+			}
+		}
+	}
+	out := map[string]string{}
+	for _, a := range order {
+		h, ok := holdings[a]
+		if !ok {
+			continue
+		}
+		var peers []gtidHolding
+		for _, o := range order {
+			if p, ok := holdings[o]; ok && o != a {
+				peers = append(peers, p)
+			}
+		}
+		e, err := failoverErrant(h, lastSeen, peers)
+		if err != nil {
+			log.Warn("errant GTIDs not computed", "replica", a, "err", err)
+			continue
+		}
+		if e == "" {
+			continue
+		}
+		seen := "unknown"
+		if lastSeen != "" {
+			seen = lastSeen
+		}
+		out[a] = fmt.Sprintf("%s (on neither the dead master, last seen at %s, nor any other replica); never promoted nor caught up from, so whatever else only it has is not recovered", e, seen)
+	}
+	return out
 }
 
 // observeCandidates turns what the replicas report into selection inputs.
@@ -329,6 +416,7 @@ func observeCandidates(ctx context.Context, cc ClusterConfig, oldMaster string, 
 		in, err := read(ctx, ci.Address)
 		if err == nil {
 			c.Reachable, c.LogBin, c.LogSlaveUpdates = true, in.LogBin, in.LogSlaveUpdates
+			c.Delay = delayOf(in)
 			if in.Replica != nil {
 				c.IOError, c.SQLError = in.Replica.LastIOError, in.Replica.LastSQLError
 				switch {
@@ -355,19 +443,32 @@ func observeCandidates(ctx context.Context, cc ClusterConfig, oldMaster string, 
 
 // selectMaster chooses the new master and journals every candidate with its
 // reason. A record that already journals a choice keeps it: a resumed
-// failover never picks a different new master.
+// failover never picks a different new master. Selection ranks replicas by
+// what they received; before a choice is journalled, the chosen replica and
+// the one it catches up from must have applied all of it (applyRelay),
+// because catch_up and promote purge relay logs. One that cannot is refused
+// as master (the reason says why), ranked by what it applied, and the
+// choice is made again.
 func (r *failoverRun) selectMaster(ctx context.Context) stepResult {
 	if c := chosenOf(r.rec); c != "" {
 		return stepOK("keeping the journalled choice %s", c)
 	}
-	cands := r.observe(ctx)
+	cands, ins := r.observe(ctx)
 	reachable := 0
 	for _, c := range cands {
 		if c.Reachable {
 			reachable++
 		}
 	}
-	sel, err := SelectNewMaster(cands, SelectRules{MaxLag: r.cc.MaxLag, NeedOthersFollow: reachable > 1, Target: manualTarget(r.rec)})
+	rules := SelectRules{MaxLag: r.cc.MaxLag, NeedOthersFollow: reachable > 1, Target: manualTarget(r.rec)}
+	var sel Selection
+	var err error
+	for range len(cands) + 1 {
+		sel, err = SelectNewMaster(cands, rules)
+		if err != nil || !r.refuseBacklogged(ctx, cands, ins, sel.Chosen, sel.CatchUpFrom) {
+			break
+		}
+	}
 	if len(sel.Considered) > 0 {
 		if aerr := r.e.apply(ctx, fsm.CandidatesType, fsm.Candidates{RecordID: r.id, Candidates: sel.FSMCandidates()}); aerr != nil {
 			return stepFailed(fsm.ResultFailed, "journal candidates: %v", aerr)
@@ -381,6 +482,37 @@ func (r *failoverRun) selectMaster(ctx context.Context) stepResult {
 		d += "; catch up from " + sel.CatchUpFrom
 	}
 	return stepOK("%s", d)
+}
+
+// refuseBacklogged makes the replicas a selection relies on apply their
+// relay logs. A replica that cannot is marked in cands (RelayBacklog, and
+// its position becomes what it applied); it reports whether any was, so
+// the caller selects again.
+func (r *failoverRun) refuseBacklogged(ctx context.Context, cands []CandidateInput, ins map[string]*topology.Instance, addrs ...string) bool {
+	changed := false
+	for _, a := range addrs {
+		i := slices.IndexFunc(cands, func(c CandidateInput) bool { return c.Address == a })
+		if a == "" || i < 0 || cands[i].RelayBacklog != "" {
+			continue
+		}
+		err := r.applyRelay(ctx, a)
+		if err == nil {
+			continue
+		}
+		changed = true
+		cands[i].RelayBacklog = err.Error()
+		cands[i].PositionKnown = false
+		if in := ins[a]; in != nil {
+			if _, fresh, rerr := r.read(ctx, a); rerr == nil {
+				in = fresh
+			}
+			if p, perr := in.ExecutedPosition(); perr == nil {
+				cands[i].Position, cands[i].PositionKnown = p, true
+			}
+		}
+		r.log.Warn("replica cannot apply its relay log: not promoted", "replica", a, "err", err)
+	}
+	return changed
 }
 
 // ipStart moves the writer address with the ip hook. The new master is

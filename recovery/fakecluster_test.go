@@ -25,6 +25,16 @@ type fakeNode struct {
 	master    string // "" = not a replica
 	io, sql   bool
 	killed    int
+	// slowWaits is how many relay-log waits time out before the SQL
+	// thread has applied what it received (a big backlog).
+	slowWaits int
+	delay     int64 // MASTER_DELAY seconds
+	// file replicates by binlog file/position (Using_Gtid=No); the fake's
+	// coordinates are 4+100*seq in one file for every server.
+	file bool
+	// errant is a GTID list the node wrote itself (e.g. "1-9-3"), on top
+	// of domain 0's gtid(seq).
+	errant string
 }
 
 // fakeCluster simulates replication between fakeNodes: starting a replica
@@ -119,6 +129,13 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 		ReadOnly: n.readOnly, LogBin: !n.noBin, LogSlaveUpdates: !n.noBin,
 		GTIDCurrentPos: gtid(n.seq), GTIDSlavePos: gtid(n.seq), GTIDBinlogPos: gtid(n.seq),
 		MasterStatus: &topology.BinlogCoord{File: "bin.000001", Pos: uint64(4 + 100*n.seq)}}
+	if n.errant != "" {
+		own := n.errant
+		if n.seq > 0 {
+			own = gtid(n.seq) + "," + n.errant
+		}
+		in.GTIDCurrentPos, in.GTIDBinlogPos, in.GTIDBinlogState = own, own, own
+	}
 	if n.master != "" {
 		h, p, _ := net.SplitHostPort(n.master)
 		port, _ := strconv.Atoi(p)
@@ -126,8 +143,13 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 		if n.io {
 			io = topology.IOYes
 		}
-		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterUser: "repl", IORunning: io,
-			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv)}
+		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterServerID: 1, MasterUser: "repl", IORunning: io,
+			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv), SQLDelay: n.delay}
+		if n.file {
+			in.Replica.UsingGTID, in.Replica.GTIDIOPos = "No", ""
+			in.Replica.MasterLogFile, in.Replica.ReadMasterLogPos = "bin.000001", uint64(4+100*n.recv)
+			in.Replica.RelayMasterLogFile, in.Replica.ExecMasterLogPos = "bin.000001", uint64(4+100*n.seq)
+		}
 	}
 	in.SemiSync = topology.SemiSyncState{ReplicaEnabled: n.semiRepl, MasterEnabled: n.semiMast}
 	return in, nil
@@ -167,7 +189,10 @@ func (c *fakeConn) StartReplica(_ context.Context, t topology.ReplicaThreads) er
 			return errors.New("not a replica")
 		}
 		if t == topology.SQLThread {
-			n.sql, n.seq = true, max(n.seq, n.recv)
+			n.sql = true
+			if n.slowWaits == 0 {
+				n.seq = max(n.seq, n.recv)
+			}
 			return nil
 		}
 		n.io, n.sql = true, true
@@ -184,13 +209,15 @@ func (c *fakeConn) ChangeMaster(_ context.Context, o topology.ChangeMasterOption
 		if err := o.Validate(); err != nil {
 			return err
 		}
-		n.master, n.io, n.sql = net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), false, false
+		// CHANGE MASTER to another master purges the relay log: what was
+		// received and not applied is gone.
+		n.master, n.io, n.sql, n.recv = net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), false, false, n.seq
 		return nil
 	})
 }
 
 func (c *fakeConn) ResetReplicaAll(context.Context) error {
-	return c.do("reset replica all", func(n *fakeNode) error { n.master, n.io, n.sql = "", false, false; return nil })
+	return c.do("reset replica all", func(n *fakeNode) error { n.master, n.io, n.sql, n.recv = "", false, false, n.seq; return nil })
 }
 
 func (c *fakeConn) WaitForPosition(_ context.Context, p topology.Position) error {
@@ -207,6 +234,10 @@ func (c *fakeConn) WaitRelayLogApplied(context.Context) error {
 	return c.do("wait relay", func(n *fakeNode) error {
 		if !n.sql && n.seq < n.recv {
 			return topology.ErrReplicationStopped
+		}
+		if n.slowWaits > 0 && n.seq < n.recv {
+			n.slowWaits--
+			return fmt.Errorf("exec %s, read %s: %w", gtid(n.seq), gtid(n.recv), topology.ErrWaitTimeout)
 		}
 		n.seq = max(n.seq, n.recv)
 		return nil

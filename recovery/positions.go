@@ -29,8 +29,11 @@ type ranking struct {
 // ranked reports whether a candidate's position takes part in the ranking.
 // Errant replicas are left out: their extra transactions would make them look
 // ahead of everyone, and catching up from them would spread the errant ones.
+// Delayed replicas too: what they received is held back in their relay log,
+// so their binlog cannot serve it, and waiting for them would add their
+// delay to the outage.
 func ranked(c CandidateInput) bool {
-	return c.Reachable && !c.Errant && c.PositionKnown
+	return c.Reachable && !c.Errant && c.PositionKnown && c.Delay == 0
 }
 
 // rankPositions finds the most advanced replicas. Positions form a partial

@@ -30,6 +30,17 @@ type CandidateInput struct {
 	Errant          bool   // has transactions its master never had
 	ErrantDetail    string // the errant GTIDs, quoted in the reason
 
+	// Delay is the replica's MASTER_DELAY. A delayed replica holds back its
+	// relay log on purpose: it is never promoted and not ranked (its binlog
+	// lacks what it received), and no failover waits for it.
+	Delay time.Duration
+	// RelayBacklog says why the replica could not apply the relay log it
+	// received ("" when it did). It is then never promoted: promotion and
+	// catch-up discard relay logs (CHANGE MASTER, RESET SLAVE ALL), so what
+	// it received but did not apply would be lost. Position is then what it
+	// applied, which is what its binlog can serve.
+	RelayBacklog string
+
 	Lag      time.Duration // replication lag at the last observation
 	LagKnown bool          // false when the replica reported no lag (SQL thread stopped...)
 
@@ -261,6 +272,12 @@ func refusalReasons(c CandidateInput, rules SelectRules, st posState, detail, so
 	}
 	if c.Errant {
 		out = append(out, "errant GTIDs: "+c.ErrantDetail)
+	}
+	if c.Delay > 0 {
+		out = append(out, fmt.Sprintf("MASTER_DELAY %s: a delayed replica is never promoted nor caught up from", c.Delay))
+	}
+	if c.RelayBacklog != "" {
+		out = append(out, c.RelayBacklog)
 	}
 	if !c.LogBin {
 		out = append(out, "log_bin off")

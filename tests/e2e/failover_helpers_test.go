@@ -32,6 +32,9 @@ type foOptions struct {
 	Async bool
 	// ClusterYAML adds lines (indented 4 spaces) to the cluster entry.
 	ClusterYAML []string
+	// ExtraYAML is added to every controller's config after the detector
+	// settings (e.g. a recovery: section).
+	ExtraYAML string
 }
 
 // foEnv is one failover scenario: a GTID, semi-sync sandbox (master and two
@@ -82,7 +85,7 @@ func startFailoverEnvOn(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, 
 	t.Helper()
 	path := bin.Path(t)
 	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: foClustersYAML(sb, opts),
-		ExtraYAML: detectYAML, Env: opts.Env})
+		ExtraYAML: detectYAML + opts.ExtraYAML, Env: opts.Env})
 	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {
 		t.Fatal(err)
 	}

@@ -243,6 +243,11 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			// Leadership lost mid-step: leave the step running in the journal.
 			return "", fmt.Errorf("record %d step %s: %w: %w", id, step, ErrLeadershipLost, ctx.Err())
 		}
+		if run.lost != nil {
+			// A leadership check before a role-changing statement failed:
+			// journal nothing more, the next leader resumes the step.
+			return "", fmt.Errorf("record %d step %s: %w", id, step, run.lost)
+		}
 		run.log.Info("step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
 		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", id, step, err)

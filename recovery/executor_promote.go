@@ -61,10 +61,10 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	}
 	h, p := hostPort(best)
 	opts, note := r.changeMasterOptions(tin, h, p)
-	if err := tc.ChangeMaster(ctx, opts); err != nil {
+	if err := r.guarded(ctx, func() error { return tc.ChangeMaster(ctx, opts) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "point %s at %s: %v", target, best, err)
 	}
-	if err := tc.StartReplica(ctx, topology.BothThreads); err != nil {
+	if err := r.guarded(ctx, func() error { return tc.StartReplica(ctx, topology.BothThreads) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "start replication %s <- %s: %v", target, best, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, r.e.cfg.ApplyTimeout)
@@ -125,7 +125,7 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 	if err := c.StopReplica(ctx, topology.BothThreads); err != nil {
 		return stepFailed(fsm.ResultFailed, "stop replication on %s: %v", target, err)
 	}
-	if err := c.ResetReplicaAll(ctx); err != nil {
+	if err := r.guarded(ctx, func() error { return c.ResetReplicaAll(ctx) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "reset replica all on %s: %v", target, err)
 	}
 	// A semi-sync replica becomes a semi-sync master before it takes its
@@ -139,7 +139,7 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 			semi = "; semi-sync master enabled"
 		}
 	}
-	if err := c.SetReadOnly(ctx, false); err != nil {
+	if err := r.guarded(ctx, func() error { return c.SetReadOnly(ctx, false) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "read_only off on %s: %v", target, err)
 	}
 	_, in, err := r.read(ctx, target)
@@ -216,10 +216,10 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 		}
 		opts.File, opts.Pos, opts.MariaDBMode = coord.File, coord.Pos, ""
 	}
-	if err := c.ChangeMaster(ctx, opts); err != nil {
+	if err := r.guarded(ctx, func() error { return c.ChangeMaster(ctx, opts) }); err != nil {
 		return err
 	}
-	if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
+	if err := r.guarded(ctx, func() error { return c.StartReplica(ctx, topology.BothThreads) }); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, repointWait)

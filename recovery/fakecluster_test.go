@@ -34,6 +34,9 @@ type fakeCluster struct {
 	mu    sync.Mutex
 	nodes map[string]*fakeNode
 	ops   []string
+	// onOp, when set, is called (under the lock) after each statement is
+	// recorded in ops, so a test can change the world mid-step.
+	onOp func(n int, op string)
 }
 
 func newFakeCluster() *fakeCluster { return &fakeCluster{nodes: map[string]*fakeNode{}} }
@@ -98,6 +101,9 @@ func (c *fakeConn) do(op string, fn func(n *fakeNode) error) error {
 		return fmt.Errorf("%s: %s: %w", c.addr, op, errDown)
 	}
 	c.f.ops = append(c.f.ops, c.addr+" "+op)
+	if c.f.onOp != nil {
+		c.f.onOp(len(c.f.ops)-1, c.addr+" "+op)
+	}
 	return fn(n)
 }
 

@@ -163,6 +163,10 @@ func stepFailed(result fsm.Result, format string, args ...any) stepResult {
 	return stepResult{outcome: fsm.OutcomeFailed, detail: fmt.Sprintf(format, args...), close: result}
 }
 
+// operatorNote ends the detail of a failover aborted at its fence or after
+// its promote began: automatic failover does not decide that incident again.
+const operatorNote = "not retried automatically: check the instances, then run a manual failover (quorumha failover) or ack the cluster (quorumha ack) to let automatic failover decide again"
+
 // ErrLeadershipLost means the executor stopped because this controller no
 // longer leads; the record stays open for the next leader to resume.
 var ErrLeadershipLost = errors.New("leadership lost: failover left open for the next leader")
@@ -259,6 +263,12 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 }
 
 func (e *Executor) closeRecord(ctx context.Context, id uint64, result fsm.Result, newMaster, detail string) (fsm.Result, error) {
+	if rec, ok := e.state.Record(id); ok {
+		rec.Result = result
+		if needsOperator(rec) {
+			detail += "; " + operatorNote
+		}
+	}
 	if err := e.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: id, At: e.cfg.Now(), Result: result, NewMaster: newMaster, Detail: detail}); err != nil {
 		return "", fmt.Errorf("close record %d as %s: %w", id, result, err)
 	}

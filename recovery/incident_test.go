@@ -62,7 +62,10 @@ func TestDecidedThisIncident(t *testing.T) {
 func with2(cs fsm.ClusterState, at time.Time) fsm.ClusterState { cs.MasterSetAt = at; return cs }
 
 // with3 sets when the cluster was acknowledged.
-func with3(cs fsm.ClusterState, at time.Time) fsm.ClusterState { cs.AckedAt, cs.AckedBy = at, "op"; return cs }
+func with3(cs fsm.ClusterState, at time.Time) fsm.ClusterState {
+	cs.AckedAt, cs.AckedBy = at, "op"
+	return cs
+}
 
 func TestLastSeenAlive(t *testing.T) {
 	a := dead("m:1")

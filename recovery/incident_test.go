@@ -15,7 +15,7 @@ func TestDecidedThisIncident(t *testing.T) {
 	day := 24 * time.Hour
 	cs := fsm.ClusterState{Name: "app1", Master: m, MasterSetAt: t0.Add(-30 * day)}
 	failed := fsm.Record{Cluster: "app1", Kind: fsm.KindFailover, OldMaster: m, Opened: t0, Closed: t0.Add(time.Minute), Result: fsm.ResultFailed}
-	with := func(r fsm.Record, f func(*fsm.Record)) fsm.Record { f(&r); return r }
+	withRec := func(r fsm.Record, f func(*fsm.Record)) fsm.Record { f(&r); return r }
 	promoteBegan := []fsm.Step{{Name: StepFence, Outcome: fsm.OutcomeOK}, {Name: StepPromote, Outcome: fsm.OutcomeRunning}}
 	tests := []struct {
 		name      string
@@ -27,27 +27,27 @@ func TestDecidedThisIncident(t *testing.T) {
 	}{
 		{"failed failover of this incident", failed, m, cs, t0.Add(-10 * time.Second), true},
 		{"no controller has seen it alive since starting", failed, m, cs, time.Time{}, true},
-		{"refused under anti-flap", with(failed, func(r *fsm.Record) { r.Result = fsm.ResultRefused }), m, cs, time.Time{}, true},
-		{"detection record", with(failed, func(r *fsm.Record) { r.Kind, r.Result = fsm.KindDetection, fsm.ResultDetected }), m, cs, time.Time{}, true},
+		{"refused under anti-flap", withRec(failed, func(r *fsm.Record) { r.Result = fsm.ResultRefused }), m, cs, time.Time{}, true},
+		{"detection record", withRec(failed, func(r *fsm.Record) { r.Kind, r.Result = fsm.KindDetection, fsm.ResultDetected }), m, cs, time.Time{}, true},
 		{"master answered after the record closed", failed, m, cs, t0.Add(2 * time.Minute), false},
-		{"rolled-back switchover weeks ago", with(failed, func(r *fsm.Record) {
+		{"rolled-back switchover weeks ago", withRec(failed, func(r *fsm.Record) {
 			r.Kind, r.Result, r.Opened, r.Closed = fsm.KindSwitchover, fsm.ResultRolledBack, t0.Add(-21*day), t0.Add(-21*day)
 		}), m, cs, time.Time{}, false},
-		{"record older than the master's return", failed, m, with2(cs, t0.Add(time.Hour)), time.Time{}, false},
-		{"open record", with(failed, func(r *fsm.Record) { r.Result, r.Closed = fsm.ResultOpen, time.Time{} }), m, cs, time.Time{}, false},
+		{"record older than the master's return", failed, m, recordedAt(cs, t0.Add(time.Hour)), time.Time{}, false},
+		{"open record", withRec(failed, func(r *fsm.Record) { r.Result, r.Closed = fsm.ResultOpen, time.Time{} }), m, cs, time.Time{}, false},
 		{"record of another master", failed, "m:2", cs, time.Time{}, false},
 		{"master names differ only in case", failed, "M:1", cs, time.Time{}, true},
-		{"aborted before anything changed", with(failed, func(r *fsm.Record) {
+		{"aborted before anything changed", withRec(failed, func(r *fsm.Record) {
 			r.Result, r.Steps = fsm.ResultAborted, []fsm.Step{{Name: StepFence, Outcome: fsm.OutcomeOK}, {Name: StepStopIO, Outcome: fsm.OutcomeFailed}}
 		}), m, cs, time.Time{}, false},
-		{"aborted at the fence", with(failed, func(r *fsm.Record) {
+		{"aborted at the fence", withRec(failed, func(r *fsm.Record) {
 			r.Result, r.Steps = fsm.ResultAborted, []fsm.Step{{Name: StepFence, Outcome: fsm.OutcomeFailed}}
 		}), m, cs, time.Time{}, true},
-		{"aborted after promote began", with(failed, func(r *fsm.Record) { r.Result, r.Steps = fsm.ResultAborted, promoteBegan }), m, cs, time.Time{}, true},
-		{"aborted after promote began, acked since", with(failed, func(r *fsm.Record) { r.Result, r.Steps = fsm.ResultAborted, promoteBegan }),
-			m, with3(cs, t0.Add(time.Hour)), time.Time{}, false},
-		{"aborted after promote began, acked before it closed", with(failed, func(r *fsm.Record) { r.Result, r.Steps = fsm.ResultAborted, promoteBegan }),
-			m, with3(cs, t0.Add(-time.Hour)), time.Time{}, true},
+		{"aborted after promote began", withRec(failed, func(r *fsm.Record) { r.Result, r.Steps = fsm.ResultAborted, promoteBegan }), m, cs, time.Time{}, true},
+		{"aborted after promote began, acked since", withRec(failed, func(r *fsm.Record) { r.Result, r.Steps = fsm.ResultAborted, promoteBegan }),
+			m, ackedAt(cs, t0.Add(time.Hour)), time.Time{}, false},
+		{"aborted after promote began, acked before it closed", withRec(failed, func(r *fsm.Record) { r.Result, r.Steps = fsm.ResultAborted, promoteBegan }),
+			m, ackedAt(cs, t0.Add(-time.Hour)), time.Time{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,11 +58,11 @@ func TestDecidedThisIncident(t *testing.T) {
 	}
 }
 
-// with2 sets when the master was (re)recorded.
-func with2(cs fsm.ClusterState, at time.Time) fsm.ClusterState { cs.MasterSetAt = at; return cs }
+// recordedAt sets when the master was (re)recorded.
+func recordedAt(cs fsm.ClusterState, at time.Time) fsm.ClusterState { cs.MasterSetAt = at; return cs }
 
-// with3 sets when the cluster was acknowledged.
-func with3(cs fsm.ClusterState, at time.Time) fsm.ClusterState {
+// ackedAt sets when the cluster was acknowledged.
+func ackedAt(cs fsm.ClusterState, at time.Time) fsm.ClusterState {
 	cs.AckedAt, cs.AckedBy = at, "op"
 	return cs
 }

@@ -25,6 +25,10 @@ type fakeNode struct {
 	master    string // "" = not a replica
 	io, sql   bool
 	killed    int
+	// user and pass are the replication account CHANGE MASTER set; ioErr
+	// is the IO thread's last error (a failed authentication).
+	user, pass string
+	ioErr      string
 }
 
 // fakeCluster simulates replication between fakeNodes: starting a replica
@@ -37,6 +41,9 @@ type fakeCluster struct {
 	// onOp, when set, is called (under the lock) after each statement is
 	// recorded in ops, so a test can change the world mid-step.
 	onOp func(n int, op string)
+	// accounts, when set, are the replication accounts (user: password)
+	// the masters accept: an IO thread with other credentials fails.
+	accounts map[string]string
 }
 
 func newFakeCluster() *fakeCluster { return &fakeCluster{nodes: map[string]*fakeNode{}} }
@@ -132,8 +139,15 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 		if n.io {
 			io = topology.IOYes
 		}
-		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterUser: "repl", IORunning: io,
+		user := n.user
+		if user == "" {
+			user = "repl"
+		}
+		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterUser: user, IORunning: io,
 			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv)}
+		if n.ioErr != "" {
+			in.Replica.LastIOErrno, in.Replica.LastIOError = 1045, n.ioErr
+		}
 	}
 	in.SemiSync = topology.SemiSyncState{ReplicaEnabled: n.semiRepl, MasterEnabled: n.semiMast}
 	return in, nil
@@ -176,7 +190,11 @@ func (c *fakeConn) StartReplica(_ context.Context, t topology.ReplicaThreads) er
 			n.sql, n.seq = true, max(n.seq, n.recv)
 			return nil
 		}
-		n.io, n.sql = true, true
+		if pw, ok := c.f.accounts[n.user]; c.f.accounts != nil && (!ok || pw != n.pass) {
+			n.io, n.sql, n.ioErr = false, true, fmt.Sprintf("Access denied for user '%s' (using password: %t)", n.user, n.pass != "")
+			return nil
+		}
+		n.io, n.sql, n.ioErr = true, true, ""
 		if m := c.f.nodes[n.master]; m != nil && m.up {
 			n.recv = max(n.recv, m.seq)
 		}
@@ -191,12 +209,18 @@ func (c *fakeConn) ChangeMaster(_ context.Context, o topology.ChangeMasterOption
 			return err
 		}
 		n.master, n.io, n.sql = net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), false, false
+		if o.User != "" { // CHANGE MASTER keeps the account it is not given
+			n.user, n.pass = o.User, o.Password
+		}
 		return nil
 	})
 }
 
 func (c *fakeConn) ResetReplicaAll(context.Context) error {
-	return c.do("reset replica all", func(n *fakeNode) error { n.master, n.io, n.sql = "", false, false; return nil })
+	return c.do("reset replica all", func(n *fakeNode) error {
+		n.master, n.io, n.sql, n.user, n.pass = "", false, false, "", ""
+		return nil
+	})
 }
 
 func (c *fakeConn) WaitForPosition(_ context.Context, p topology.Position) error {

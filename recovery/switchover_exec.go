@@ -433,6 +433,11 @@ func (r *failoverRun) oldAsReplica(ctx context.Context, target string) stepResul
 		}
 		cancel()
 		if err == nil {
+			// The IO thread must connect now; the SQL thread waits for
+			// the lock, released after the record closes.
+			if err := r.waitReplicating(ctx, old, true); err != nil {
+				return stepWarning("%s pointed at %s but does not replicate: %v%s; fix its replication by hand", old, target, err, note)
+			}
 			return stepOK("%s replicates from %s (applying once the global read lock is released)%s", old, target, note)
 		}
 		note += fmt.Sprintf("; under the global read lock: %v", err)
@@ -443,6 +448,9 @@ func (r *failoverRun) oldAsReplica(ctx context.Context, target string) stepResul
 	}
 	if err := r.guarded(ctx, func() error { return c.StartReplica(ctx, topology.BothThreads) }); err != nil {
 		return stepWarning("start replication on %s: %v%s", old, err, note)
+	}
+	if err := r.waitReplicating(ctx, old, true); err != nil {
+		return stepWarning("%s pointed at %s but does not replicate: %v%s; fix its replication by hand", old, target, err, note)
 	}
 	return stepOK("%s replicates from %s%s", old, target, note)
 }

@@ -350,7 +350,7 @@ func observeCandidates(ctx context.Context, cc ClusterConfig, oldMaster string, 
 			NoMaster: ci.NoMaster, CheckReplDelay: ci.CheckReplDelay, ReplicationMode: cc.ReplicationMode}
 		in, err := read(ctx, ci.Address)
 		if err == nil {
-			c.Reachable, c.LogBin, c.LogSlaveUpdates = true, in.LogBin, in.LogSlaveUpdates
+			c.Reachable, c.LogBin, c.LogSlaveUpdates, c.Filters = true, in.LogBin, in.LogSlaveUpdates, in.ReplicationFilters
 			if in.Replica != nil {
 				c.IOError, c.SQLError = in.Replica.LastIOError, in.Replica.LastSQLError
 				switch {

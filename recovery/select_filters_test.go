@@ -70,7 +70,7 @@ func TestSelectNewMaster_ReplicationFilters(t *testing.T) {
 				rep("r1", 1, "0-1-100", candidate, filters(doApp)),
 				rep("r2", 2, "0-1-100", unreachable),
 			},
-			chosen: "r1",
+			chosen:  "r1",
 			refused: map[string]string{"r2": "unreachable"},
 		},
 		{

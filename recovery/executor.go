@@ -210,9 +210,9 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			}
 			run.log.Warn("resuming an interrupted promote with the journalled target", "target", target)
 		case errors.Is(err, ErrStepFailed):
-			return e.closeRecord(ctx, id, fsm.ResultFailed, "", err.Error())
+			return e.closeUnpromoted(ctx, run, fsm.ResultFailed, err.Error())
 		case err != nil:
-			return e.closeRecord(ctx, id, fsm.ResultAborted, "", err.Error())
+			return e.closeUnpromoted(ctx, run, fsm.ResultAborted, err.Error())
 		case step == "":
 			target := chosenOf(rec)
 			if target == "" {
@@ -257,7 +257,7 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			return "", fmt.Errorf("record %d: journal end of %s: %w", id, step, err)
 		}
 		if res.close != "" {
-			return e.closeRecord(ctx, id, res.close, "", step+": "+res.detail)
+			return e.closeUnpromoted(ctx, run, res.close, step+": "+res.detail)
 		}
 	}
 }

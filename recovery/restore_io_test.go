@@ -2,9 +2,11 @@ package recovery
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/fsm"
 )
 
@@ -34,5 +36,50 @@ func TestExecutor_FailedBeforePromoteRestartsIO(t *testing.T) {
 	}
 	if w := e.f.writable(); len(w) != 0 {
 		t.Fatalf("writable after a failed failover: %v", w)
+	}
+}
+
+// TestRunner_ManualFailoverOfLiveMasterNeedsForce: a master the leader's
+// probe reaches, or that the controllers assess alive, is failed over only
+// with Force, and the record says it was forced and why.
+func TestRunner_ManualFailoverOfLiveMasterNeedsForce(t *testing.T) {
+	alive := detector.ProbeResult{Instance: mOld, OK: true, Reason: detector.ReasonOK}
+	healthy := with(deadApp(mOld), func(a *detector.Assessment) { a.State, a.Reason = detector.AssessHealthy, "3 of 3 up" })
+	for _, tt := range []struct {
+		name    string
+		recheck *detector.ProbeResult
+		assess  *detector.Assessment
+	}{
+		{"answers the leader's probe", &alive, nil},
+		{"the quorum sees it up", nil, &healthy},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newRunnerEnv(t)
+			if tt.recheck != nil {
+				e.a.recheck = *tt.recheck
+			}
+			if tt.assess != nil {
+				e.a.current = []detector.Assessment{*tt.assess}
+			}
+			e.f.set(mOld, func(n *fakeNode) { n.up, n.readOnly = true, false })
+			e.run(t)
+			ctx := context.Background()
+			_, err := e.r.ManualFailover(ctx, ManualFailoverRequest{Cluster: "app1", By: "op"})
+			if !errors.Is(err, ErrMasterAlive) || !strings.Contains(err.Error(), "--force") {
+				t.Fatalf("err = %v, want ErrMasterAlive naming --force", err)
+			}
+			if n := e.g.f.RecordCount(); n != 0 {
+				t.Fatalf("records = %d after a refusal", n)
+			}
+			res, err := e.r.ManualFailover(ctx, ManualFailoverRequest{Cluster: "app1", By: "op", Force: true})
+			if err != nil || res.RecordID == 0 {
+				t.Fatalf("forced: %+v, %v", res, err)
+			}
+			ev, ok := manualEvidence(e.record(t, res.RecordID))
+			if !ok || !ev.Force || ev.Alive == "" {
+				t.Fatalf("evidence %+v", ev)
+			}
+			e.waitClosed(t, res.RecordID)
+		})
 	}
 }

@@ -173,6 +173,9 @@ func (d *Runner) resumeOpen(ctx context.Context) {
 			d.log.Warn("resuming switchover left open by a previous leader", "cluster", r.Cluster, "record", r.ID, "steps", len(r.Steps))
 			d.startExecutor(r.Cluster, r.ID)
 		case fsm.KindFailover:
+			if d.answeredBeforeFence(ctx, r) {
+				continue
+			}
 			d.log.Warn("resuming failover left open by a previous leader", "cluster", r.Cluster, "record", r.ID, "steps", len(r.Steps))
 			d.markDecided(r.Cluster, r.OldMaster)
 			d.startExecutor(r.Cluster, r.ID)
@@ -185,6 +188,45 @@ func (d *Runner) resumeOpen(ctx context.Context) {
 			d.log.Warn("open record of a kind this leader does not resume", "cluster", r.Cluster, "record", r.ID, "kind", r.Kind)
 		}
 	}
+}
+
+// answeredBeforeFence re-checks, for a failover record left open before its
+// fence began, that the master is still dead: the previous leader decided
+// on evidence that may be long stale (it died, or the group had no leader
+// for a while). If the master answers the leader's probe now the record is
+// closed as aborted, nothing having been changed, and true is returned. A
+// forced manual failover (the operator knew it was alive) is resumed as is.
+func (d *Runner) answeredBeforeFence(ctx context.Context, r fsm.Record) bool {
+	if stepBegan(r, StepFence) {
+		return false
+	}
+	if ev, ok := manualEvidence(r); ok && ev.Force {
+		return false
+	}
+	re, err := d.assess.Recheck(ctx, r.Cluster)
+	switch {
+	case err != nil:
+		d.log.Warn("recheck before resuming a failover failed: resuming on the recorded evidence", "cluster", r.Cluster, "record", r.ID, "err", err)
+		return false
+	case !re.OK && !re.Reason.Alive():
+		return false
+	case re.Instance != "" && !strings.EqualFold(re.Instance, r.OldMaster):
+		return false // the probe was not of the record's master: it proves nothing
+	}
+	if err := d.group.VerifyLeader(ctx); err != nil {
+		d.log.Warn("verify leadership before closing a failover", "cluster", r.Cluster, "record", r.ID, "err", err)
+		return true // not leading: the next leader decides
+	}
+	detail := fmt.Sprintf("master answered again before fencing (%s): %s still the master; nothing was changed", re.Reason, r.OldMaster)
+	if _, err := d.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: r.ID, At: d.cfg.Now(), Result: fsm.ResultAborted, Detail: detail}); err != nil {
+		d.log.Warn("close failover whose master answered again", "cluster", r.Cluster, "record", r.ID, "err", err)
+		return true
+	}
+	d.mu.Lock()
+	d.decided[r.Cluster] = "" // alive: a later death is a new incident
+	d.mu.Unlock()
+	d.log.Warn("failover left open before its fence closed: the master answered again", "cluster", r.Cluster, "record", r.ID, "master", r.OldMaster, "reason", re.Reason)
+	return true
 }
 
 // startExecutor runs a failover record in a goroutine bound to Run's

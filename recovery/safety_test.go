@@ -83,3 +83,38 @@ func TestRunner_ManualFailoverOfLiveMasterNeedsForce(t *testing.T) {
 		})
 	}
 }
+
+// TestRunner_ResumedBeforeFenceRechecksMaster: a record left open before its
+// fence began is closed, untouched, when the master answers the new
+// leader's probe; one whose fence began is resumed.
+func TestRunner_ResumedBeforeFenceRechecksMaster(t *testing.T) {
+	t.Run("fence not begun", func(t *testing.T) {
+		e := newRunnerEnv(t)
+		id := e.open(t, "")
+		e.a.recheck = detector.ProbeResult{Instance: mOld, OK: true, Reason: detector.ReasonOK}
+		e.run(t)
+		r := e.waitClosed(t, id)
+		if r.Result != fsm.ResultAborted || !strings.Contains(r.Detail, "master answered again before fencing") || len(r.Steps) != 0 {
+			t.Fatalf("record %+v", r)
+		}
+		if ops := e.f.opsSnapshot(); len(ops) != 0 {
+			t.Fatalf("instances touched: %v", ops)
+		}
+	})
+	t.Run("fence begun", func(t *testing.T) {
+		e := newRunnerEnv(t)
+		id := e.open(t, "")
+		e.g.limit = 1 // the previous leader fenced, then died
+		if _, err := e.executor("c0").Execute(context.Background(), e.cc, id); !errors.Is(err, ErrLeadershipLost) {
+			t.Fatal(err)
+		}
+		e.g.mu.Lock()
+		e.g.limit = -1
+		e.g.mu.Unlock()
+		e.a.recheck = detector.ProbeResult{Instance: mOld, OK: true, Reason: detector.ReasonOK}
+		e.run(t)
+		if r := e.waitClosed(t, id); r.Result != fsm.ResultSuccess {
+			t.Fatalf("record %+v", r)
+		}
+	})
+}

@@ -32,7 +32,8 @@ func askMaster(ctx context.Context, c *harness.Controller) masterAnswer {
 // other two controllers, but still reaching the master (its own detector
 // keeps calling the master healthy), stops naming it within a generous
 // deadline, while the two that still form the group keep answering 200
-// with the recorded master; healed, it names the master again.
+// with the recorded master; healed, it names the master again. The same
+// holds for the leader cut off from both followers.
 func TestMasterEndpoint_CutOffFollowerAnswers503(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers and controller processes")
@@ -124,6 +125,34 @@ func TestMasterEndpoint_CutOffFollowerAnswers503(t *testing.T) {
 	err = harness.Poll(ctx, 200*time.Millisecond, func() error {
 		if a := askMaster(ctx, cut); a.code != http.StatusOK || a.master != e.master {
 			return fmt.Errorf("healed %s: %d %q %v", cut.ID, a.code, a.master, a.err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The leader cut off from both followers loses its quorum: raft steps
+	// it down, and it stops naming the master too.
+	li, err = e.g.WaitLeader(ctx, e.g.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lone := e.g.Node(li.ID)
+	others := otherThan(e.g.Nodes, lone.ID)
+	t.Logf("cutting leader %s from %s and %s", lone.ID, others[0].ID, others[1].ID)
+	nw.Isolate(lone.NetZone(), others[0].NetZone().IP, others[1].NetZone().IP)
+	defer nw.Heal(lone.NetZone())
+	leaderCtx, leaderCancel := context.WithTimeout(ctx, 60*time.Second)
+	defer leaderCancel()
+	err = harness.Poll(leaderCtx, 200*time.Millisecond, func() error {
+		if a := askMaster(ctx, lone); a.code != http.StatusServiceUnavailable {
+			return fmt.Errorf("cut-off former leader %s still answers %d %q %v", lone.ID, a.code, a.master, a.err)
+		}
+		for _, c := range others {
+			if a := askMaster(ctx, c); a.code != http.StatusOK || a.master != e.master {
+				return fmt.Errorf("%s: %d %q %v", c.ID, a.code, a.master, a.err)
+			}
 		}
 		return nil
 	})

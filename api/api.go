@@ -57,6 +57,9 @@ type Config struct {
 	// ForwardHoldTimeout is how long a follower waits for a leader (and its
 	// HTTP address) before answering a write with 503 (default 5s).
 	ForwardHoldTimeout time.Duration
+	// LeaderContactWindow is how recently a follower must have heard from
+	// the leader to name a cluster's master (default 5s; see master.go).
+	LeaderContactWindow time.Duration
 	// Logger receives request logs; nil discards them.
 	Logger *slog.Logger
 	// Registry receives the API's metrics; nil creates a new one that also
@@ -111,9 +114,11 @@ type ClusterView interface {
 	ClusterNames() []string
 	// ClusterInfo returns a JSON-encodable view of one cluster's topology.
 	ClusterInfo(name string) (any, bool)
-	// HealthyMaster returns the address of the cluster's master while it is
-	// healthy.
-	HealthyMaster(name string) (addr string, ok bool)
+	// MasterDead reports whether this controller's assessment says addr,
+	// the cluster's recorded master, is dead (confirmed by the quorum
+	// rule). It is never a source of the master's name: that comes from the
+	// replicated state only.
+	MasterDead(name, addr string) bool
 }
 
 // MemberLister is what /v1/status needs from gossip: the controllers this
@@ -184,6 +189,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if cfg.ForwardHoldTimeout <= 0 {
 		cfg.ForwardHoldTimeout = DefaultForwardHoldTimeout
+	}
+	if cfg.LeaderContactWindow <= 0 {
+		cfg.LeaderContactWindow = DefaultLeaderContactWindow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -22,6 +22,9 @@ type FailoverRequest struct {
 	DryRun bool `json:"dry_run,omitempty"`
 	// By names the operator; it is written into the failover record.
 	By string `json:"by,omitempty"`
+	// Force fails over a master that still answers or that the controllers
+	// still assess alive; without it such a request gets 409.
+	Force bool `json:"force,omitempty"`
 }
 
 // FailoverResponse is the answer of POST /v1/clusters/{name}/failover: 202
@@ -90,7 +93,7 @@ func (s *Server) failover(r *http.Request, body []byte) (any, error) {
 		req.By = defaultActor
 	}
 	res, err := s.rec.ManualFailover(r.Context(), recovery.ManualFailoverRequest{
-		Cluster: name, To: req.To, DryRun: req.DryRun, By: req.By,
+		Cluster: name, To: req.To, DryRun: req.DryRun, By: req.By, Force: req.Force,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failover of cluster %q: %w", name, err)

@@ -61,7 +61,7 @@ func recoveryFixture(t *testing.T, rec *fakeRecovery, cfg func(*Config)) fixture
 func TestFailover_Started(t *testing.T) {
 	rec := &fakeRecovery{res: recovery.ManualFailoverResult{RecordID: 77, Message: "failover of app1 started", Selection: &testSelection}}
 	f := recoveryFixture(t, rec, nil)
-	resp := do(f.srv.Handler(), "POST", "/v1/clusters/app1/failover", `{"to":" db2:3306 ","by":"alice"}`, nil)
+	resp := do(f.srv.Handler(), "POST", "/v1/clusters/app1/failover", `{"to":" db2:3306 ","by":"alice","force":true}`, nil)
 	if resp.Code != 202 {
 		t.Fatalf("status %d, want 202: %s", resp.Code, resp.Body)
 	}
@@ -72,7 +72,7 @@ func TestFailover_Started(t *testing.T) {
 	if got.Plan == nil || got.Plan.Chosen != "db2:3306" || len(got.Plan.Considered) != 2 {
 		t.Fatalf("plan %+v", got.Plan)
 	}
-	want := recovery.ManualFailoverRequest{Cluster: "app1", To: "db2:3306", By: "alice"}
+	want := recovery.ManualFailoverRequest{Cluster: "app1", To: "db2:3306", By: "alice", Force: true}
 	if reqs := rec.requests(); len(reqs) != 1 || reqs[0] != want {
 		t.Fatalf("executor got %+v, want one %+v", reqs, want)
 	}

@@ -178,8 +178,12 @@ func (f *fakeState) RecordCount() int {
 
 // fakeView is a detector view with fixed content.
 type fakeView struct {
-	known   map[string]bool
+	known map[string]bool
+	// masters is what the detector watches as each cluster's master; the
+	// API must never name it (only the replicated state's).
 	masters map[string]string
+	// dead holds, per cluster, the address the assessment confirms dead.
+	dead map[string]string
 }
 
 func (v *fakeView) KnownCluster(name string) bool { return v.known[name] }
@@ -198,9 +202,9 @@ func (v *fakeView) ClusterInfo(name string) (any, bool) {
 	}
 	return map[string]string{"probe": "ok"}, true
 }
-func (v *fakeView) HealthyMaster(name string) (string, bool) {
-	m, ok := v.masters[name]
-	return m, ok
+func (v *fakeView) MasterDead(name, addr string) bool {
+	d, ok := v.dead[name]
+	return ok && d == addr
 }
 
 var testNow = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)

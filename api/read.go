@@ -82,12 +82,15 @@ type RecordResponse struct {
 }
 
 // ClusterInfo is one cluster as the controllers see it: the FSM's replicated
-// state plus, when the detector provides it, the live topology.
+// state plus, when the detector provides it, the live topology. Master is
+// named under the same rule as GET /v1/clusters/{name}/master (master.go);
+// when it may not be, MasterUnavailable says why.
 type ClusterInfo struct {
-	Name     string            `json:"name"`
-	Master   string            `json:"master,omitempty"`
-	State    *fsm.ClusterState `json:"state,omitempty"`
-	Topology any               `json:"topology,omitempty"`
+	Name              string            `json:"name"`
+	Master            string            `json:"master,omitempty"`
+	MasterUnavailable string            `json:"master_unavailable,omitempty"`
+	State             *fsm.ClusterState `json:"state,omitempty"`
+	Topology          any               `json:"topology,omitempty"`
 }
 
 // ClustersResponse is the answer of GET /v1/clusters.
@@ -106,7 +109,7 @@ type ClusterResponse struct {
 type MasterResponse struct {
 	Cluster string `json:"cluster"`
 	Master  string `json:"master"`
-	Source  string `json:"source"` // "detector" (live, healthy) or "fsm" (last recorded)
+	Source  string `json:"source"` // "fsm": the replicated state (the only source)
 }
 
 func (s *Server) healthz(http.ResponseWriter, *http.Request) (any, error) {
@@ -245,16 +248,20 @@ func (s *Server) clusterInfo(name string) (ClusterInfo, bool) {
 	info := ClusterInfo{Name: name}
 	known := false
 	if cs, ok := s.state.Cluster(name); ok {
-		info.State, info.Master, known = &cs, cs.Master, true
+		info.State, known = &cs, true
 	}
 	if s.view != nil && s.view.KnownCluster(name) {
 		known = true
 		if topo, ok := s.view.ClusterInfo(name); ok {
 			info.Topology = topo
 		}
-		if m, ok := s.view.HealthyMaster(name); ok {
-			info.Master = m
+	}
+	if known {
+		m, err := s.authoritativeMaster(name)
+		if err != nil {
+			info.MasterUnavailable = err.Error()
 		}
+		info.Master = m
 	}
 	return info, known
 }
@@ -301,14 +308,9 @@ func (s *Server) master(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if !s.knownCluster(name) {
 		return nil, fmt.Errorf("cluster %q: %w", name, ErrNotFound)
 	}
-	if s.view != nil && s.view.KnownCluster(name) {
-		if m, ok := s.view.HealthyMaster(name); ok {
-			return MasterResponse{Cluster: name, Master: m, Source: "detector"}, nil
-		}
-		return nil, fmt.Errorf("cluster %q: %w (no healthy master)", name, ErrNoMaster)
+	m, err := s.authoritativeMaster(name)
+	if err != nil {
+		return nil, err
 	}
-	if cs, ok := s.state.Cluster(name); ok && cs.Master != "" {
-		return MasterResponse{Cluster: name, Master: cs.Master, Source: "fsm"}, nil
-	}
-	return nil, fmt.Errorf("cluster %q: %w", name, ErrNoMaster)
+	return MasterResponse{Cluster: name, Master: m, Source: "fsm"}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quorumha/quorumha/fsm"
 )
@@ -202,7 +203,8 @@ func TestClusters_WithView(t *testing.T) {
 	for _, c := range got.Clusters {
 		byName[c.Name] = c
 	}
-	if c := byName["app1"]; c.Master != "db9:3306" || c.Topology == nil || c.State == nil {
+	// The detector watches db9, the replicated state says db1: db1 is named.
+	if c := byName["app1"]; c.Master != "db1:3306" || c.MasterUnavailable != "" || c.Topology == nil || c.State == nil {
 		t.Fatalf("app1 %+v", c)
 	}
 	if c := byName["live"]; c.State != nil || c.Topology == nil {
@@ -230,24 +232,64 @@ func TestCluster_Lookup(t *testing.T) {
 }
 
 func TestMaster_Sources(t *testing.T) {
-	view := &fakeView{known: map[string]bool{"app1": true, "live": true}, masters: map[string]string{"live": "db7:3306"}}
+	// The detector watches other masters than the replicated state records:
+	// only the recorded one is ever named.
+	view := &fakeView{known: map[string]bool{"app1": true, "live": true}, masters: map[string]string{"app1": "db9:3306", "live": "db7:3306"}}
+	fresh := func(f fixture) { // a follower that heard from the leader 1s ago
+		f.raft.setLeader("c2", "10.0.2.10:7000", false)
+		f.raft.mu.Lock()
+		f.raft.status.LastContact = testNow.Add(-time.Second)
+		f.raft.mu.Unlock()
+	}
+	stale := func(f fixture) { // a follower cut off for 6s (window 5s)
+		fresh(f)
+		f.raft.mu.Lock()
+		f.raft.status.LastContact = testNow.Add(-6 * time.Second)
+		f.raft.mu.Unlock()
+	}
+	openFailover := func(f fixture) {
+		f.state.mu.Lock()
+		f.state.records = append([]fsm.Record{{ID: 41, Cluster: "app1", Kind: fsm.KindFailover, Trigger: "automatic", OldMaster: "db1:3306"}}, f.state.records...)
+		f.state.mu.Unlock()
+	}
+	openSwitchover := func(f fixture) {
+		f.state.mu.Lock()
+		f.state.records = append([]fsm.Record{{ID: 41, Cluster: "app1", Kind: fsm.KindSwitchover, Trigger: "switchover", OldMaster: "db1:3306"}}, f.state.records...)
+		f.state.mu.Unlock()
+	}
+	ok := MasterResponse{Cluster: "app1", Master: "db1:3306", Source: "fsm"}
 	tests := []struct {
 		name   string
 		view   ClusterView
+		setup  func(fixture)
 		path   string
 		status int
 		want   MasterResponse
 	}{
-		{"fsm master", nil, "/v1/clusters/app1/master", 200, MasterResponse{Cluster: "app1", Master: "db1:3306", Source: "fsm"}},
-		{"fsm no master", nil, "/v1/clusters/app2/master", 503, MasterResponse{}},
-		{"unknown", nil, "/v1/clusters/nope/master", 404, MasterResponse{}},
-		{"view healthy", view, "/v1/clusters/live/master", 200, MasterResponse{Cluster: "live", Master: "db7:3306", Source: "detector"}},
-		{"view unhealthy", view, "/v1/clusters/app1/master", 503, MasterResponse{}},
-		{"view unknown, fsm knows", view, "/v1/clusters/app2/master", 503, MasterResponse{}},
+		{"leader, fsm master", nil, nil, "/v1/clusters/app1/master", 200, ok},
+		{"leader, fsm master, detector watches another", view, nil, "/v1/clusters/app1/master", 200, ok},
+		{"fsm no master", nil, nil, "/v1/clusters/app2/master", 503, MasterResponse{}},
+		{"unknown", nil, nil, "/v1/clusters/nope/master", 404, MasterResponse{}},
+		{"detector only, nothing recorded", view, nil, "/v1/clusters/live/master", 503, MasterResponse{}},
+		{"follower, fresh contact", view, fresh, "/v1/clusters/app1/master", 200, ok},
+		{"follower, stale contact", view, stale, "/v1/clusters/app1/master", 503, MasterResponse{}},
+		{"follower, never heard from the leader", nil, func(f fixture) { fresh(f); f.raft.status.LastContact = time.Time{} }, "/v1/clusters/app1/master", 503, MasterResponse{}},
+		{"no leader known", nil, func(f fixture) { f.raft.setLeader("", "", false) }, "/v1/clusters/app1/master", 503, MasterResponse{}},
+		{"open failover", view, openFailover, "/v1/clusters/app1/master", 503, MasterResponse{}},
+		{"open switchover keeps the old master", view, openSwitchover, "/v1/clusters/app1/master", 200, ok},
+		{"recorded master assessed dead", &fakeView{known: view.known, dead: map[string]string{"app1": "db1:3306"}}, nil, "/v1/clusters/app1/master", 503, MasterResponse{}},
+		{"another instance assessed dead", &fakeView{known: view.known, dead: map[string]string{"app1": "db0:3306"}}, nil, "/v1/clusters/app1/master", 200, ok},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, nil, func(d *Deps) { d.Clusters = tt.view })
+			f := newFixture(t, nil, func(d *Deps) {
+				if tt.view != nil {
+					d.Clusters = tt.view
+				}
+			})
+			if tt.setup != nil {
+				tt.setup(f)
+			}
 			rec := do(f.srv.Handler(), "GET", tt.path, "", nil)
 			if rec.Code != tt.status {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
@@ -255,6 +297,13 @@ func TestMaster_Sources(t *testing.T) {
 			if tt.status == 200 {
 				if got := decodeBody[MasterResponse](t, rec.Body.Bytes()); got != tt.want {
 					t.Fatalf("got %+v, want %+v", got, tt.want)
+				}
+			}
+			// GET /v1/clusters/{name} names the same master, or none.
+			if tt.status != 404 {
+				info := decodeBody[ClusterResponse](t, do(f.srv.Handler(), "GET", strings.TrimSuffix(tt.path, "/master"), "", nil).Body.Bytes()).Cluster
+				if info.Master != tt.want.Master || (tt.status == 503) != (info.MasterUnavailable != "") {
+					t.Fatalf("cluster view: master %q unavailable %q; want master %q", info.Master, info.MasterUnavailable, tt.want.Master)
 				}
 			}
 		})

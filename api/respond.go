@@ -38,6 +38,9 @@ var (
 	ErrLeadershipChanged = errors.New("leadership changed")
 	// ErrNoMaster means the cluster has no known (healthy) master.
 	ErrNoMaster = errors.New("no master known")
+	// ErrNoLeaderContact means this controller has not heard from the raft
+	// leader recently enough to name a master (api.leader_contact_window).
+	ErrNoLeaderContact = errors.New("no recent leader contact")
 	// ErrNotImplemented marks endpoints reserved for a later release.
 	ErrNotImplemented = errors.New("not implemented")
 	// ErrForward is a failure to reach the leader while forwarding a write.
@@ -87,7 +90,7 @@ func statusFor(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrNotImplemented):
 		return http.StatusNotImplemented
-	case errors.Is(err, ErrLeadershipChanged), errors.Is(err, ErrNoMaster), errors.Is(err, ErrNotMember), errors.Is(err, ErrOutcomeUnknown),
+	case errors.Is(err, ErrLeadershipChanged), errors.Is(err, ErrNoMaster), errors.Is(err, ErrNoLeaderContact), errors.Is(err, ErrNotMember), errors.Is(err, ErrOutcomeUnknown),
 		errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrNoLeader),
 		errors.Is(err, consensus.ErrShutdown), errors.Is(err, recovery.ErrRunnerStopped), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable

@@ -138,6 +138,12 @@ type API struct {
 	// MetricsAuth makes /metrics require a token too (read or write);
 	// off by default because Prometheus scrapers often cannot send one.
 	MetricsAuth bool `mapstructure:"metrics_auth" json:"metrics_auth,omitempty"`
+	// LeaderContactWindow is how recent this controller's contact with the
+	// raft leader must be for GET /v1/clusters/{name}/master to name a
+	// master (safety rule 6): a follower that has not heard from the leader
+	// for longer answers 503, so a controller cut off from the group stops
+	// routing applications to a master the group may have replaced.
+	LeaderContactWindow time.Duration `mapstructure:"leader_contact_window" json:"leader_contact_window"`
 	// InsecureNoToken lets run start with a non-loopback http_addr and no
 	// token: anyone who reaches the port could then trigger a failover.
 	InsecureNoToken bool `mapstructure:"insecure_no_token" json:"insecure_no_token,omitempty"`

@@ -132,6 +132,9 @@ func (c *Config) validateNode(p *problems) {
 
 func (c *Config) validateAPI(p *problems) {
 	a := c.API
+	if a.LeaderContactWindow < 0 { // 0 (a Config built in code) means the API's default
+		p.add("api.leader_contact_window", a.LeaderContactWindow.String(), ErrInvalidValue, "must be a positive duration")
+	}
 	switch {
 	case a.TLSCert != "" && a.TLSKey == "":
 		p.add("api.tls_key", "", ErrMissing, "required when api.tls_cert is set (%s): HTTPS needs both", a.TLSCert)

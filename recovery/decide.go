@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -175,6 +176,9 @@ func (d *Runner) resumeOpen(ctx context.Context) {
 			d.log.Warn("resuming switchover left open by a previous leader", "cluster", r.Cluster, "record", r.ID, "steps", len(r.Steps))
 			d.startExecutor(r.Cluster, r.ID)
 		case fsm.KindFailover:
+			if d.answeredBeforeFence(ctx, r) {
+				continue
+			}
 			d.log.Warn("resuming failover left open by a previous leader", "cluster", r.Cluster, "record", r.ID, "steps", len(r.Steps))
 			d.markDecided(r.Cluster, r.OldMaster)
 			d.startExecutor(r.Cluster, r.ID)
@@ -187,6 +191,45 @@ func (d *Runner) resumeOpen(ctx context.Context) {
 			d.log.Warn("open record of a kind this leader does not resume", "cluster", r.Cluster, "record", r.ID, "kind", r.Kind)
 		}
 	}
+}
+
+// answeredBeforeFence re-checks, for a failover record left open before its
+// fence began, that the master is still dead: the previous leader decided
+// on evidence that may be long stale (it died, or the group had no leader
+// for a while). If the master answers the leader's probe now the record is
+// closed as aborted, nothing having been changed, and true is returned. A
+// forced manual failover (the operator knew it was alive) is resumed as is.
+func (d *Runner) answeredBeforeFence(ctx context.Context, r fsm.Record) bool {
+	if stepBegan(r, StepFence) {
+		return false
+	}
+	if ev, ok := manualEvidence(r); ok && ev.Force {
+		return false
+	}
+	re, err := d.assess.Recheck(ctx, r.Cluster)
+	switch {
+	case err != nil:
+		d.log.Warn("recheck before resuming a failover failed: resuming on the recorded evidence", "cluster", r.Cluster, "record", r.ID, "err", err)
+		return false
+	case !re.OK && !re.Reason.Alive():
+		return false
+	case re.Instance != "" && !strings.EqualFold(re.Instance, r.OldMaster):
+		return false // the probe was not of the record's master: it proves nothing
+	}
+	if err := d.group.VerifyLeader(ctx); err != nil {
+		d.log.Warn("verify leadership before closing a failover", "cluster", r.Cluster, "record", r.ID, "err", err)
+		return true // not leading: the next leader decides
+	}
+	detail := fmt.Sprintf("master answered again before fencing (%s): %s still the master; nothing was changed", re.Reason, r.OldMaster)
+	if _, err := d.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: r.ID, At: d.cfg.Now(), Result: fsm.ResultAborted, Detail: detail}); err != nil {
+		d.log.Warn("close failover whose master answered again", "cluster", r.Cluster, "record", r.ID, "err", err)
+		return true
+	}
+	d.mu.Lock()
+	d.decided[r.Cluster] = "" // alive: a later death is a new incident
+	d.mu.Unlock()
+	d.log.Warn("failover left open before its fence closed: the master answered again", "cluster", r.Cluster, "record", r.ID, "master", r.OldMaster, "reason", re.Reason)
+	return true
 }
 
 // startExecutor runs a failover record in a goroutine bound to Run's
@@ -222,9 +265,15 @@ func (d *Runner) startExecutor(cluster string, id uint64) bool {
 			return
 		}
 		if res == fsm.ResultAborted {
-			if rec, ok := d.state.Record(id); ok && !abortedAtFence(rec) {
-				// An aborted record no longer blocks: the next assessment
-				// decides again, with a new record.
+			rec, ok := d.state.Record(id)
+			switch {
+			case ok && needsOperator(rec):
+				d.log.Error("failover aborted at its fence or after its promote began: not retried automatically; an operator must check the instances, then run a manual failover or ack the cluster",
+					"cluster", cluster, "record", id, "detail", rec.Detail)
+			case ok:
+				// Aborted before anything changed a server's role: it no
+				// longer blocks, the next assessment decides again with a
+				// new record.
 				d.mu.Lock()
 				d.decided[cluster] = ""
 				d.mu.Unlock()
@@ -232,6 +281,16 @@ func (d *Runner) startExecutor(cluster string, id uint64) bool {
 		}
 	}()
 	return true
+}
+
+// needsOperator reports an aborted failover that is never decided again
+// automatically: aborted by a failing fence hook, or aborted at or after its
+// promote step began (a replica may have been promoted, or half promoted:
+// only an operator can tell). A manual failover, or an ack given after the
+// record closed, takes it from there.
+func needsOperator(rec fsm.Record) bool {
+	return rec.Kind == fsm.KindFailover && rec.Result == fsm.ResultAborted &&
+		(abortedAtFence(rec) || stepBegan(rec, StepPromote))
 }
 
 // abortedAtFence reports a failover aborted by a failing fence hook: an
@@ -294,7 +353,7 @@ func (d *Runner) Handle(ctx context.Context, a detector.Assessment) error {
 			return nil
 		}
 	}
-	if d.alreadyDecided(a.Cluster, a.Master) {
+	if d.alreadyDecided(a) {
 		return nil
 	}
 	// The leader's own look, right before deciding: a master that answers
@@ -385,24 +444,97 @@ func (d *Runner) apply(ctx context.Context, t fsm.MessageType, payload any) (any
 	return d.group.Apply(ctx, cmd)
 }
 
-// alreadyDecided reports whether this master's death was decided already,
-// by this leader or (read from the replicated history) by a previous one.
-func (d *Runner) alreadyDecided(cluster, master string) bool {
+// alreadyDecided reports whether this incident of the master's death was
+// decided already, by this leader or (read from the replicated history) by
+// a previous one.
+func (d *Runner) alreadyDecided(a detector.Assessment) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if m, ok := d.decided[cluster]; ok {
-		return m == master
+	cs, _ := d.state.Cluster(a.Cluster)
+	var newest *fsm.Record
+	if recs := d.state.History(a.Cluster, 1); len(recs) == 1 {
+		newest = &recs[0]
+	}
+	if m, ok := d.decided[a.Cluster]; ok {
+		if m != a.Master {
+			return false
+		}
+		if newest != nil && needsOperator(*newest) && ackedAfter(cs, *newest) {
+			d.decided[a.Cluster] = ""
+			return false
+		}
+		return true
 	}
 	// A new leader has no memory of the incident: the newest record tells
-	// whether this master was already declared dead.
-	if recs := d.state.History(cluster, 1); len(recs) == 1 {
-		r := recs[0]
-		if r.OldMaster == master && !r.IsOpen() && (r.Result != fsm.ResultAborted || abortedAtFence(r)) {
-			d.decided[cluster] = master
-			return true
-		}
+	// whether this incident was already decided.
+	if newest != nil && DecidedThisIncident(*newest, a.Master, cs, LastSeenAlive(a)) {
+		d.decided[a.Cluster] = a.Master
+		return true
 	}
 	return false
+}
+
+// LastSeenAlive is the last time any controller's probe read the assessed
+// master successfully, as the assessment's verdicts carry it (zero when no
+// controller has seen it answer since it started).
+func LastSeenAlive(a detector.Assessment) time.Time {
+	var last time.Time
+	for _, vs := range [][]detector.Verdict{a.Votes, a.Stale} {
+		for _, v := range vs {
+			if strings.EqualFold(v.Instance, a.Master) && v.LastPositionAt.After(last) {
+				last = v.LastPositionAt
+			}
+		}
+	}
+	return last
+}
+
+// DecidedThisIncident reports whether rec, the cluster's newest record,
+// already decided the current death of master, so a new leader must not
+// decide it again. An incident is the time since master was last known
+// alive; a record counts only when all of these hold:
+//   - it is a closed failover or detection record of master (a switchover,
+//     rolled back or not, never declared a death; it also proves the master
+//     was alive when it ran);
+//   - it was opened after master became the recorded master
+//     (cs.MasterSetAt): a master that was replaced and came back is a new
+//     incident even though an old record names it;
+//   - no controller saw master answer after the record closed
+//     (lastAlive): a master that came back and died again is a new incident,
+//     however long ago the old record was;
+//   - it is not an aborted record that changed nothing (aborted before its
+//     fence or promote: the next assessment decides again), and not one that
+//     needs an operator (needsOperator) that an operator has acknowledged
+//     since.
+//
+// lastAlive is read on the probing controllers' clocks and the record's
+// times on the leaders'; a prober whose clock runs ahead by more than the
+// time between the master's last answer and the record's close could make
+// an old decision look like a new incident, never the reverse.
+func DecidedThisIncident(rec fsm.Record, master string, cs fsm.ClusterState, lastAlive time.Time) bool {
+	if rec.IsOpen() || !strings.EqualFold(rec.OldMaster, master) ||
+		(rec.Kind != fsm.KindFailover && rec.Kind != fsm.KindDetection) {
+		return false
+	}
+	if rec.Opened.Before(cs.MasterSetAt) {
+		return false
+	}
+	end := rec.Closed
+	if end.IsZero() {
+		end = rec.Opened
+	}
+	if lastAlive.After(end) {
+		return false
+	}
+	if rec.Result == fsm.ResultAborted {
+		return needsOperator(rec) && !ackedAfter(cs, rec)
+	}
+	return true
+}
+
+// ackedAfter reports an operator's ack of the cluster given after rec closed.
+func ackedAfter(cs fsm.ClusterState, rec fsm.Record) bool {
+	return !cs.AckedAt.IsZero() && !rec.Closed.IsZero() && cs.AckedAt.After(rec.Closed)
 }
 
 func (d *Runner) markDecided(cluster, master string) {

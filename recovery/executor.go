@@ -166,6 +166,10 @@ func stepFailed(result fsm.Result, format string, args ...any) stepResult {
 	return stepResult{outcome: fsm.OutcomeFailed, detail: fmt.Sprintf(format, args...), close: result}
 }
 
+// operatorNote ends the detail of a failover aborted at its fence or after
+// its promote began: automatic failover does not decide that incident again.
+const operatorNote = "not retried automatically: check the instances, then run a manual failover (quorumha failover) or ack the cluster (quorumha ack) to let automatic failover decide again"
+
 // ErrLeadershipLost means the executor stopped because this controller no
 // longer leads; the record stays open for the next leader to resume.
 var ErrLeadershipLost = errors.New("leadership lost: failover left open for the next leader")
@@ -209,9 +213,9 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			}
 			run.log.Warn("resuming an interrupted promote with the journalled target", "target", target)
 		case errors.Is(err, ErrStepFailed):
-			return e.closeRecord(ctx, id, fsm.ResultFailed, "", err.Error())
+			return e.closeUnpromoted(ctx, run, fsm.ResultFailed, err.Error())
 		case err != nil:
-			return e.closeRecord(ctx, id, fsm.ResultAborted, "", err.Error())
+			return e.closeUnpromoted(ctx, run, fsm.ResultAborted, err.Error())
 		case step == "":
 			target := chosenOf(rec)
 			if target == "" {
@@ -246,17 +250,28 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			// Leadership lost mid-step: leave the step running in the journal.
 			return "", fmt.Errorf("record %d step %s: %w: %w", id, step, ErrLeadershipLost, ctx.Err())
 		}
+		if run.lost != nil {
+			// A leadership check before a role-changing statement failed:
+			// journal nothing more, the next leader resumes the step.
+			return "", fmt.Errorf("record %d step %s: %w", id, step, run.lost)
+		}
 		run.log.Info("step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
 		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", id, step, err)
 		}
 		if res.close != "" {
-			return e.closeRecord(ctx, id, res.close, "", step+": "+res.detail)
+			return e.closeUnpromoted(ctx, run, res.close, step+": "+res.detail)
 		}
 	}
 }
 
 func (e *Executor) closeRecord(ctx context.Context, id uint64, result fsm.Result, newMaster, detail string) (fsm.Result, error) {
+	if rec, ok := e.state.Record(id); ok {
+		rec.Result = result
+		if needsOperator(rec) {
+			detail += "; " + operatorNote
+		}
+	}
 	if err := e.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: id, At: e.cfg.Now(), Result: result, NewMaster: newMaster, Detail: detail}); err != nil {
 		return "", fmt.Errorf("close record %d as %s: %w", id, result, err)
 	}

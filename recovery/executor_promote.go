@@ -96,10 +96,10 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	}
 	h, p := hostPort(best)
 	opts, cmNote := r.changeMasterOptions(tin, h, p)
-	if err := tc.ChangeMaster(ctx, opts); err != nil {
+	if err := r.guarded(ctx, func() error { return tc.ChangeMaster(ctx, opts) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "point %s at %s: %v", target, best, err)
 	}
-	if err := tc.StartReplica(ctx, topology.BothThreads); err != nil {
+	if err := r.guarded(ctx, func() error { return tc.StartReplica(ctx, topology.BothThreads) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "start replication %s <- %s: %v", target, best, err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, r.e.cfg.ApplyTimeout)
@@ -115,14 +115,24 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 }
 
 // changeMasterOptions builds CHANGE MASTER options towards host:port with
-// the configured replication account, or the replica's current one.
+// the configured replication account. Without repl_user the statement names
+// no account at all, so the replica keeps the user and password it
+// replicates with (naming its Master_User with an empty password, as
+// before, made every repoint fail to authenticate); an instance that is not
+// a replica has none to keep, which is why switchover requires repl_user.
 func (r *failoverRun) changeMasterOptions(in *topology.Instance, host string, port int) (topology.ChangeMasterOptions, string) {
 	o := topology.ChangeMasterOptions{Host: host, Port: port, User: r.cc.ReplUser, Password: r.cc.ReplPassword,
 		UseGTID: r.cc.useGTID(), MariaDBMode: topology.GTIDSlavePos, ConnectRetry: 1}
+	if o.User != "" {
+		return o, ""
+	}
+	o.Password = ""
 	note := ""
-	if o.User == "" && in != nil && in.Replica != nil {
-		o.User = in.Replica.MasterUser
-		note = fmt.Sprintf("; repl_user not configured: kept %s's current Master_User %q", in.Key, o.User)
+	switch {
+	case in != nil && in.Replica != nil:
+		note = fmt.Sprintf("; repl_user not configured: %s keeps its replication account %q", in.Key, in.Replica.MasterUser)
+	case in != nil:
+		note = fmt.Sprintf("; repl_user not configured and %s has no replication account to keep: it may fail to authenticate", in.Key)
 	}
 	return o, note
 }
@@ -170,7 +180,7 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 	if err := c.StopReplica(ctx, topology.BothThreads); err != nil {
 		return stepFailed(fsm.ResultFailed, "stop replication on %s: %v", target, err)
 	}
-	if err := c.ResetReplicaAll(ctx); err != nil {
+	if err := r.guarded(ctx, func() error { return c.ResetReplicaAll(ctx) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "reset replica all on %s: %v", target, err)
 	}
 	// A semi-sync replica becomes a semi-sync master before it takes its
@@ -184,7 +194,7 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 			semi = "; semi-sync master enabled"
 		}
 	}
-	if err := c.SetReadOnly(ctx, false); err != nil {
+	if err := r.guarded(ctx, func() error { return c.SetReadOnly(ctx, false) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "read_only off on %s: %v", target, err)
 	}
 	_, in, err := r.read(ctx, target)
@@ -282,23 +292,39 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 		}
 		opts.File, opts.Pos, opts.MariaDBMode = coord.File, coord.Pos, ""
 	}
-	if err := c.ChangeMaster(ctx, opts); err != nil {
+	if err := r.guarded(ctx, func() error { return c.ChangeMaster(ctx, opts) }); err != nil {
 		return "", err
 	}
-	if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
+	if err := r.guarded(ctx, func() error { return c.StartReplica(ctx, topology.BothThreads) }); err != nil {
 		return "", err
 	}
+	if err := r.waitReplicating(ctx, addr, false); err != nil {
+		return "", err
+	}
+	return note, nil
+}
+
+// waitReplicating polls addr, for up to repointWait, until its IO thread
+// (and, unless ioOnly, its SQL thread) runs, and fails early once
+// replication stopped with an error.
+func (r *failoverRun) waitReplicating(ctx context.Context, addr string, ioOnly bool) error {
 	wctx, cancel := context.WithTimeout(ctx, repointWait)
 	defer cancel()
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
 		_, in, err := r.read(wctx, addr)
-		if err == nil && in.Replica != nil && in.Replica.Running() {
-			return note, nil
-		}
-		if err == nil && in.Replica != nil && (in.Replica.LastIOErrno != 0 || in.Replica.LastSQLErrno != 0) && !in.Replica.SQLRunning {
-			return "", fmt.Errorf("replication stopped: IO %q SQL %q", in.Replica.LastIOError, in.Replica.LastSQLError)
+		if err == nil && in.Replica != nil {
+			rs := in.Replica
+			if rs.IORunning == topology.IOYes && (ioOnly || rs.SQLRunning) {
+				return nil
+			}
+			// An IO thread that stopped with an error gave up (one still
+			// retrying says Connecting).
+			if (rs.LastIOErrno != 0 || rs.LastSQLErrno != 0) && !rs.SQLRunning ||
+				rs.LastIOErrno != 0 && rs.IORunning == topology.IONo {
+				return fmt.Errorf("replication stopped: IO %q SQL %q", rs.LastIOError, rs.LastSQLError)
+			}
 		}
 		select {
 		case <-wctx.Done():
@@ -306,7 +332,11 @@ func (r *failoverRun) repointOne(ctx context.Context, addr, host string, port in
 			if err == nil && in.Replica != nil {
 				state = fmt.Sprintf("IO=%s SQL=%t %s %s", in.Replica.IORunning, in.Replica.SQLRunning, in.Replica.LastIOError, in.Replica.LastSQLError)
 			}
-			return "", fmt.Errorf("threads not running after %s: %s", repointWait, state)
+			threads := "threads"
+			if ioOnly {
+				threads = "IO thread"
+			}
+			return fmt.Errorf("%s not running after %s: %s", threads, repointWait, state)
 		case <-t.C:
 		}
 	}

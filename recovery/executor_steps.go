@@ -32,6 +32,28 @@ type failoverRun struct {
 	// lock (nil otherwise).
 	lock   *sql.Conn
 	lockID uint64
+	// lost is set by guard when a leadership check right before a
+	// role-changing statement failed: the step stops there and the
+	// executor leaves the record open for the next leader.
+	lost error
+}
+
+// guarded runs stmt, a statement that changes a server's role (read_only
+// off, CHANGE MASTER, START SLAVE, RESET SLAVE ALL), only after confirming
+// leadership right before it. A step can run for a long time (catch-up,
+// waits); a leader deposed meanwhile, or paused and resumed after its
+// successor took the record over, must not touch a server again. Once a
+// check has failed every later statement of the run is refused without
+// asking again.
+func (r *failoverRun) guarded(ctx context.Context, stmt func() error) error {
+	if r.lost != nil {
+		return r.lost
+	}
+	if err := r.e.group.VerifyLeader(ctx); err != nil {
+		r.lost = fmt.Errorf("%w: %w", ErrLeadershipLost, err)
+		return r.lost
+	}
+	return stmt()
 }
 
 func (r *failoverRun) closeConns() {
@@ -415,7 +437,7 @@ func observeCandidates(ctx context.Context, cc ClusterConfig, oldMaster string, 
 			NoMaster: ci.NoMaster, CheckReplDelay: ci.CheckReplDelay, ReplicationMode: cc.ReplicationMode}
 		in, err := read(ctx, ci.Address)
 		if err == nil {
-			c.Reachable, c.LogBin, c.LogSlaveUpdates = true, in.LogBin, in.LogSlaveUpdates
+			c.Reachable, c.LogBin, c.LogSlaveUpdates, c.Filters = true, in.LogBin, in.LogSlaveUpdates, in.ReplicationFilters
 			c.Delay = delayOf(in)
 			if in.Replica != nil {
 				c.IOError, c.SQLError = in.Replica.LastIOError, in.Replica.LastSQLError

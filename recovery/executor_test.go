@@ -18,23 +18,46 @@ const (
 	rB   = "10.0.0.3:3306" // most advanced
 )
 
-// leaderGroup is an fsmGroup whose leadership ends after a number of
-// VerifyLeader calls (-1: never).
+// leaderGroup is an fsmGroup whose leadership ends before step number
+// limit (0-based) begins, i.e. once limit steps have ended (-1: never), or
+// as soon as a test sets lost. Counting steps, not VerifyLeader calls, keeps
+// "stop before step k" meaningful however many leadership checks a step
+// makes before its role-changing statements.
 type leaderGroup struct {
 	*fsmGroup
 	mu       sync.Mutex
 	verifies int
 	limit    int
+	lost     bool
 }
 
 func (g *leaderGroup) VerifyLeader(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.verifies++
-	if g.limit >= 0 && g.verifies > g.limit {
+	if g.lost || (g.limit >= 0 && g.stepsEnded() >= g.limit) {
 		return errors.New("not leader")
 	}
 	return nil
+}
+
+// setLost deposes (true) or restores (false) the leader.
+func (g *leaderGroup) setLost(lost bool) {
+	g.mu.Lock()
+	g.lost = lost
+	g.mu.Unlock()
+}
+
+func (g *leaderGroup) stepsEnded() int {
+	g.fsmGroup.mu.Lock()
+	defer g.fsmGroup.mu.Unlock()
+	n := 0
+	for _, t := range g.applied {
+		if t == fsm.StepEndType {
+			n++
+		}
+	}
+	return n
 }
 
 // testCluster is a dead master with two replicas: rA (candidate_master)
@@ -170,9 +193,12 @@ func TestExecutor_FailoverCatchesUpAndRepoints(t *testing.T) {
 	if len(r.Candidates) != 2 || !r.Candidates[0].Chosen || r.Candidates[0].Address != rA || r.Candidates[1].Reason == "" {
 		t.Fatalf("candidates = %+v", r.Candidates)
 	}
-	// One VerifyLeader per step, before its StepBegin.
-	if e.g.verifies != len(FailoverPlan()) {
-		t.Fatalf("VerifyLeader calls = %d, want %d", e.g.verifies, len(FailoverPlan()))
+	// One VerifyLeader per step, before its StepBegin, plus one right
+	// before each role-changing statement: catch_up's CHANGE MASTER and
+	// START, promote's RESET and read_only off, repoint's CHANGE MASTER and
+	// START on rB.
+	if want := len(FailoverPlan()) + 6; e.g.verifies != want {
+		t.Fatalf("VerifyLeader calls = %d, want %d", e.g.verifies, want)
 	}
 	// Journal first: StepBegin is applied before any step's first action, so
 	// the applied command types interleave begin, (candidates), end.

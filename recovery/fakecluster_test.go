@@ -35,6 +35,10 @@ type fakeNode struct {
 	// errant is a GTID list the node wrote itself (e.g. "1-9-3"), on top
 	// of domain 0's gtid(seq).
 	errant string
+	// user and pass are the replication account CHANGE MASTER set; ioErr
+	// is the IO thread's last error (a failed authentication).
+	user, pass string
+	ioErr      string
 }
 
 // fakeCluster simulates replication between fakeNodes: starting a replica
@@ -44,6 +48,12 @@ type fakeCluster struct {
 	mu    sync.Mutex
 	nodes map[string]*fakeNode
 	ops   []string
+	// onOp, when set, is called (under the lock) after each statement is
+	// recorded in ops, so a test can change the world mid-step.
+	onOp func(n int, op string)
+	// accounts, when set, are the replication accounts (user: password)
+	// the masters accept: an IO thread with other credentials fails.
+	accounts map[string]string
 }
 
 func newFakeCluster() *fakeCluster { return &fakeCluster{nodes: map[string]*fakeNode{}} }
@@ -108,6 +118,9 @@ func (c *fakeConn) do(op string, fn func(n *fakeNode) error) error {
 		return fmt.Errorf("%s: %s: %w", c.addr, op, errDown)
 	}
 	c.f.ops = append(c.f.ops, c.addr+" "+op)
+	if c.f.onOp != nil {
+		c.f.onOp(len(c.f.ops)-1, c.addr+" "+op)
+	}
 	return fn(n)
 }
 
@@ -143,12 +156,19 @@ func (c *fakeConn) Read(context.Context) (*topology.Instance, error) {
 		if n.io {
 			io = topology.IOYes
 		}
-		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterServerID: 1, MasterUser: "repl", IORunning: io,
+		user := n.user
+		if user == "" {
+			user = "repl"
+		}
+		in.Replica = &topology.ReplicaStatus{MasterHost: h, MasterPort: port, MasterServerID: 1, MasterUser: user, IORunning: io,
 			SQLRunning: n.sql, UsingGTID: "Slave_Pos", GTIDIOPos: gtid(n.recv), SQLDelay: n.delay}
 		if n.file {
 			in.Replica.UsingGTID, in.Replica.GTIDIOPos = "No", ""
 			in.Replica.MasterLogFile, in.Replica.ReadMasterLogPos = "bin.000001", uint64(4+100*n.recv)
 			in.Replica.RelayMasterLogFile, in.Replica.ExecMasterLogPos = "bin.000001", uint64(4+100*n.seq)
+		}
+		if n.ioErr != "" {
+			in.Replica.LastIOErrno, in.Replica.LastIOError = 1045, n.ioErr
 		}
 	}
 	in.SemiSync = topology.SemiSyncState{ReplicaEnabled: n.semiRepl, MasterEnabled: n.semiMast}
@@ -195,7 +215,11 @@ func (c *fakeConn) StartReplica(_ context.Context, t topology.ReplicaThreads) er
 			}
 			return nil
 		}
-		n.io, n.sql = true, true
+		if pw, ok := c.f.accounts[n.user]; c.f.accounts != nil && (!ok || pw != n.pass) {
+			n.io, n.sql, n.ioErr = false, true, fmt.Sprintf("Access denied for user '%s' (using password: %t)", n.user, n.pass != "")
+			return nil
+		}
+		n.io, n.sql, n.ioErr = true, true, ""
 		if m := c.f.nodes[n.master]; m != nil && m.up {
 			n.recv = max(n.recv, m.seq)
 		}
@@ -212,12 +236,18 @@ func (c *fakeConn) ChangeMaster(_ context.Context, o topology.ChangeMasterOption
 		// CHANGE MASTER to another master purges the relay log: what was
 		// received and not applied is gone.
 		n.master, n.io, n.sql, n.recv = net.JoinHostPort(o.Host, strconv.Itoa(o.Port)), false, false, n.seq
+		if o.User != "" { // CHANGE MASTER keeps the account it is not given
+			n.user, n.pass = o.User, o.Password
+		}
 		return nil
 	})
 }
 
 func (c *fakeConn) ResetReplicaAll(context.Context) error {
-	return c.do("reset replica all", func(n *fakeNode) error { n.master, n.io, n.sql, n.recv = "", false, false, n.seq; return nil })
+	return c.do("reset replica all", func(n *fakeNode) error {
+		n.master, n.io, n.sql, n.recv, n.user, n.pass = "", false, false, n.seq, "", ""
+		return nil
+	})
 }
 
 func (c *fakeConn) WaitForPosition(_ context.Context, p topology.Position) error {

@@ -38,6 +38,10 @@ type ManualFailoverRequest struct {
 	Cluster, To string
 	DryRun      bool
 	By          string
+	// Force fails over a master that still answers the leader's probe or
+	// that the controllers still assess alive (ErrMasterAlive otherwise).
+	// The fence step still runs first.
+	Force bool
 }
 
 // ManualFailoverResult answers a manual failover: the record that runs it,
@@ -56,6 +60,10 @@ type ManualEvidence struct {
 	Target   string               `json:"target,omitempty"`
 	Recheck  detector.ProbeResult `json:"recheck"`
 	AntiFlap string               `json:"anti_flap"`
+	// Force is set when the operator overrode a master seen alive; Alive
+	// then says who saw it so.
+	Force bool   `json:"force,omitempty"`
+	Alive string `json:"alive,omitempty"`
 }
 
 // ManualFailover plans (DryRun) or starts a failover the operator asked
@@ -83,8 +91,10 @@ func (d *Runner) ManualFailover(ctx context.Context, req ManualFailoverRequest) 
 	if err != nil {
 		return ManualFailoverResult{}, fmt.Errorf("probe the master of %s: %w", req.Cluster, err)
 	}
-	if re.OK || re.Reason.Alive() {
-		return ManualFailoverResult{}, fmt.Errorf("%w: %s answered (%s)", ErrMasterAlive, re.Instance, re.Reason)
+	alive := d.seenAlive(req.Cluster, re)
+	if alive != "" && !req.Force {
+		return ManualFailoverResult{}, fmt.Errorf("%w: %s; a switchover hands a live master over without loss, or repeat with --force (API: \"force\": true) to fail it over anyway, fenced first",
+			ErrMasterAlive, alive)
 	}
 	oldMaster := re.Instance
 	sel, err := d.plan(ctx, cc, oldMaster, req.To)
@@ -108,7 +118,7 @@ func (d *Runner) ManualFailover(ctx context.Context, req ManualFailoverRequest) 
 			flap = "manual failover ignores: " + why
 		}
 	}
-	ev, err := json.Marshal(ManualEvidence{By: req.By, Target: req.To, Recheck: re, AntiFlap: flap})
+	ev, err := json.Marshal(ManualEvidence{By: req.By, Target: req.To, Recheck: re, AntiFlap: flap, Force: req.Force && alive != "", Alive: alive})
 	if err != nil {
 		return ManualFailoverResult{}, fmt.Errorf("encode evidence: %w", err)
 	}
@@ -134,6 +144,27 @@ func (d *Runner) ManualFailover(ctx context.Context, req ManualFailoverRequest) 
 	d.log.Warn("manual failover started", "cluster", req.Cluster, "record", recID, "by", req.By, "to", req.To, "anti_flap", flap)
 	return ManualFailoverResult{RecordID: recID, Selection: &sel,
 		Message: fmt.Sprintf("failover of %s started (record %d); expected new master %s; %s", oldMaster, recID, sel.Chosen, flap)}, nil
+}
+
+// seenAlive says why the master counts as alive, "" when it does not: it
+// answered the leader's probe just now, or the controllers' latest
+// assessment says a quorum sees it up (healthy; isolated: only a minority
+// sees it down) or its replicas still receive its binlog. Suspect, unknown
+// and dead-confirmed leave the judgement to the operator.
+func (d *Runner) seenAlive(cluster string, re detector.ProbeResult) string {
+	if re.OK || re.Reason.Alive() {
+		return fmt.Sprintf("%s answered the leader's probe (%s)", re.Instance, re.Reason)
+	}
+	for _, a := range d.assess.Assessments() {
+		if a.Cluster != cluster || (re.Instance != "" && !strings.EqualFold(a.Master, re.Instance)) {
+			continue
+		}
+		switch a.State {
+		case detector.AssessHealthy, detector.AssessIsolated, detector.AssessReplicasStillConnected:
+			return fmt.Sprintf("the controllers assess %s %s (%s)", a.Master, a.State, a.Reason)
+		}
+	}
+	return ""
 }
 
 // inTerm reports whether Run is running (a leadership term to bind

@@ -54,6 +54,11 @@ type CandidateInput struct {
 	ReplicationMode string // "gtid" or "file"; quoted in the chosen replica's reason
 	IOError         string // last IO thread error; informational (expected once the master died)
 	SQLError        string // last SQL thread error: it cannot apply its relay log, so it is refused
+
+	// Filters are the replica's replicate-* rules. A replica whose filters
+	// differ from the other replicas' is refused (MHA's check_repl_filter):
+	// promoted, it would lack what it filtered out, or the others would.
+	Filters topology.ReplicationFilters
 }
 
 // SelectRules are the cluster-wide rules of a selection. The zero value is
@@ -166,9 +171,13 @@ func SelectNewMaster(cands []CandidateInput, rules SelectRules) (Selection, erro
 		}
 	}
 
+	filtered := filterRefusals(cs)
 	var eligible []int
 	for i, c := range cs {
 		refusals := refusalReasons(c, rules, rk.state[i], rk.detail[i], source)
+		if filtered[i] != "" {
+			refusals = append(refusals, filtered[i])
+		}
 		sel.Considered[i] = Considered{Address: c.Address, Eligible: len(refusals) == 0}
 		if len(refusals) == 0 {
 			eligible = append(eligible, i)
@@ -301,6 +310,74 @@ func refusalReasons(c CandidateInput, rules SelectRules, st posState, detail, so
 			out = append(out, fmt.Sprintf("lag unknown (limit %s)", rules.MaxLag))
 		case c.Lag > rules.MaxLag:
 			out = append(out, fmt.Sprintf("lags %s > limit %s", c.Lag, rules.MaxLag))
+		}
+	}
+	return out
+}
+
+// filterRefusals returns, per candidate (cs in config order), why its
+// replication filters refuse it, "" when they do not. The reference is the
+// filters most reachable replicas share; on a tie, no filters at all (a
+// replica that filters nothing lacks nothing). A tie between filtered
+// groups has no reference: every reachable replica is refused, as MHA
+// refuses the whole failover. Unreachable replicas are not compared: what
+// we last knew of them is stale.
+func filterRefusals(cs []CandidateInput) []string {
+	out := make([]string, len(cs))
+	type group struct {
+		f       topology.ReplicationFilters
+		members []string
+		idx     []int
+	}
+	var groups []*group
+	for i, c := range cs {
+		if !c.Reachable {
+			continue
+		}
+		k := slices.IndexFunc(groups, func(g *group) bool { return g.f.Equal(c.Filters) })
+		if k < 0 {
+			groups = append(groups, &group{f: c.Filters})
+			k = len(groups) - 1
+		}
+		groups[k].members = append(groups[k].members, c.Address)
+		groups[k].idx = append(groups[k].idx, i)
+	}
+	if len(groups) < 2 {
+		return out
+	}
+	var ref *group
+	tied := false
+	for _, g := range groups {
+		switch {
+		case ref == nil || len(g.members) > len(ref.members):
+			ref, tied = g, false
+		case len(g.members) < len(ref.members):
+		case g.f.IsEmpty():
+			ref, tied = g, false // ref is filtered: a group without filters wins the tie
+		case !ref.f.IsEmpty():
+			tied = true
+		}
+	}
+	if tied {
+		var all []string
+		for _, g := range groups {
+			all = append(all, fmt.Sprintf("%s on %s", describeFilters(g.f), strings.Join(g.members, ", ")))
+		}
+		why := "replication filters differ with no majority: " + strings.Join(all, " vs ")
+		for _, g := range groups {
+			for _, i := range g.idx {
+				out[i] = why
+			}
+		}
+		return out
+	}
+	for _, g := range groups {
+		if g == ref {
+			continue
+		}
+		for _, i := range g.idx {
+			out[i] = fmt.Sprintf("replication filters %s differ from %s on %s",
+				describeFilters(g.f), describeFilters(ref.f), strings.Join(ref.members, ", "))
 		}
 	}
 	return out

@@ -79,6 +79,12 @@ func (d *Runner) Switchover(ctx context.Context, req SwitchoverRequest) (Switcho
 	if !ok {
 		return SwitchoverResult{}, fmt.Errorf("%w: %q", ErrUnknownCluster, req.Cluster)
 	}
+	if cc.ReplUser == "" {
+		// The old master becomes a replica (it has no replication account
+		// of its own) and a rollback repoints the target: both need one.
+		return SwitchoverResult{}, fmt.Errorf("%w: cluster %q has no repl_user (clusters[].repl_user): the old master cannot be made a replica, nor the switchover rolled back, without a replication account",
+			ErrSwitchoverRefused, req.Cluster)
+	}
 	if !d.inTerm() {
 		return SwitchoverResult{}, ErrRunnerStopped
 	}

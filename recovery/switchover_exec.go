@@ -107,6 +107,9 @@ func (e *Executor) executeSwitchover(ctx context.Context, run *failoverRun) (fsm
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("record %d step %s: %w: %w", run.id, step, ErrLeadershipLost, ctx.Err())
 		}
+		if run.lost != nil {
+			return "", fmt.Errorf("record %d step %s: %w", run.id, step, run.lost)
+		}
 		run.log.Info("switchover step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
 		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: run.id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", run.id, step, err)
@@ -424,22 +427,30 @@ func (r *failoverRun) oldAsReplica(ctx context.Context, target string) stepResul
 		// (1192). The SQL thread then waits for the lock, which is
 		// released after the record closes.
 		lctx, cancel := context.WithTimeout(ctx, lockedChangeTimeout)
-		err := c.ChangeMaster(lctx, opts)
+		err := r.guarded(ctx, func() error { return c.ChangeMaster(lctx, opts) })
 		if err == nil {
-			err = c.StartReplica(lctx, topology.BothThreads)
+			err = r.guarded(ctx, func() error { return c.StartReplica(lctx, topology.BothThreads) })
 		}
 		cancel()
 		if err == nil {
+			// The IO thread must connect now; the SQL thread waits for
+			// the lock, released after the record closes.
+			if err := r.waitReplicating(ctx, old, true); err != nil {
+				return stepWarning("%s pointed at %s but does not replicate: %v%s; fix its replication by hand", old, target, err, note)
+			}
 			return stepOK("%s replicates from %s (applying once the global read lock is released)%s", old, target, note)
 		}
 		note += fmt.Sprintf("; under the global read lock: %v", err)
 		r.releaseLock(ctx, true)
 	}
-	if err := c.ChangeMaster(ctx, opts); err != nil {
+	if err := r.guarded(ctx, func() error { return c.ChangeMaster(ctx, opts) }); err != nil {
 		return stepWarning("point %s at %s: %v%s", old, target, err, note)
 	}
-	if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
+	if err := r.guarded(ctx, func() error { return c.StartReplica(ctx, topology.BothThreads) }); err != nil {
 		return stepWarning("start replication on %s: %v%s", old, err, note)
+	}
+	if err := r.waitReplicating(ctx, old, true); err != nil {
+		return stepWarning("%s pointed at %s but does not replicate: %v%s; fix its replication by hand", old, target, err, note)
 	}
 	return stepOK("%s replicates from %s%s", old, target, note)
 }
@@ -464,11 +475,11 @@ func (e *Executor) rollbackSwitchover(ctx context.Context, run *failoverRun, ev 
 		if tin.Replica == nil || !sameAddr(tin.MasterKey(), old) {
 			h, p := hostPort(old)
 			opts, _ := run.changeMasterOptions(tin, h, p)
-			if err := tc.ChangeMaster(ctx, opts); err != nil {
+			if err := run.guarded(ctx, func() error { return tc.ChangeMaster(ctx, opts) }); err != nil {
 				notes = append(notes, fmt.Sprintf("point %s back at %s: %v", ev.Target, old, err))
 			}
 		}
-		if err := tc.StartReplica(ctx, topology.BothThreads); err != nil {
+		if err := run.guarded(ctx, func() error { return tc.StartReplica(ctx, topology.BothThreads) }); err != nil {
 			notes = append(notes, fmt.Sprintf("start replication on %s: %v", ev.Target, err))
 		} else {
 			notes = append(notes, ev.Target+" replicates from "+old)
@@ -477,13 +488,16 @@ func (e *Executor) rollbackSwitchover(ctx context.Context, run *failoverRun, ev 
 	run.releaseLock(ctx, false)
 	if c, err := run.conn(ctx, old); err != nil {
 		notes = append(notes, fmt.Sprintf("old master %s unreachable: %v", old, err))
-	} else if err := c.SetReadOnly(ctx, false); err != nil {
+	} else if err := run.guarded(ctx, func() error { return c.SetReadOnly(ctx, false) }); err != nil {
 		notes = append(notes, fmt.Sprintf("read_only off on %s: %v", old, err))
 	} else {
 		notes = append(notes, "read_only=OFF on "+old)
 	}
 	if stepEnded(run.rec, StepOnlineStop) && run.cc.Hooks.OnlineChange != "" {
 		notes = append(notes, "ip_online_change --command=stop had run: check the writer address")
+	}
+	if run.lost != nil {
+		return "", fmt.Errorf("record %d during rollback: %w", run.id, run.lost)
 	}
 	return e.closeRecord(ctx, run.id, fsm.ResultRolledBack, "", "rolled back: "+reason+"; "+strings.Join(notes, "; "))
 }

@@ -21,8 +21,12 @@ const (
 // ChangeMasterOptions says where a replica should replicate from. Password is
 // a secret: String() redacts it and no error or log line carries it.
 type ChangeMasterOptions struct {
-	Host     string
-	Port     int
+	Host string
+	Port int
+	// User and Password are the replication account. With User empty the
+	// statement names neither, so the replica keeps the credentials it has
+	// (CHANGE MASTER keeps every option it is not given); an empty
+	// MASTER_PASSWORD would instead replace a working password with none.
 	User     string
 	Password string
 	// UseGTID selects GTID positioning: MySQL SOURCE_AUTO_POSITION=1, MariaDB
@@ -61,6 +65,8 @@ func (o ChangeMasterOptions) Validate() error {
 		return fmt.Errorf("%w: change master: both GTID and file %q given", ErrBadOptions, o.File)
 	case !o.UseGTID && (o.File == "" || o.Pos == 0):
 		return fmt.Errorf("%w: change master: file/pos replication needs File and Pos", ErrBadOptions)
+	case o.User == "" && o.Password != "":
+		return fmt.Errorf("%w: change master: a password without a user", ErrBadOptions)
 	case o.MariaDBMode != "" && o.MariaDBMode != GTIDSlavePos && o.MariaDBMode != GTIDCurrentPos:
 		return fmt.Errorf("%w: change master: MASTER_USE_GTID=%q", ErrBadOptions, o.MariaDBMode)
 	}
@@ -86,8 +92,10 @@ func (v Version) ChangeMasterSQL(o ChangeMasterOptions) (string, error) {
 	add := func(k, val string) { parts = append(parts, k+" = "+val) }
 	add(kw("MASTER_HOST", "SOURCE_HOST"), quoteString(o.Host))
 	add(kw("MASTER_PORT", "SOURCE_PORT"), strconv.Itoa(o.Port))
-	add(kw("MASTER_USER", "SOURCE_USER"), quoteString(o.User))
-	add(kw("MASTER_PASSWORD", "SOURCE_PASSWORD"), quoteString(o.Password))
+	if o.User != "" {
+		add(kw("MASTER_USER", "SOURCE_USER"), quoteString(o.User))
+		add(kw("MASTER_PASSWORD", "SOURCE_PASSWORD"), quoteString(o.Password))
+	}
 	if o.ConnectRetry > 0 {
 		add(kw("MASTER_CONNECT_RETRY", "SOURCE_CONNECT_RETRY"), strconv.Itoa(o.ConnectRetry))
 	}

@@ -20,6 +20,9 @@ func TestChangeMasterSQL_Dialects(t *testing.T) {
 	cur.MariaDBMode = GTIDCurrentPos
 	pk := gtid
 	pk.GetSourcePublicKey = true
+	// No repl_user configured: the replica keeps its own account.
+	keep := gtid
+	keep.User, keep.Password = "", ""
 	tests := []struct {
 		name, version string
 		opts          ChangeMasterOptions
@@ -37,6 +40,10 @@ func TestChangeMasterSQL_Dialects(t *testing.T) {
 			"CHANGE MASTER TO MASTER_HOST = '10.0.0.5', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = 's3cret', MASTER_AUTO_POSITION = 0, MASTER_LOG_FILE = 'mysql-bin.000010', MASTER_LOG_POS = 4"},
 		{"mysql 8.0.36 gtid", "8.0.36", pk,
 			"CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.5', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = 's3cret', SOURCE_CONNECT_RETRY = 5, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1"},
+		{"mariadb, no account: keeps the replica's", "10.11.19-MariaDB", keep,
+			"CHANGE MASTER TO MASTER_HOST = '10.0.0.5', MASTER_PORT = 3306, MASTER_CONNECT_RETRY = 5, MASTER_USE_GTID = slave_pos"},
+		{"mysql 8.0.36, no account: keeps the replica's", "8.0.36", keep,
+			"CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.5', SOURCE_PORT = 3306, SOURCE_CONNECT_RETRY = 5, SOURCE_AUTO_POSITION = 1"},
 		{"mysql 8.4 file", "8.4.0", file,
 			"CHANGE REPLICATION SOURCE TO SOURCE_HOST = '10.0.0.5', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = 's3cret', SOURCE_AUTO_POSITION = 0, SOURCE_LOG_FILE = 'mysql-bin.000010', SOURCE_LOG_POS = 4"},
 	}
@@ -62,6 +69,7 @@ func TestChangeMasterSQL_Invalid(t *testing.T) {
 		{"bad port", ChangeMasterOptions{Host: "h", Port: 70000, UseGTID: true}},
 		{"gtid and file", ChangeMasterOptions{Host: "h", Port: 1, UseGTID: true, File: "b.000001", Pos: 4}},
 		{"file without pos", ChangeMasterOptions{Host: "h", Port: 1, File: "b.000001"}},
+		{"password without user", ChangeMasterOptions{Host: "h", Port: 1, UseGTID: true, Password: "x"}},
 		{"bad mariadb mode", ChangeMasterOptions{Host: "h", Port: 1, UseGTID: true, MariaDBMode: "own_pos"}},
 	}
 	for _, tt := range tests {

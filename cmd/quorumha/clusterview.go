@@ -3,11 +3,9 @@ package main
 import (
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/detector"
-	"github.com/quorumha/quorumha/fsm"
 	"github.com/quorumha/quorumha/lease"
 )
 
@@ -69,42 +67,15 @@ func (v *configView) ClusterInfo(name string) (any, bool) {
 	return info, true
 }
 
-// HealthyMaster is the watched master while this controller's latest
-// assessment says it is healthy. Otherwise the API serves the master
-// recorded in the replicated state (or 503 when none is known).
-func (v *configView) HealthyMaster(name string) (string, bool) {
+// MasterDead reports whether this controller's latest assessment of the
+// cluster confirms addr dead. The API names the master from the replicated
+// state only; this only withholds it while the recorded master is known
+// dead (an assessment of another instance, say the old master the detector
+// still watches right after a failover, says nothing about it).
+func (v *configView) MasterDead(name, addr string) bool {
 	if v.det == nil {
-		return "", false
+		return false
 	}
 	a, ok := v.det.Assessment(name)
-	if !ok || a.State != detector.AssessHealthy {
-		return "", false
-	}
-	return a.Master, true
-}
-
-// recordedMasterFresh is how long a master recorded by a failover or
-// switchover is named by GET /v1/clusters/{name}/master while the detector
-// still assesses another instance (it follows the record within
-// followMastersEvery, then needs a probe round to call the new one healthy).
-const recordedMasterFresh = 10 * time.Second
-
-// recordedMasterView names a master the replicated state recorded moments
-// ago (a switchover or failover just closed) while the detector does not
-// yet call it healthy (it follows the record, then needs a probe round);
-// otherwise the detector's healthy master, as configView does.
-type recordedMasterView struct {
-	*configView
-	state *fsm.FSM
-}
-
-// HealthyMaster prefers a freshly recorded master the detector has not yet
-// assessed.
-func (v recordedMasterView) HealthyMaster(name string) (string, bool) {
-	m, ok := v.configView.HealthyMaster(name)
-	if cs, found := v.state.Cluster(name); found && cs.Master != "" && time.Since(cs.MasterSetAt) < recordedMasterFresh &&
-		(!ok || !strings.EqualFold(m, cs.Master)) {
-		return cs.Master, true
-	}
-	return m, ok
+	return ok && a.State == detector.AssessDeadConfirmed && strings.EqualFold(a.Master, addr)
 }

@@ -29,6 +29,7 @@ type failoverOptions struct {
 	to      string
 	by      string
 	dryRun  bool
+	force   bool
 	wait    time.Duration
 }
 
@@ -40,7 +41,10 @@ func newFailoverCmd() *cobra.Command {
 		Long: `Ask the controllers to promote a replica of a cluster whose master is dead.
 The leader runs it like an automatic failover (fence, catch up, promote,
 repoint, hooks), journals every step in the replicated history, and records
-it as manual. A master that still answers is refused: use switchover.
+it as manual. A master that still answers the leader, or that the controllers
+still assess alive (a quorum sees it up, or its replicas still receive its
+binlog), is refused: use switchover, or --force to fail it over anyway (it is
+fenced first, like any failover).
 
 --dry-run prints the plan (each replica, whether it may be promoted, which
 one would be and why) and changes nothing. Otherwise the command prints the
@@ -67,6 +71,7 @@ followers forward the request to the leader.`,
 	f.StringVar(&o.cluster, "cluster", "", "cluster name (required)")
 	f.StringVar(&o.to, "to", "", "replica to promote, host:port as configured (default: chosen by the selection rules)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan only; change nothing")
+	f.BoolVar(&o.force, "force", false, "fail over even a master that answers or that the controllers assess alive")
 	f.DurationVar(&o.wait, "wait", 60*time.Second, "follow the failover until its record is closed, at most this long (0: do not wait)")
 	f.StringVar(&o.by, "by", "", "who asks, written into the record (default $USER)")
 	_ = cmd.MarkFlagRequired("cluster") // the flag exists; cannot fail
@@ -84,7 +89,7 @@ func runFailover(cmd *cobra.Command, o *failoverOptions) error {
 	if err != nil {
 		return err
 	}
-	req := api.FailoverRequest{To: o.to, DryRun: o.dryRun, By: firstSet(o.by, os.Getenv("USER"))}
+	req := api.FailoverRequest{To: o.to, DryRun: o.dryRun, Force: o.force, By: firstSet(o.by, os.Getenv("USER"))}
 	var raw json.RawMessage
 	if err := c.do(cmd.Context(), http.MethodPost, "/v1/clusters/"+url.PathEscape(o.cluster)+"/failover", req, &raw); err != nil {
 		return err

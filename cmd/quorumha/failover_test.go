@@ -288,13 +288,13 @@ func TestFailoverCmd_SendsRequest(t *testing.T) {
 	fake := &fakeFailoverAPI{postStatus: 202, postBody: `{"cluster":"app1","record_id":42}`}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
-	out, code := runFailoverCmd(t, srv, "--cluster", "app1", "--to", "db2:3306", "--by", "alice", "--token", "s3cret", "--wait", "0")
+	out, code := runFailoverCmd(t, srv, "--cluster", "app1", "--to", "db2:3306", "--by", "alice", "--token", "s3cret", "--wait", "0", "--force")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
-	want := api.FailoverRequest{To: "db2:3306", By: "alice"}
+	want := api.FailoverRequest{To: "db2:3306", By: "alice", Force: true}
 	if fake.posted != want || fake.auth != "Bearer s3cret" {
 		t.Fatalf("posted %+v with auth %q, want %+v with the token", fake.posted, fake.auth, want)
 	}

@@ -196,7 +196,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: recordedMasterView{configView: newConfigView(cfg, c.detect.det, c.lease), state: c.state}, Recovery: manualFailover{c}, Switchover: manualFailover{c},
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det, c.lease), Recovery: manualFailover{c}, Switchover: manualFailover{c},
 		Client: forwardClient(tlsConf.apiClient)}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
@@ -208,9 +208,11 @@ func runController(ctx context.Context, cfg *config.Config) error {
 		Token:       cfg.API.Token.Reveal(),
 		ReadToken:   cfg.API.ReadToken.Reveal(),
 		MetricsAuth: cfg.API.MetricsAuth,
-		TLS:         tlsConf.apiServer,
-		Logger:      logger.With("pkg", "api"),
-		Registry:    reg,
+		// Safety rule 6: a follower names a master only while it hears from the leader.
+		LeaderContactWindow: cfg.API.LeaderContactWindow,
+		TLS:                 tlsConf.apiServer,
+		Logger:              logger.With("pkg", "api"),
+		Registry:            reg,
 	}, deps)
 	if err != nil {
 		c.shutdown(logger)

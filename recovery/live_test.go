@@ -110,7 +110,7 @@ func liveKillMaster(t *testing.T, lc liveCase) {
 	}
 	id := idAny.(uint64)
 	start := time.Now()
-	ex := NewExecutor(ExecutorConfig{NodeID: "test", ApplyTimeout: 30 * time.Second}, g, g.f, liveDial, HookRunner{}.Run)
+	ex := NewExecutor(ExecutorConfig{NodeID: "test", ApplyTimeout: 30 * time.Second, FenceMode: FenceBestEffort}, g, g.f, liveDial, HookRunner{}.Run)
 	res, err := ex.Execute(ctx, cc, id)
 	took := time.Since(start)
 	rec, _ := g.f.Record(id)

@@ -317,7 +317,8 @@ func (c *controller) onLeader(ctx context.Context) {
 		NodeID: c.cfg.Node.ID, AntiFlap: c.cfg.Recovery.AntiFlap, Logger: logger,
 		Clusters: recoveryClusters(c.cfg),
 		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
-			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout},
+			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout,
+			FenceMode: c.cfg.Recovery.Fence, FenceAgents: fenceAgentDialer(c.cfg)},
 	}, c.node, c.state, c.detect.det, dialInstance(c.cfg.Detector.ProbeTimeout, c.log.With("pkg", "topology")),
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
 	c.runner.Store(runner)

@@ -79,3 +79,20 @@ func TestFailoverUnfenced_Refusals(t *testing.T) {
 		})
 	}
 }
+
+func TestClusterInfo_ShowsAwaitingFence(t *testing.T) {
+	for _, awaiting := range []bool{true, false} {
+		f, _ := awaitingFixture(t, awaiting)
+		resp := do(f.srv.Handler(), "GET", "/v1/clusters/app1", "", nil)
+		if resp.Code != 200 {
+			t.Fatalf("status %d: %s", resp.Code, resp.Body)
+		}
+		got := decodeBody[ClusterResponse](t, resp.Body.Bytes()).Cluster.AwaitingFence
+		switch {
+		case awaiting && (got == nil || got.RecordID != 50 || got.Reason != "db1:3306: sql: unreachable" || !got.Since.Equal(testNow)):
+			t.Fatalf("awaiting_fence = %+v", got)
+		case !awaiting && got != nil:
+			t.Fatalf("awaiting_fence = %+v for a record not awaiting", got)
+		}
+	}
+}

@@ -24,10 +24,10 @@ const failoverPollInterval = 500 * time.Millisecond
 
 // failoverOptions are the flags of `quorumha failover`.
 type failoverOptions struct {
-	client  *clientOptions
-	cluster string
-	to      string
-	by      string
+	client   *clientOptions
+	cluster  string
+	to       string
+	by       string
 	dryRun   bool
 	unfenced bool
 	wait     time.Duration

@@ -63,8 +63,10 @@ func startSandboxAgents(s *sandbox.Sandbox) ([]sandboxAgent, error) {
 		a := sandboxAgent{Instance: inst.Addr(), URL: fmt.Sprintf("http://127.0.0.1:%d", ports[i]),
 			Config: filepath.Join(adir, "agent.yaml"), Log: filepath.Join(adir, "agent.log")}
 		// A replica's datadir also holds relay-bin.index: name the binlog's.
-		cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  binlog_index: %s\n  token_file: %s\n",
-			ports[i], inst.DataDir, filepath.Join(inst.DataDir, sandbox.BinlogIndex), token)
+		// pid_file lets the agent say the server is not running: the
+		// fence proof of a failover after kill -9.
+		cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  binlog_index: %s\n  token_file: %s\n  pid_file: %s\n",
+			ports[i], inst.DataDir, filepath.Join(inst.DataDir, sandbox.BinlogIndex), token, inst.PIDFile())
 		if err := os.MkdirAll(adir, 0o700); err != nil {
 			return agents, err
 		}

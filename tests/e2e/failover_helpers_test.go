@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,40 @@ type foOptions struct {
 	Async bool
 	// ClusterYAML adds lines (indented 4 spaces) to the cluster entry.
 	ClusterYAML []string
+	// NoAgents runs no host agents. By default, unless ClusterYAML already
+	// configures agents, an agent (with the server's pid file) runs beside
+	// every instance: recovery.fence is required, and after a kill -9 the
+	// agent saying the server is not running is the failover's fence proof.
+	NoAgents bool
+	// Fence sets recovery.fence ("" keeps the default, required).
+	Fence string
+}
+
+// foAgentToken is the bearer token of the agents startFailoverEnvOn runs.
+const foAgentToken = "fo-agent-token"
+
+// withAgents starts an agent beside every instance of sb and returns opts
+// configured to use them, unless opts asks for none or names its own.
+func withAgents(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, opts foOptions) foOptions {
+	t.Helper()
+	if opts.NoAgents || slices.Contains(opts.ClusterYAML, "agent:") {
+		return opts
+	}
+	tokenFile := filepath.Join(t.TempDir(), "fo-agent.token")
+	if err := os.WriteFile(tokenFile, []byte(foAgentToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts.ClusterYAML = append(slices.Clone(opts.ClusterYAML), "agent:", "  token_file: "+tokenFile)
+	inst := map[int][]string{}
+	for i, kv := range opts.Instances {
+		inst[i] = slices.Clone(kv)
+	}
+	for i := range sb.Instances() {
+		ag := startAgent(ctx, t, sb, i, foAgentToken)
+		inst[i] = append(inst[i], "agent: "+ag.url)
+	}
+	opts.Instances = inst
+	return opts
 }
 
 // foEnv is one failover scenario: a GTID, semi-sync sandbox (master and two
@@ -81,8 +116,13 @@ func startFailoverEnv(ctx context.Context, t *testing.T, opts foOptions) *foEnv 
 func startFailoverEnvOn(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, opts foOptions) *foEnv {
 	t.Helper()
 	path := bin.Path(t)
+	opts = withAgents(ctx, t, sb, opts)
+	extra := detectYAML
+	if opts.Fence != "" {
+		extra += "recovery:\n  fence: " + opts.Fence + "\n"
+	}
 	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: foClustersYAML(sb, opts),
-		ExtraYAML: detectYAML, Env: opts.Env})
+		ExtraYAML: extra, Env: opts.Env})
 	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -384,6 +424,21 @@ type foRecord struct {
 	Result  string     `json:"result"`
 	Detail  string     `json:"detail"`
 	Salvage *foSalvage `json:"salvage"`
+	Fence   *foFence   `json:"fence"`
+}
+
+// foFence is fsm.FenceInfo as the API shows it.
+type foFence struct {
+	State   string `json:"state"`
+	Proof   string `json:"proof"`
+	Reason  string `json:"reason"`
+	Detail  string `json:"detail"`
+	By      string `json:"by"`
+	Targets []struct {
+		Address string `json:"address"`
+		Proof   string `json:"proof"`
+		Detail  string `json:"detail"`
+	} `json:"targets"`
 }
 
 // foSalvage is fsm.Salvage as the API shows it.

@@ -431,8 +431,11 @@ func (r *failoverRun) clearAgentFence(ctx context.Context, addr, why string) (st
 	defer cancel()
 	req := agent.FenceRequest{Controller: r.e.cfg.NodeID, Reason: fmt.Sprintf("record %d of %s: %s", r.id, r.cc.Name, why)}
 	st, err := ag.ClearFence(actx, req)
-	if err == nil && !st.Fenced {
+	switch {
+	case err == nil && !st.Fenced:
 		return "; agent fence cleared", nil
+	case agent.IsStatus(err, http.StatusNotFound):
+		return "; agent has no fence to clear (no fence endpoint)", nil
 	}
 	cerr := err
 	if cerr == nil {

@@ -162,12 +162,12 @@ func (r *failoverRun) fenceSettled(ctx context.Context, targets []*fenceTarget, 
 		ft = append(ft, fsm.FenceTarget{Address: t.addr, Detail: strings.Join(t.notes, "; ")})
 		reasons = append(reasons, t.addr+": "+strings.Join(t.why, "; "))
 	}
-	detail := strings.Join(append(proofs, hookNotes...), "; ")
+	detail := joinNonEmpty(append(proofs, hookNotes...))
 	u := fsm.FenceUpdate{RecordID: r.id, At: r.e.cfg.Now(), Targets: ft}
 	if len(reasons) == 0 {
 		u.State, u.Proof, u.Detail = fsm.FenceProven, targets[0].proof, detail
-		if err := r.e.apply(ctx, fsm.FenceUpdateType, u); err != nil {
-			return true, stepFailed(fsm.ResultAborted, "journal the fence proof: %v", err)
+		if res, failed := r.commitFence(ctx, u); failed {
+			return true, res
 		}
 		return true, stepOK("fenced: %s", detail)
 	}
@@ -178,30 +178,53 @@ func (r *failoverRun) fenceSettled(ctx context.Context, targets []*fenceTarget, 
 			notes = append(notes, t.Address+": "+t.Detail)
 		}
 	}
-	u.Reason, u.Proof, u.Detail = reason, fsm.ProofNone, strings.Join(append(notes, detail), "; ")
+	u.Reason, u.Proof, u.Detail = reason, fsm.ProofNone, joinNonEmpty(append(notes, detail))
 	if r.e.cfg.FenceMode == FenceBestEffort {
 		u.State = fsm.FenceUnproven
-		if err := r.e.apply(ctx, fsm.FenceUpdateType, u); err != nil {
-			return true, stepFailed(fsm.ResultAborted, "journal the fence state: %v", err)
+		if res, failed := r.commitFence(ctx, u); failed {
+			return true, res
 		}
 		return true, stepWarning("%s: %s", bestEffortNote, u.Detail)
 	}
 	if reason != *lastReason {
 		u.State = fsm.FenceAwaiting
-		if err := r.e.apply(ctx, fsm.FenceUpdateType, u); err != nil {
-			if errors.Is(err, fsm.ErrFenceSettled) {
-				// An operator accepted between our read and this update.
-				if rec, ok := r.e.state.Record(r.id); ok && rec.Fence.Settled() {
-					return true, settledStep(rec.Fence, "")
-				}
-			}
-			return true, stepFailed(fsm.ResultAborted, "journal the fence state: %v", err)
+		if res, failed := r.commitFence(ctx, u); failed {
+			return true, res
 		}
 		*lastReason = reason
 		r.log.Warn("awaiting a fence proof before promoting (recovery.fence: required); "+
 			"accept the risk with `quorumha failover --cluster "+r.cc.Name+" --unfenced`", "reason", reason)
 	}
 	return false, stepResult{}
+}
+
+// commitFence journals a fence update. When it cannot, failed is set and
+// res ends the step: with the record's settled state when an operator
+// accepted in the meantime (the FSM then refuses our update), as aborted
+// otherwise (nothing is promoted; a lost leadership leaves the step running
+// since Execute checks ctx first).
+func (r *failoverRun) commitFence(ctx context.Context, u fsm.FenceUpdate) (res stepResult, failed bool) {
+	err := r.e.apply(ctx, fsm.FenceUpdateType, u)
+	if err == nil {
+		return stepResult{}, false
+	}
+	if errors.Is(err, fsm.ErrFenceSettled) {
+		if rec, ok := r.e.state.Record(r.id); ok && rec.Fence.Settled() {
+			return settledStep(rec.Fence, ""), true
+		}
+	}
+	return stepFailed(fsm.ResultAborted, "journal the fence state %s: %v", u.State, err), true
+}
+
+// joinNonEmpty joins the non-empty parts with "; ".
+func joinNonEmpty(parts []string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // settledStep is the fence step's result for a fence the record settled.
@@ -211,7 +234,7 @@ func settledStep(fi *fsm.FenceInfo, note string) stepResult {
 	}
 	switch fi.State {
 	case fsm.FenceProven:
-		return stepOK("fenced: proof %s%s; %s", fi.Proof, note, fi.Detail)
+		return stepOK("%s", joinNonEmpty([]string{"fenced: proof " + fi.Proof + note, fi.Detail}))
 	case fsm.FenceAccepted:
 		return stepWarning("no fence proof; %s accepted promoting unfenced%s: %s", fi.By, note, fi.Reason)
 	default:

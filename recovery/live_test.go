@@ -134,6 +134,9 @@ func liveKillMaster(t *testing.T, lc liveCase) {
 		if !oin.ReadOnly {
 			t.Fatal("fenced old master is writable")
 		}
+		if rec.Fence == nil || rec.Fence.State != fsm.FenceProven || rec.Fence.Proof != fsm.ProofSQL {
+			t.Fatalf("fence %+v, want proven over SQL", rec.Fence)
+		}
 	}
 	t.Logf("failover took %s; %d writes acknowledged (%d failed)", took.Round(time.Millisecond), len(st.Acked), st.Failed)
 	if candidateBehind {

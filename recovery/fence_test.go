@@ -457,3 +457,22 @@ func TestPromote_ClearsTheTargetsAgentFence(t *testing.T) {
 		})
 	}
 }
+
+// After a switchover has made the old master a read-only replica, its
+// agent's fence is cleared: otherwise it would fence (and lock) the
+// demoted server once the controllers stop renewing its lease.
+func TestSwitchover_OldAsReplicaClearsItsAgentFence(t *testing.T) {
+	e := newExecEnv(t)
+	e.f.set(mOld, func(n *fakeNode) { n.up, n.readOnly = true, true })
+	ag := &fakeFenceAgent{status: agent.FenceStatus{State: agent.FenceHeld, Armed: true}}
+	ex := e.fenceExec(FenceRequired, nil, map[string]*fakeFenceAgent{mOld: ag})
+	run := &failoverRun{e: ex, cc: e.cc, id: 1, conns: map[string]Instance{}, log: ex.log,
+		rec: fsm.Record{ID: 1, Kind: fsm.KindSwitchover, OldMaster: mOld}}
+	res := run.switchoverStep(context.Background(), StepOldAsReplica, SwitchoverEvidence{Target: rA})
+	if res.outcome != fsm.OutcomeOK || !strings.Contains(res.detail, "agent fence cleared") || ag.clears != 1 {
+		t.Fatalf("old_as_replica = %+v; clears %d", res, ag.clears)
+	}
+	if n := e.f.node(mOld); n.master != rA {
+		t.Fatalf("old master replicates from %q", n.master)
+	}
+}

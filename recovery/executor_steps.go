@@ -32,6 +32,9 @@ type failoverRun struct {
 	// lock (nil otherwise).
 	lock   *sql.Conn
 	lockID uint64
+	// agents are the host agents' clients this run made, by URL: the fence
+	// step asks them every second while it waits.
+	agents map[string]FenceAgent
 }
 
 func (r *failoverRun) closeConns() {

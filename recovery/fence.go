@@ -309,10 +309,17 @@ func (r *failoverRun) fenceAgent(addr string) (FenceAgent, string, error) {
 	case r.e.cfg.FenceAgents == nil:
 		return nil, "agent: no agent client", nil
 	}
+	if ag, ok := r.agents[url]; ok {
+		return ag, "", nil
+	}
 	ag, err := r.e.cfg.FenceAgents(r.cc.Name, url)
 	if err != nil {
 		return nil, "agent: client", err
 	}
+	if r.agents == nil {
+		r.agents = map[string]FenceAgent{}
+	}
+	r.agents[url] = ag
 	return ag, "", nil
 }
 

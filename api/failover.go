@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/quorumha/quorumha/fsm"
 	"github.com/quorumha/quorumha/recovery"
 )
 
@@ -25,6 +26,12 @@ type FailoverRequest struct {
 	// Force fails over a master that still answers or that the controllers
 	// still assess alive; without it such a request gets 409.
 	Force bool `json:"force,omitempty"`
+	// Unfenced accepts the risk of promoting without a fence proof for the
+	// cluster's failover that awaits one (recovery.fence: required): the
+	// record names By as who accepted. Without a failover awaiting a
+	// fence it is refused with 409 and changes nothing. To and DryRun do
+	// not apply.
+	Unfenced bool `json:"unfenced,omitempty"`
 }
 
 // FailoverResponse is the answer of POST /v1/clusters/{name}/failover: 202
@@ -85,12 +92,15 @@ func (s *Server) failover(r *http.Request, body []byte) (any, error) {
 			return nil, err
 		}
 	}
+	if req.By == "" {
+		req.By = defaultActor
+	}
+	if req.Unfenced {
+		return s.acceptUnfenced(r, name, req)
+	}
 	if s.rec == nil {
 		return nil, fmt.Errorf("%w: failover of cluster %q: this controller runs without a recovery executor",
 			ErrNotImplemented, name)
-	}
-	if req.By == "" {
-		req.By = defaultActor
 	}
 	res, err := s.rec.ManualFailover(r.Context(), recovery.ManualFailoverRequest{
 		Cluster: name, To: req.To, DryRun: req.DryRun, By: req.By, Force: req.Force,
@@ -106,6 +116,30 @@ func (s *Server) failover(r *http.Request, body []byte) (any, error) {
 		return resp, nil
 	}
 	return withStatus{code: http.StatusAccepted, v: resp}, nil
+}
+
+// acceptUnfenced records the operator's acceptance of promoting without a
+// fence proof for the cluster's failover awaiting one. The fence step sees
+// it and goes on; the FSM refuses it (409) if the fence was proven in the
+// meantime.
+func (s *Server) acceptUnfenced(r *http.Request, name string, req FailoverRequest) (any, error) {
+	if req.To != "" || req.DryRun {
+		return nil, fmt.Errorf("%w: unfenced accepts the fence of the running failover; to and dry_run do not apply", ErrBadRequest)
+	}
+	var rec fsm.Record
+	found := false
+	for _, h := range s.state.History(name, 1) {
+		rec, found = h, h.AwaitingFence()
+	}
+	if !found {
+		return nil, fmt.Errorf("cluster %q: %w: nothing to accept, nothing changed", name, fsm.ErrNotAwaitingFence)
+	}
+	cmd := fsm.FenceUpdate{RecordID: rec.ID, At: s.now().UTC(), State: fsm.FenceAccepted, Proof: fsm.ProofOperator, By: req.By}
+	if _, err := s.apply(r.Context(), fsm.FenceUpdateType, cmd); err != nil {
+		return nil, fmt.Errorf("accept the unfenced failover of cluster %q (record %d): %w", name, rec.ID, err)
+	}
+	return FailoverResponse{Cluster: name, RecordID: rec.ID,
+		Message: fmt.Sprintf("%s accepted promoting without a fence proof (%s); failover record %d goes on", req.By, rec.Fence.Reason, rec.ID)}, nil
 }
 
 // checkHostPort refuses a target that is not host:port with a numeric port.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 
@@ -47,7 +48,7 @@ type recordsCollector struct {
 	src      RecordSummarizer
 	clusters func() []string // configured clusters, for zero values; may be nil
 
-	total, open, duration *prometheus.Desc
+	total, open, duration, awaiting *prometheus.Desc
 }
 
 func newRecordsCollector(src RecordSummarizer, clusters func() []string) *recordsCollector {
@@ -60,6 +61,9 @@ func newRecordsCollector(src RecordSummarizer, clusters func() []string) *record
 		open: prometheus.NewDesc("quorumha_recovery_records_open",
 			"Records currently open (a failover or switchover in progress), by cluster and kind.",
 			[]string{"cluster", "kind"}, nil),
+		awaiting: prometheus.NewDesc("quorumha_recovery_records_awaiting_fence",
+			"Failover records waiting for a fence proof of the old master before promoting (recovery.fence: required), by cluster.",
+			[]string{"cluster"}, nil),
 		duration: prometheus.NewDesc("quorumha_recovery_duration_seconds",
 			"Time from opening to closing a record, by kind and result, over the replicated history.",
 			[]string{"kind", "result"}, nil),
@@ -71,6 +75,7 @@ func (c *recordsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.total
 	ch <- c.open
 	ch <- c.duration
+	ch <- c.awaiting
 }
 
 type recordKey struct {
@@ -100,11 +105,13 @@ func newDurationHist() *durationHist {
 
 // Collect implements prometheus.Collector.
 func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
-	totals, opens, hists := summarize(c.src.RecordSummaries())
+	recs := c.src.RecordSummaries()
+	totals, opens, hists := summarize(recs)
 	var clusters []string
 	if c.clusters != nil {
 		clusters = c.clusters()
 	}
+	awaiting := awaitingFence(recs, clusters)
 	for _, name := range clusters {
 		for _, k := range zeroKinds {
 			for _, r := range zeroResults {
@@ -134,6 +141,24 @@ func (c *recordsCollector) Collect(ch chan<- prometheus.Metric) {
 	for key, h := range hists {
 		ch <- prometheus.MustNewConstHistogram(c.duration, h.count, h.sum, h.buckets, string(key.kind), string(key.result))
 	}
+	for _, name := range slices.Sorted(maps.Keys(awaiting)) {
+		ch <- prometheus.MustNewConstMetric(c.awaiting, prometheus.GaugeValue, float64(awaiting[name]), name)
+	}
+}
+
+// awaitingFence counts the records awaiting a fence per cluster, with a
+// zero for every configured cluster so an alert on it has a series.
+func awaitingFence(recs []fsm.RecordSummary, clusters []string) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, name := range clusters {
+		out[name] = 0
+	}
+	for _, r := range recs {
+		if r.AwaitingFence {
+			out[r.Cluster]++
+		}
+	}
+	return out
 }
 
 // summarize counts closed records by (cluster, kind, result), open ones by

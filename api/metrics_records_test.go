@@ -25,6 +25,7 @@ func TestRecordsCollector_CountsDurationsAndZeros(t *testing.T) {
 		{ID: 3, Cluster: "app1", Kind: fsm.KindSwitchover, Result: fsm.ResultRolledBack, Opened: t0, Closed: t0.Add(80 * time.Millisecond)},
 		{ID: 4, Cluster: "app2", Kind: fsm.KindDetection, Result: fsm.ResultDetected, Opened: t0, Closed: t0},
 		{ID: 5, Cluster: "app2", Kind: fsm.KindSwitchover, Result: fsm.ResultOpen, Opened: t0},
+		{ID: 6, Cluster: "app4", Kind: fsm.KindFailover, Result: fsm.ResultOpen, Opened: t0, AwaitingFence: true},
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newRecordsCollector(recs, func() []string { return []string{"app1", "app3"} }))
@@ -47,6 +48,9 @@ func TestRecordsCollector_CountsDurationsAndZeros(t *testing.T) {
 		`quorumha_recovery_duration_seconds_count{kind="failover",result="success"} 2`,
 		`quorumha_recovery_duration_seconds_count{kind="switchover",result="rolled_back"} 1`,
 		`quorumha_recovery_duration_seconds_count{kind="failover",result="aborted"} 0`,
+		`quorumha_recovery_records_awaiting_fence{cluster="app4"} 1`,
+		`quorumha_recovery_records_awaiting_fence{cluster="app1"} 0`,
+		`quorumha_recovery_records_awaiting_fence{cluster="app3"} 0`,
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("metrics lack %q", want)

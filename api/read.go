@@ -91,6 +91,18 @@ type ClusterInfo struct {
 	MasterUnavailable string            `json:"master_unavailable,omitempty"`
 	State             *fsm.ClusterState `json:"state,omitempty"`
 	Topology          any               `json:"topology,omitempty"`
+	// AwaitingFence is set while the cluster's failover waits for a fence
+	// proof of the old master (recovery.fence: required).
+	AwaitingFence *AwaitingFence `json:"awaiting_fence,omitempty"`
+}
+
+// AwaitingFence is a failover held back until a fence proof or an
+// operator's `failover --unfenced`.
+type AwaitingFence struct {
+	RecordID uint64            `json:"record_id"`
+	Reason   string            `json:"reason"`
+	Since    time.Time         `json:"since"`
+	Targets  []fsm.FenceTarget `json:"targets,omitempty"`
 }
 
 // ClustersResponse is the answer of GET /v1/clusters.
@@ -249,6 +261,11 @@ func (s *Server) clusterInfo(name string) (ClusterInfo, bool) {
 	known := false
 	if cs, ok := s.state.Cluster(name); ok {
 		info.State, known = &cs, true
+	}
+	for _, r := range s.state.History(name, 1) {
+		if r.AwaitingFence() {
+			info.AwaitingFence = &AwaitingFence{RecordID: r.ID, Reason: r.Fence.Reason, Since: r.Fence.Since, Targets: r.Fence.Targets}
+		}
 	}
 	if s.view != nil && s.view.KnownCluster(name) {
 		known = true

@@ -77,7 +77,8 @@ func statusFor(err error) int {
 	case errors.Is(err, ErrNotFound), errors.Is(err, fsm.ErrNoSuchRecord), errors.Is(err, consensus.ErrUnknownPeer),
 		errors.Is(err, recovery.ErrUnknownCluster):
 		return http.StatusNotFound
-	case errors.Is(err, fsm.ErrRecordOpen), errors.Is(err, fsm.ErrRecordClosed), errors.Is(err, fsm.ErrStepNotRunning):
+	case errors.Is(err, fsm.ErrRecordOpen), errors.Is(err, fsm.ErrRecordClosed), errors.Is(err, fsm.ErrStepNotRunning),
+		errors.Is(err, fsm.ErrNotAwaitingFence), errors.Is(err, fsm.ErrFenceSettled):
 		return http.StatusConflict
 	// The cluster's state forbids a failover now, whatever the request
 	// says: the master is alive (switchover is the tool), one is already

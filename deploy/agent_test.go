@@ -47,6 +47,8 @@ func agentExample(t *testing.T) (string, map[string]string) {
 		secrets[name] = f
 		return f
 	})
+	// The fence state file's directory must exist: point it into dir.
+	text = strings.ReplaceAll(text, "state_file: /var/lib/quorumha-agent/", "state_file: "+dir+"/")
 	text = strings.ReplaceAll(text, agentBinlogDir+"/", binlogs+"/")
 	text = strings.ReplaceAll(text, "binlog_dir: "+agentBinlogDir+"\n", "binlog_dir: "+binlogs+"\n")
 	path := filepath.Join(dir, "agent.yaml")
@@ -64,8 +66,8 @@ func TestAgentExample_Loads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", agentExamplePath, err)
 	}
-	if a.Listen == "" || a.Token.Reveal() == "" || a.PIDFile == "" || filepath.Base(a.BinlogIndex) != "mysql-bin.index" {
-		t.Errorf("example loaded as %+v: want listen, token, pid_file and the index", a)
+	if a.Listen == "" || a.Token.Reveal() == "" || a.PIDFile == "" || filepath.Base(a.BinlogIndex) != "mysql-bin.index" || !a.Fence.Enabled() {
+		t.Errorf("example loaded as %+v: want listen, token, pid_file, the index and fencing", a)
 	}
 }
 

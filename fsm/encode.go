@@ -29,6 +29,8 @@ func (t MessageType) String() string {
 		return "NodeMeta"
 	case SalvageType:
 		return "Salvage"
+	case FenceUpdateType:
+		return "FenceUpdate"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("MessageType(%d, ignorable)", uint8(t))

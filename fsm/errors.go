@@ -30,6 +30,16 @@ var (
 	// outcome already journalled.
 	ErrStepNotRunning = errors.New("step is not running")
 
+	// ErrNotAwaitingFence is returned when an operator accepts an unproven
+	// fence for a record (or cluster) that is not awaiting one: there is
+	// nothing to accept, and nothing changes.
+	ErrNotAwaitingFence = errors.New("no failover is awaiting a fence")
+
+	// ErrFenceSettled is returned by a fence update of a record whose fence
+	// is already proven, accepted or unproven: the record keeps the proof
+	// it promoted on.
+	ErrFenceSettled = errors.New("fence already settled")
+
 	// ErrMalformedCommand is returned by Decode for a buffer that cannot hold
 	// a command (no type byte).
 	ErrMalformedCommand = errors.New("malformed command")

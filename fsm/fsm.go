@@ -75,6 +75,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 		resp = f.applyNodeMeta(payload, l.Index)
 	case SalvageType:
 		resp = f.applySalvage(payload, l.Index)
+	case FenceUpdateType:
+		resp = f.applyFenceUpdate(payload, l.Index)
 	default:
 		if t&IgnoreUnknownTypeFlag != 0 {
 			f.logger.Warn("ignoring unknown command type", "type", uint8(t), "index", l.Index)

@@ -321,6 +321,8 @@ func determinismLog() []cmd {
 			cmd{NodeMetaType, NodeMeta{ID: fmt.Sprintf("c%d", i%3), HTTPAddr: fmt.Sprintf("h%d:8080", i)}},
 			openFailover(cluster, sec),
 			stepBegin(id, "fence", sec+1),
+			fenceCmd(id, FenceAwaiting, ProofNone, sec+1),
+			fenceCmd(id, FenceProven, ProofAgent, sec+2),
 			stepEnd(id, "fence", OutcomeOK, sec+2),
 			closeRec(id, ResultSuccess, fmt.Sprintf("r%d:3306", i), sec+3),
 			cmd{AckType, Ack{Cluster: cluster, By: "ops", At: at(sec + 4)}},

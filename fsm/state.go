@@ -77,6 +77,7 @@ func (r Record) Clone() Record {
 	r.Candidates = slices.Clone(r.Candidates)
 	r.Steps = slices.Clone(r.Steps)
 	r.Salvage = r.Salvage.Clone()
+	r.Fence = r.Fence.Clone()
 	return r
 }
 

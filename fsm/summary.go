@@ -11,6 +11,8 @@ type RecordSummary struct {
 	Result  Result // ResultOpen while open
 	Opened  time.Time
 	Closed  time.Time // zero while open
+	// AwaitingFence is set while the record waits for a fence proof.
+	AwaitingFence bool
 }
 
 // RecordSummaries returns a summary of every record, by ascending ID. Every
@@ -21,7 +23,8 @@ func (f *FSM) RecordSummaries() []RecordSummary {
 	defer f.mu.RUnlock()
 	out := make([]RecordSummary, 0, len(f.s.records))
 	for _, r := range f.s.records {
-		out = append(out, RecordSummary{ID: r.ID, Cluster: r.Cluster, Kind: r.Kind, Result: r.Result, Opened: r.Opened, Closed: r.Closed})
+		out = append(out, RecordSummary{ID: r.ID, Cluster: r.Cluster, Kind: r.Kind, Result: r.Result, Opened: r.Opened, Closed: r.Closed,
+			AwaitingFence: r.AwaitingFence()})
 	}
 	return out
 }

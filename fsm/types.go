@@ -114,6 +114,9 @@ type Record struct {
 	// Salvage reports what a failover recovered from the dead master's
 	// binlog through its agent (nil when no salvage step ran).
 	Salvage *Salvage `json:"salvage,omitempty"`
+	// Fence is the failover's latest fence state (nil before the fence
+	// step decided anything).
+	Fence *FenceInfo `json:"fence,omitempty"`
 }
 
 // IsOpen reports whether the record has not been closed yet.

@@ -102,6 +102,10 @@ type ExecutorConfig struct {
 	SalvageTimeout time.Duration
 	// FenceMode is FenceRequired ("" means it) or FenceBestEffort.
 	FenceMode string
+	// FenceAgents connects to a fence target's host agent (the agent proof,
+	// and clearing an agent's fence before its server is promoted); nil
+	// never proves agent and clears nothing.
+	FenceAgents FenceAgentDialer
 	// Lease answers the lease_expired fence proof; nil never proves it.
 	Lease LeaseWitness
 	// Now is the clock for journal times; nil means time.Now.

@@ -194,6 +194,11 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 			semi = "; semi-sync master enabled"
 		}
 	}
+	cleared, err := r.clearAgentFence(ctx, target, "promoting it")
+	if err != nil {
+		return stepFailed(fsm.ResultFailed, "%v", err)
+	}
+	semi += cleared
 	if err := r.guarded(ctx, func() error { return c.SetReadOnly(ctx, false) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "read_only off on %s: %v", target, err)
 	}

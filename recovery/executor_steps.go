@@ -36,6 +36,9 @@ type failoverRun struct {
 	// role-changing statement failed: the step stops there and the
 	// executor leaves the record open for the next leader.
 	lost error
+	// agents are the host agents' clients this run made, by URL: the fence
+	// step asks them every second while it waits.
+	agents map[string]FenceAgent
 }
 
 // guarded runs stmt, a statement that changes a server's role (read_only
@@ -147,77 +150,6 @@ func (r *failoverRun) hookHosts(newMaster string) HookHosts {
 		h.NewHost, h.NewIP, h.NewPort, h.NewUser, h.NewPassword, h.NewSSHUser = nh, nh, np, r.cc.User, r.cc.Password, r.cc.SSHUser
 	}
 	return h
-}
-
-// fence makes the old master unable to take writes where it is reachable
-// (read_only, then kill client connections, since read_only does not stop
-// SUPER users on MariaDB), then runs the ip hook stop/stopssh and the
-// shutdown hook. An ip or shutdown hook that fails (exit other than 0/10)
-// aborts the failover before anything is promoted, as in MHA.
-func (r *failoverRun) fence(ctx context.Context) stepResult {
-	var notes []string
-	reachable, warn := false, false
-	old := r.rec.OldMaster
-	if c, _, err := r.read(ctx, old); err != nil {
-		notes = append(notes, fmt.Sprintf("old master %s unreachable (%v): not fenced over SQL", old, err))
-	} else {
-		reachable = true
-		if err := c.SetReadOnly(ctx, true); err != nil {
-			warn = true
-			notes = append(notes, fmt.Sprintf("set read_only on %s: %v", old, err))
-		} else {
-			notes = append(notes, "read_only=ON on "+old)
-		}
-		killed, err := c.KillClientSessions(ctx)
-		if err != nil {
-			warn = true
-			notes = append(notes, fmt.Sprintf("kill connections on %s: %v", old, err))
-		} else {
-			notes = append(notes, fmt.Sprintf("killed %d client connections", len(killed)))
-		}
-	}
-	if path := r.cc.Hooks.IPFailover; path != "" {
-		cmd := CommandStop
-		if reachable && r.cc.SSHUser != "" {
-			cmd = CommandStopSSH
-		}
-		call, err := IPFailoverArgs(cmd, r.hookHosts(""))
-		if err != nil {
-			return stepFailed(fsm.ResultAborted, "ip_failover hook: %v", err)
-		}
-		res := r.runHook(ctx, HookIPFailover, path, call.Args, call.Env...)
-		switch res.Action(HookIPFailover) {
-		case Abort:
-			return stepFailed(fsm.ResultAborted, "%s; ip_failover --command=%s exit %d: %s%s: nothing promoted",
-				strings.Join(notes, "; "), cmd, res.ExitCode, errText(res.Err), tail(res.Output))
-		case Warn:
-			warn = true
-			notes = append(notes, fmt.Sprintf("ip_failover --command=%s exit %d (warning)", cmd, res.ExitCode))
-		default:
-			notes = append(notes, fmt.Sprintf("ip_failover --command=%s ok", cmd))
-		}
-	}
-	if path := r.cc.Hooks.Shutdown; path != "" {
-		h, p := hostPort(old)
-		args, err := ShutdownArgs(CommandStop, h, h, p, "", r.cc.SSHUser)
-		if err != nil {
-			return stepFailed(fsm.ResultAborted, "shutdown hook: %v", err)
-		}
-		res := r.runHook(ctx, HookShutdown, path, args)
-		switch res.Action(HookShutdown) {
-		case Abort:
-			return stepFailed(fsm.ResultAborted, "%s; shutdown --command=stop exit %d: %s%s: nothing promoted",
-				strings.Join(notes, "; "), res.ExitCode, errText(res.Err), tail(res.Output))
-		case Warn:
-			notes = append(notes, "shutdown hook exit 10 (mysqld stopped)")
-		default:
-			notes = append(notes, "shutdown hook ok")
-		}
-	}
-	if warn {
-		return stepWarning("%s", strings.Join(notes, "; "))
-	}
-	return stepOK("%s", strings.Join(notes, "; "))
 }
 
 func errText(err error) string {

@@ -108,7 +108,7 @@ func newExecEnv(t *testing.T) *execEnv {
 }
 
 func (e *execEnv) executor(node string) *Executor {
-	return NewExecutor(ExecutorConfig{NodeID: node, ApplyTimeout: time.Second, Now: func() time.Time { return t0 }},
+	return NewExecutor(ExecutorConfig{NodeID: node, ApplyTimeout: time.Second, Now: func() time.Time { return t0 }, Lease: leaseLapsed()},
 		e.g, e.g.f, e.f.dial, e.hooks.run)
 }
 

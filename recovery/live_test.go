@@ -110,7 +110,7 @@ func liveKillMaster(t *testing.T, lc liveCase) {
 	}
 	id := idAny.(uint64)
 	start := time.Now()
-	ex := NewExecutor(ExecutorConfig{NodeID: "test", ApplyTimeout: 30 * time.Second}, g, g.f, liveDial, HookRunner{}.Run)
+	ex := NewExecutor(ExecutorConfig{NodeID: "test", ApplyTimeout: 30 * time.Second, FenceMode: FenceBestEffort}, g, g.f, liveDial, HookRunner{}.Run)
 	res, err := ex.Execute(ctx, cc, id)
 	took := time.Since(start)
 	rec, _ := g.f.Record(id)
@@ -133,6 +133,9 @@ func liveKillMaster(t *testing.T, lc liveCase) {
 		}
 		if !oin.ReadOnly {
 			t.Fatal("fenced old master is writable")
+		}
+		if rec.Fence == nil || rec.Fence.State != fsm.FenceProven || rec.Fence.Proof != fsm.ProofSQL {
+			t.Fatalf("fence %+v, want proven over SQL", rec.Fence)
 		}
 	}
 	t.Logf("failover took %s; %d writes acknowledged (%d failed)", took.Round(time.Millisecond), len(st.Acked), st.Failed)

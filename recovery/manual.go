@@ -84,6 +84,10 @@ func (d *Runner) ManualFailover(ctx context.Context, req ManualFailoverRequest) 
 	}
 	for _, r := range d.state.OpenRecords() {
 		if r.Cluster == req.Cluster {
+			if r.AwaitingFence() {
+				return ManualFailoverResult{RecordID: r.ID}, fmt.Errorf("%w: failover record %d awaits a fence proof (%s); to promote without one, accept the risk with --unfenced",
+					ErrFailoverInProgress, r.ID, r.Fence.Reason)
+			}
 			return ManualFailoverResult{RecordID: r.ID}, fmt.Errorf("%w: %s record %d is open", ErrFailoverInProgress, r.Kind, r.ID)
 		}
 	}

@@ -55,7 +55,7 @@ func TestExecutor_ObservesEveryHookRun(t *testing.T) {
 	e.cc.Hooks = ClusterHooks{IPFailover: "/ip", Shutdown: "/shut", Report: "/report"}
 	e.hooks.exit = map[string]int{"/report ": 1}
 	m := &recordedHookMetrics{}
-	ex := NewExecutor(ExecutorConfig{NodeID: "c1", ApplyTimeout: time.Second, Now: func() time.Time { return t0 }, Metrics: m},
+	ex := NewExecutor(ExecutorConfig{NodeID: "c1", ApplyTimeout: time.Second, Now: func() time.Time { return t0 }, Lease: leaseLapsed(), Metrics: m},
 		e.g, e.g.f, e.f.dial, e.hooks.run)
 	id := e.open(t, "")
 	if res, err := ex.Execute(context.Background(), e.cc, id); err != nil || res != fsm.ResultSuccess {
@@ -96,7 +96,7 @@ func TestExecutor_EveryLogLineNamesClusterAndRecord(t *testing.T) {
 	var buf strings.Builder
 	var mu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
-	ex := NewExecutor(ExecutorConfig{NodeID: "c1", ApplyTimeout: time.Second, Now: func() time.Time { return t0 }, Logger: logger},
+	ex := NewExecutor(ExecutorConfig{NodeID: "c1", ApplyTimeout: time.Second, Now: func() time.Time { return t0 }, Lease: leaseLapsed(), Logger: logger},
 		e.g, e.g.f, e.f.dial, e.hooks.run)
 	id := e.open(t, "")
 	if res, err := ex.Execute(context.Background(), e.cc, id); err != nil || res != fsm.ResultSuccess {

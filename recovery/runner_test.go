@@ -23,7 +23,7 @@ func newRunnerEnv(t *testing.T) *runnerEnv {
 	e := newExecEnv(t)
 	a := &fakeAssessor{ch: make(chan detector.Assessment, 1), recheck: detector.ProbeResult{Instance: mOld, Reason: detector.ReasonRefused}}
 	r := NewRunner(RunnerConfig{NodeID: "c1", AntiFlap: time.Hour, Now: func() time.Time { return t0 }, Clusters: []ClusterConfig{e.cc},
-		Executor: ExecutorConfig{ApplyTimeout: time.Second}}, e.g, e.g.f, a, e.f.dial, e.hooks.run)
+		Executor: ExecutorConfig{ApplyTimeout: time.Second, Lease: leaseLapsed()}}, e.g, e.g.f, a, e.f.dial, e.hooks.run)
 	return &runnerEnv{execEnv: e, a: a, r: r}
 }
 

@@ -18,8 +18,9 @@ import (
 // repointed, so they receive the same events.
 //
 // These types mirror the agent's wire types; cmd/quorumha adapts
-// *agent.Client to BinlogAgent so recovery depends on neither the agent
-// package nor config.
+// *agent.Client to BinlogAgent. (The fence step's FenceAgent, in fence.go,
+// uses the agent's fence wire types directly, which *agent.Client serves
+// as is.)
 
 // BinlogFile is one file of the dead master's binlog, in index order.
 type BinlogFile struct {

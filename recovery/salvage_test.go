@@ -115,7 +115,7 @@ func fakeApplier(f *fakeCluster, fail error) BinlogApplier {
 
 func (e *execEnv) salvager(ag BinlogAgent, apply BinlogApplier, timeout time.Duration) *Executor {
 	e.cc.Instances[0].Agent = "http://agent.test:7080"
-	return NewExecutor(ExecutorConfig{NodeID: "c1", ApplyTimeout: time.Second, Now: func() time.Time { return t0 },
+	return NewExecutor(ExecutorConfig{NodeID: "c1", ApplyTimeout: time.Second, Now: func() time.Time { return t0 }, Lease: leaseLapsed(),
 		Agents: func(cluster, url string) (BinlogAgent, error) {
 			if cluster != "app1" || url != "http://agent.test:7080" {
 				return nil, fmt.Errorf("unexpected agent %s %s", cluster, url)

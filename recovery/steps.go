@@ -10,9 +10,11 @@ import (
 // Step names, as journalled in fsm.Step.Name. They are part of the replicated
 // history and of the resume logic: never rename one, add new ones instead.
 const (
-	// StepFence makes the old master unable to take writes: read_only and
-	// killed connections where it is reachable, the ip hook stop/stopssh and
-	// the shutdown hook (MHA phase 2).
+	// StepFence proves the old master (and any server an earlier record of
+	// the incident began to promote) unable to take writes: read_only and
+	// killed sessions over SQL, its agent, its lapsed lease, or the ip hook
+	// stop/stopssh and the shutdown hook (MHA phase 2). Without a proof it
+	// waits (recovery.fence: required) and stays running in the journal.
 	StepFence = "fence"
 	// StepStopIO stops every replica's IO thread so positions stop moving
 	// while they are compared.

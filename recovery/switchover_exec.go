@@ -163,7 +163,17 @@ func (r *failoverRun) switchoverStep(ctx context.Context, name string, ev Switch
 	case StepRepoint:
 		return r.repoint(ctx)
 	case StepOldAsReplica:
-		return r.oldAsReplica(ctx, ev.Target)
+		res := r.oldAsReplica(ctx, ev.Target)
+		if res.outcome == fsm.OutcomeOK {
+			// Read-only and repointed: its agent must not fence it once
+			// the controllers stop renewing its lease as a master.
+			note, err := r.clearAgentFence(ctx, r.rec.OldMaster, "demoted to a replica by a switchover")
+			if err != nil {
+				return stepWarning("%s; %v", res.detail, err)
+			}
+			res.detail += note
+		}
+		return res
 	case StepOnlineStart:
 		res := r.onlineHook(ctx, CommandStart, ev.Target, true)
 		if res.outcome == fsm.OutcomeFailed { // promoted already: a warning

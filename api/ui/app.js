@@ -53,7 +53,7 @@ function tone(s) {
       return "good";
     case "suspect": case "isolated": case "replicas_still_connected": case "warning":
     case "refused": case "detected": case "Connecting": case "Preparing": case "aborted":
-    case "maintenance": case "lagging":
+    case "maintenance": case "lagging": case "awaiting_fence":
       return "warn";
     case "dead": case "down": case "dead_confirmed": case "failed": case "rolled_back":
     case "No": case "no": case "unreachable": case "error":
@@ -325,7 +325,8 @@ function clusterCard(c) {
     el("h3", null, el("a", { href: "#cluster=" + encodeURIComponent(c.name), class: "plain" }, c.name)),
     el("div", { class: "head-badges" },
       a ? badge(a.state) : badge("unknown", "no assessment yet"),
-      inMaintenance ? badge("maintenance", "maintenance") : ""));
+      inMaintenance ? badge("maintenance", "maintenance") : "",
+      c.awaiting_fence ? badge("awaiting_fence", "awaiting fence") : ""));
 
   const info = facts([
     ["master", master ? mono(master) : dash()],
@@ -340,6 +341,12 @@ function clusterCard(c) {
 
   const parts = [head, info];
   if (a && a.reason) parts.push(el("p", { class: "reason" }, a.reason));
+  const af = c.awaiting_fence;
+  if (af) {
+    parts.push(el("p", { class: "reason warn" }, "Failover #" + af.record_id + " awaits a fence proof since " + fmtTime(af.since) +
+      ": " + af.reason + ". Nothing is promoted until a proof holds or an operator runs ",
+      mono("quorumha failover --cluster " + c.name + " --unfenced"), "."));
+  }
   parts.push(el("h4", null, "Topology"), topologyTable(topo, master, a));
   if (a) {
     parts.push(el("h4", null, "Verdicts of each vantage point"), votesTable(a.votes || [], a.stale || []));
@@ -459,6 +466,7 @@ function recordView(r) {
     el("span", { class: "rec-move" }, r.old_master ? mono(r.old_master) : dash(), el("span", { class: "arrow" }, " → "),
       r.new_master ? mono(r.new_master) : dash()),
     badge(result === "open" ? "running" : result, result),
+    r.fence ? fenceBadge(r.fence) : "",
     el("span", { class: "rec-time muted" }, fmtTime(r.opened), isFinite(took) ? " · " + fmtDuration(took) : "")));
 
   const body = el("div", { class: "record-body" });
@@ -478,6 +486,7 @@ function recordView(r) {
       el("td", null, badge(c.chosen ? "chosen" : "neutral", c.chosen ? "chosen" : "not chosen")),
       el("td", { class: "detail" }, c.reason || ""))), "candidates")
     : el("p", { class: "muted" }, "No candidates were recorded."));
+  if (r.fence) body.appendChild(fenceView(r.fence));
   if (r.salvage) body.appendChild(salvageView(r.salvage));
   body.appendChild(el("h4", null, "Steps"));
   body.appendChild((r.steps || []).length
@@ -493,6 +502,38 @@ function recordView(r) {
     : el("p", { class: "muted" }, "No step has run."));
   d.appendChild(body);
   return d;
+}
+
+// fenceBadge names a record's fence: its proof, awaiting fence, or who
+// accepted promoting without one.
+function fenceBadge(f) {
+  switch (f.state) {
+    case "awaiting": return badge("awaiting_fence", "awaiting fence");
+    case "accepted": return badge("warning", "unfenced: accepted by " + (f.by || "?"));
+    case "unproven": return badge("warning", "fence: none");
+    default: return badge("ok", "fence: " + f.proof);
+  }
+}
+
+// fenceView shows how the old master (and any earlier promote target) was
+// proven unable to take writes before the promotion, or why it was not.
+function fenceView(f) {
+  const box = el("div", { class: "fence" }, el("h4", null, "Fence"));
+  box.appendChild(facts([
+    ["state", fenceBadge(f)],
+    ["proof", f.proof || "none"],
+    isTime(f.since) && ["awaiting since", fmtTime(f.since)],
+    f.by && ["accepted by", f.by + " at " + fmtTime(f.at)],
+  ]));
+  if (f.reason) box.appendChild(el("p", { class: "reason warn" }, f.reason));
+  if ((f.targets || []).length) {
+    box.appendChild(table(["target", "proof", "detail"], f.targets.map((t) => el("tr", null,
+      el("td", null, mono(t.address)),
+      el("td", null, t.proof ? badge("ok", t.proof) : badge("warning", "none")),
+      el("td", { class: "detail" }, t.detail || ""))), "fence-targets"));
+  }
+  if (f.detail) box.appendChild(el("p", { class: "detail" }, f.detail));
+  return box;
 }
 
 // salvageView shows what a failover recovered from the dead master's binlog

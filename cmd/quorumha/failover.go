@@ -24,13 +24,14 @@ const failoverPollInterval = 500 * time.Millisecond
 
 // failoverOptions are the flags of `quorumha failover`.
 type failoverOptions struct {
-	client  *clientOptions
-	cluster string
-	to      string
-	by      string
-	dryRun  bool
-	force   bool
-	wait    time.Duration
+	client   *clientOptions
+	cluster  string
+	to       string
+	by       string
+	dryRun   bool
+	force    bool
+	unfenced bool
+	wait     time.Duration
 }
 
 func newFailoverCmd() *cobra.Command {
@@ -52,6 +53,14 @@ record id and, unless --wait 0, follows the record until it is closed,
 printing each step as it completes. With --json it prints the controller's
 answer and, when it waits, the closed record as a second JSON document.
 
+--unfenced accepts the risk of promoting without a fence proof for the
+cluster's failover that waits in awaiting_fence (recovery.fence: required):
+the record names who accepted, and the failover goes on. Only do this once
+you know the old master cannot take writes (powered off, its network cut
+for good, its applications stopped): a cut-off master that is still alive
+keeps acknowledging writes that the new master will never have. Without a
+failover awaiting a fence it is refused and nothing changes.
+
 Exit status: 0 when the failover succeeded (or the dry run was planned),
 1 when it failed, was aborted or refused, 2 on usage or API errors and when
 --wait ran out before the record was closed.
@@ -60,7 +69,8 @@ Needs the API token when one is configured. Any controller may be asked:
 followers forward the request to the leader.`,
 		Example: `  quorumha failover --cluster app1 --dry-run
   quorumha failover --cluster app1 --to 10.0.2.20:3306
-  quorumha failover --cluster app1 --wait 0 --json`,
+  quorumha failover --cluster app1 --wait 0 --json
+  quorumha failover --cluster app1 --unfenced --by alice`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runFailover(cmd, o)
@@ -72,6 +82,7 @@ followers forward the request to the leader.`,
 	f.StringVar(&o.to, "to", "", "replica to promote, host:port as configured (default: chosen by the selection rules)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan only; change nothing")
 	f.BoolVar(&o.force, "force", false, "fail over even a master that answers or that the controllers assess alive")
+	f.BoolVar(&o.unfenced, "unfenced", false, "accept promoting without a fence proof for the failover awaiting one")
 	f.DurationVar(&o.wait, "wait", 60*time.Second, "follow the failover until its record is closed, at most this long (0: do not wait)")
 	f.StringVar(&o.by, "by", "", "who asks, written into the record (default $USER)")
 	_ = cmd.MarkFlagRequired("cluster") // the flag exists; cannot fail
@@ -89,7 +100,10 @@ func runFailover(cmd *cobra.Command, o *failoverOptions) error {
 	if err != nil {
 		return err
 	}
-	req := api.FailoverRequest{To: o.to, DryRun: o.dryRun, Force: o.force, By: firstSet(o.by, os.Getenv("USER"))}
+	if o.unfenced && (o.to != "" || o.dryRun) {
+		return fmt.Errorf("--unfenced accepts the fence of the failover already running: --to and --dry-run do not apply")
+	}
+	req := api.FailoverRequest{To: o.to, DryRun: o.dryRun, Force: o.force, Unfenced: o.unfenced, By: firstSet(o.by, os.Getenv("USER"))}
 	var raw json.RawMessage
 	if err := c.do(cmd.Context(), http.MethodPost, "/v1/clusters/"+url.PathEscape(o.cluster)+"/failover", req, &raw); err != nil {
 		return err
@@ -110,7 +124,11 @@ func runFailover(cmd *cobra.Command, o *failoverOptions) error {
 		return renderPlan(out, resp)
 	}
 	if !o.client.json {
-		if err := renderStarted(out, resp, o.wait); err != nil {
+		render := renderStarted
+		if o.unfenced {
+			render = renderAccepted
+		}
+		if err := render(out, resp, o.wait); err != nil {
 			return err
 		}
 	}
@@ -163,6 +181,19 @@ func renderStarted(w io.Writer, r api.FailoverResponse, wait time.Duration) erro
 	}
 	if r.Plan != nil && r.Plan.Chosen != "" {
 		fmt.Fprintf(w, "promoting %s\n", r.Plan.Chosen)
+	}
+	var err error
+	if wait == 0 {
+		_, err = fmt.Fprintf(w, "follow it with `quorumha history --id %d`\n", r.RecordID)
+	}
+	return wrapWrite(err)
+}
+
+// renderAccepted prints the acceptance of an unfenced failover.
+func renderAccepted(w io.Writer, r api.FailoverResponse, wait time.Duration) error {
+	fmt.Fprintf(w, "failover of %s (record %d) goes on without a fence proof\n", r.Cluster, r.RecordID)
+	if r.Message != "" {
+		fmt.Fprintf(w, "%s\n", oneLine(r.Message))
 	}
 	var err error
 	if wait == 0 {

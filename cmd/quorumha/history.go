@@ -68,11 +68,11 @@ func renderHistory(w io.Writer, records []fsm.Record) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCLUSTER\tKIND\tTRIGGER\tOPENED\tDURATION\tRESULT\tMASTER")
+	fmt.Fprintln(tw, "ID\tCLUSTER\tKIND\tTRIGGER\tOPENED\tDURATION\tRESULT\tMASTER\tFENCE")
 	for _, r := range records {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.ID, r.Cluster, r.Kind, dash(r.Trigger), formatTime(r.Opened),
-			span(r.Opened, r.Closed), result(r.Result), masterChange(r))
+			span(r.Opened, r.Closed), result(r.Result), masterChange(r), fenceCell(r.Fence))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
@@ -97,6 +97,7 @@ func renderRecord(w io.Writer, r fsm.Record) error {
 	if r.Detail != "" {
 		rows = append(rows, [2]string{"detail", r.Detail})
 	}
+	rows = append(rows, fenceRows(r.Fence)...)
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 	}
@@ -215,4 +216,44 @@ func renderSalvage(w io.Writer, s *fsm.Salvage) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// fenceCell is a record's fence in one cell: the proof, awaiting_fence,
+// operator(by) or none; "-" when the record never fenced.
+func fenceCell(f *fsm.FenceInfo) string {
+	switch {
+	case f == nil:
+		return "-"
+	case f.State == fsm.FenceAwaiting:
+		return "awaiting_fence"
+	case f.State == fsm.FenceAccepted:
+		return "operator(" + f.By + ")"
+	default:
+		return f.Proof
+	}
+}
+
+// fenceRows are the fence lines of a full record.
+func fenceRows(f *fsm.FenceInfo) [][2]string {
+	if f == nil {
+		return nil
+	}
+	state := f.State
+	switch f.State {
+	case fsm.FenceAwaiting:
+		state = "awaiting_fence"
+	case fsm.FenceAccepted:
+		state += " by " + f.By + " at " + formatTime(f.At)
+	}
+	rows := [][2]string{{"fence", state + ", proof " + f.Proof}}
+	if !f.Since.IsZero() {
+		rows = append(rows, [2]string{"fence awaited", "since " + formatTime(f.Since)})
+	}
+	if f.Reason != "" {
+		rows = append(rows, [2]string{"fence reason", oneLine(f.Reason)})
+	}
+	for _, t := range f.Targets {
+		rows = append(rows, [2]string{"fence target", t.Address + ": " + dash(t.Proof) + " " + oneLine(t.Detail)})
+	}
+	return rows
 }

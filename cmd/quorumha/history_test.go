@@ -21,10 +21,16 @@ func TestRenderHistory_Table(t *testing.T) {
 		{"closed and open", []fsm.Record{
 			{ID: 42, Cluster: "app1", Kind: fsm.KindFailover, Trigger: "automatic", Opened: renderT0,
 				Closed: renderT0.Add(12500 * time.Millisecond), Result: fsm.ResultSuccess, OldMaster: "db1:3306", NewMaster: "db2:3306"},
+			{ID: 9, Cluster: "app3", Kind: fsm.KindFailover, Trigger: "automatic", Opened: renderT0.Add(-time.Hour), OldMaster: "m:3306",
+				Fence: &fsm.FenceInfo{State: fsm.FenceAwaiting, Proof: fsm.ProofNone, Reason: "m:3306: sql: unreachable"}},
+			{ID: 8, Cluster: "app3", Kind: fsm.KindFailover, Trigger: "manual", Opened: renderT0.Add(-time.Hour), OldMaster: "m:3306",
+				Fence: &fsm.FenceInfo{State: fsm.FenceAccepted, Proof: fsm.ProofOperator, By: "alice"}},
 			{ID: 7, Cluster: "app2", Kind: fsm.KindDetection, Trigger: "automatic", Opened: renderT0.Add(-time.Hour)},
-		}, `ID  CLUSTER  KIND       TRIGGER    OPENED                DURATION  RESULT   MASTER
-42  app1     failover   automatic  2026-11-23 02:00:00Z  12.5s     success  db1:3306 → db2:3306
-7   app2     detection  automatic  2026-11-23 01:00:00Z  running   open     -
+		}, `ID  CLUSTER  KIND       TRIGGER    OPENED                DURATION  RESULT   MASTER               FENCE
+42  app1     failover   automatic  2026-11-23 02:00:00Z  12.5s     success  db1:3306 → db2:3306  -
+9   app3     failover   automatic  2026-11-23 01:00:00Z  running   open     m:3306 → -           awaiting_fence
+8   app3     failover   manual     2026-11-23 01:00:00Z  running   open     m:3306 → -           operator(alice)
+7   app2     detection  automatic  2026-11-23 01:00:00Z  running   open     -                    -
 `},
 	}
 	for _, tt := range tests {
@@ -105,6 +111,22 @@ func TestRenderRecord_Salvage(t *testing.T) {
 		"0-1-10 -> 0-1-12", "57 bytes at mysql-bin.000003:900: incomplete", "https://db1:7080"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestRenderRecord_Fence(t *testing.T) {
+	r := fsm.Record{ID: 9, Cluster: "app3", Kind: fsm.KindFailover, OldMaster: "m:3306",
+		Fence: &fsm.FenceInfo{State: fsm.FenceProven, Proof: fsm.ProofAgent, Since: renderT0, Reason: "m:3306: sql: unreachable",
+			Targets: []fsm.FenceTarget{{Address: "m:3306", Proof: fsm.ProofAgent, Detail: "agent says the server is not running"}}}}
+	var sb strings.Builder
+	if err := renderRecord(&sb, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fence:          proven, proof agent", "fence awaited:  since 2026-11-23 02:00:00Z",
+		"fence target:   m:3306: agent agent says the server is not running"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("record lacks %q:\n%s", want, sb.String())
 		}
 	}
 }

@@ -11,6 +11,27 @@ import (
 	"github.com/quorumha/quorumha/recovery"
 )
 
+// fenceAgentDialer connects recovery's fence step and promotion to the
+// fence targets' agents with each cluster's agent credentials.
+func fenceAgentDialer(cfg *config.Config) recovery.FenceAgentDialer {
+	creds := map[string]config.AgentClient{}
+	for _, c := range cfg.Clusters {
+		creds[c.Name] = c.Agent
+	}
+	return func(cluster, url string) (recovery.FenceAgent, error) {
+		a, ok := creds[cluster]
+		if !ok {
+			return nil, fmt.Errorf("no cluster %q in the config", cluster)
+		}
+		c, err := agent.NewClient(url, agent.ClientOptions{Token: a.Token.Reveal(), CAFile: a.CAFile,
+			CertFile: a.CertFile, KeyFile: a.KeyFile, Timeout: 5 * time.Second})
+		if err != nil {
+			return nil, err // not a nil *Client in a non-nil interface
+		}
+		return c, nil
+	}
+}
+
 // agentDialer connects recovery's salvage step to the binlog agents with
 // each cluster's agent credentials.
 func agentDialer(cfg *config.Config) recovery.AgentDialer {

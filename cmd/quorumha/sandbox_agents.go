@@ -75,7 +75,7 @@ func startSandboxAgents(s *sandbox.Sandbox) ([]sandboxAgent, error) {
 		// fences it when that lease lapses.
 		cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  binlog_index: %s\n  token_file: %s\n  pid_file: %s\n"+
 			"  fence:\n    socket: %s\n    user: %s\n    password_file: %s\n    state_file: %s\n",
-			ports[i], inst.DataDir, filepath.Join(inst.DataDir, sandbox.BinlogIndex), token, filepath.Join(inst.DataDir, "mariadbd.pid"),
+			ports[i], inst.DataDir, filepath.Join(inst.DataDir, sandbox.BinlogIndex), token, inst.PIDFile(),
 			inst.Socket, sandbox.AdminUser, fencePW, filepath.Join(adir, "fence.json"))
 		if err := os.MkdirAll(adir, 0o700); err != nil {
 			return agents, err

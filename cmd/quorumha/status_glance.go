@@ -257,6 +257,10 @@ func renderClusterGlance(w io.Writer, c clusterView, now time.Time) error {
 	if a != nil && a.State != detector.AssessHealthy && a.Reason != "" {
 		fmt.Fprintf(w, "  why: %s\n", a.Reason)
 	}
+	if af := c.AwaitingFence; af != nil {
+		fmt.Fprintf(w, "  AWAITING_FENCE failover %d since %s (%s): %s\n", af.RecordID, formatTime(af.Since), age(now.Sub(af.Since)), oneLine(af.Reason))
+		fmt.Fprintf(w, "    no promotion until a fence proof holds; to accept the risk: quorumha failover --cluster %s --unfenced\n", c.Name)
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  INSTANCE\tROLE\tIO\tSQL\tLAG\tREPLICATES FROM")

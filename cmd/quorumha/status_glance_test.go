@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quorumha/quorumha/api"
 )
 
 var glanceT0 = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
@@ -138,5 +140,24 @@ func TestStatusCmd_SelfIsTheDetailView(t *testing.T) {
 	}
 	if !strings.Contains(out, "indexes:") || !strings.Contains(out, "GOSSIP MEMBER") {
 		t.Errorf("--self output:\n%s", out)
+	}
+}
+
+func TestStatusGlance_AwaitingFence(t *testing.T) {
+	var c clusterView
+	c.Name = "app1"
+	c.Master = "db1:3306"
+	c.AwaitingFence = &api.AwaitingFence{RecordID: 51, Reason: "db1:3306: sql: unreachable; agent: none configured", Since: glanceT0.Add(-90 * time.Second)}
+	var out strings.Builder
+	if err := renderClusterGlance(&out, c, glanceT0); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"AWAITING_FENCE failover 51 since " + formatTime(glanceT0.Add(-90*time.Second)) + " (1m30s): db1:3306: sql: unreachable; agent: none configured",
+		"quorumha failover --cluster app1 --unfenced",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
 	}
 }

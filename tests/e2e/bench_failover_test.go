@@ -32,7 +32,10 @@ func benchOneFailover(t *testing.T) (writable, repointed time.Duration, lost int
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, SemiSync: true})
-	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: sandboxClusterYAML(sb, "127.0.0.1"), LogLevel: "info"})
+	// Agents beside the servers, as recovery.fence: required needs a proof:
+	// after the kill -9 the master's agent says its server is not running.
+	clusters := agentsClusterYAML(ctx, t, sb, sandboxClusterYAML(sb, "127.0.0.1"))
+	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: clusters, LogLevel: "info"})
 	defer func() {
 		for _, c := range g.Running() {
 			g.Kill(c)

@@ -428,7 +428,10 @@ func TestDetect_BlipBelowThreshold(t *testing.T) {
 	// real failover by the controllers.
 	e := &detEnv{sb: sb, master: sb.Instance(0).Addr(), failover: true}
 	e.g = harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: detClustersYAML(sb, sandbox.Host),
-		ExtraYAML: "detector:\n  probe_interval: 1s\n  probe_timeout: 1s\n  failure_threshold: 3\n  replica_check: false\n"})
+		// best_effort: no agent or hook proves the killed master fenced,
+		// and this test is about detection, not fencing.
+		ExtraYAML: "detector:\n  probe_interval: 1s\n  probe_timeout: 1s\n  failure_threshold: 3\n  replica_check: false\n" +
+			"recovery:\n  fence: best_effort\n"})
 	if _, err := e.g.WaitLeader(ctx, e.g.Nodes); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,58 @@ type foOptions struct {
 	// ExtraYAML is added to every controller's config after the detector
 	// settings (e.g. a recovery: section).
 	ExtraYAML string
+	// NoAgents runs no host agents. By default, unless ClusterYAML already
+	// configures agents, an agent (with the server's pid file) runs beside
+	// every instance: recovery.fence is required, and after a kill -9 the
+	// agent saying the server is not running is the failover's fence proof.
+	NoAgents bool
+	// Fence sets recovery.fence ("" keeps the default, required).
+	Fence string
+}
+
+// foAgentToken is the bearer token of the agents startFailoverEnvOn runs.
+const foAgentToken = "fo-agent-token"
+
+// agentsClusterYAML starts an agent beside every instance of sb and adds
+// them (and their token) to a one-cluster YAML as sandboxClusterYAML
+// writes it.
+func agentsClusterYAML(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, yaml string) string {
+	t.Helper()
+	tokenFile := filepath.Join(t.TempDir(), "fo-agent.token")
+	if err := os.WriteFile(tokenFile, []byte(foAgentToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yaml = strings.Replace(yaml, "    instances:\n", "    agent:\n      token_file: "+tokenFile+"\n    instances:\n", 1)
+	for i, in := range sb.Instances() {
+		ag := startAgent(ctx, t, sb, i, foAgentToken)
+		line := "      - address: " + in.Addr() + "\n"
+		yaml = strings.Replace(yaml, line, line+"        agent: "+ag.url+"\n", 1)
+	}
+	return yaml
+}
+
+// withAgents starts an agent beside every instance of sb and returns opts
+// configured to use them, unless opts asks for none or names its own.
+func withAgents(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, opts foOptions) foOptions {
+	t.Helper()
+	if opts.NoAgents || slices.Contains(opts.ClusterYAML, "agent:") {
+		return opts
+	}
+	tokenFile := filepath.Join(t.TempDir(), "fo-agent.token")
+	if err := os.WriteFile(tokenFile, []byte(foAgentToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts.ClusterYAML = append(slices.Clone(opts.ClusterYAML), "agent:", "  token_file: "+tokenFile)
+	inst := map[int][]string{}
+	for i, kv := range opts.Instances {
+		inst[i] = slices.Clone(kv)
+	}
+	for i := range sb.Instances() {
+		ag := startAgent(ctx, t, sb, i, foAgentToken)
+		inst[i] = append(inst[i], "agent: "+ag.url)
+	}
+	opts.Instances = inst
+	return opts
 }
 
 // foEnv is one failover scenario: a GTID, semi-sync sandbox (master and two
@@ -84,8 +137,18 @@ func startFailoverEnv(ctx context.Context, t *testing.T, opts foOptions) *foEnv 
 func startFailoverEnvOn(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, opts foOptions) *foEnv {
 	t.Helper()
 	path := bin.Path(t)
+	opts = withAgents(ctx, t, sb, opts)
+	extra := detectYAML + opts.ExtraYAML
+	if opts.Fence != "" {
+		// One recovery: section: YAML refuses a key twice.
+		if strings.Contains(extra, "recovery:\n") {
+			extra = strings.Replace(extra, "recovery:\n", "recovery:\n  fence: "+opts.Fence+"\n", 1)
+		} else {
+			extra += "recovery:\n  fence: " + opts.Fence + "\n"
+		}
+	}
 	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: foClustersYAML(sb, opts),
-		ExtraYAML: detectYAML + opts.ExtraYAML, Env: opts.Env})
+		ExtraYAML: extra, Env: opts.Env})
 	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -387,6 +450,21 @@ type foRecord struct {
 	Result  string     `json:"result"`
 	Detail  string     `json:"detail"`
 	Salvage *foSalvage `json:"salvage"`
+	Fence   *foFence   `json:"fence"`
+}
+
+// foFence is fsm.FenceInfo as the API shows it.
+type foFence struct {
+	State   string `json:"state"`
+	Proof   string `json:"proof"`
+	Reason  string `json:"reason"`
+	Detail  string `json:"detail"`
+	By      string `json:"by"`
+	Targets []struct {
+		Address string `json:"address"`
+		Proof   string `json:"proof"`
+		Detail  string `json:"detail"`
+	} `json:"targets"`
 }
 
 // foSalvage is fsm.Salvage as the API shows it.

@@ -93,6 +93,11 @@ func TestFailover_KillMaster(t *testing.T) {
 
 	rec := e.killMasterAndWaitFailover(ctx, t, 0)
 	requireSuccessRecord(t, rec, e.addr(0), "", "automatic")
+	// The master's agent says its server is not running: the fence proof
+	// (recovery.fence: required).
+	if f := rec.Fence; f == nil || f.State != "proven" || f.Proof != "agent" || len(f.Targets) != 1 || f.Targets[0].Address != e.addr(0) {
+		t.Fatalf("fence %+v, want proven by the old master's agent; %s", f, rec.summary())
+	}
 	nm := e.index(rec.NewMaster)
 	if nm != 1 && nm != 2 {
 		t.Fatalf("new master %s is not a replica", rec.NewMaster)
@@ -529,5 +534,69 @@ func TestFailover_OldMasterBackWritableIsFenced(t *testing.T) {
 	e.waitMasterEverywhere(ctx, t, e.addr(nm))
 	if ro, err := e.readOnly(ctx, nm); err != nil || ro {
 		t.Fatalf("new master read_only=%v err=%v, want writable", ro, err)
+	}
+}
+
+// TestFailover_AwaitingFenceUntilOperatorAccepts is safety rule 3: the
+// master is killed and nothing can prove it fenced (no agent, no hook, no
+// lease witness), so under recovery.fence: required the failover waits in
+// awaiting_fence, promotes nobody, and says why in status; once an
+// operator runs `failover --unfenced` it goes on, and the record names who
+// accepted.
+func TestFailover_AwaitingFenceUntilOperatorAccepts(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e := startFailoverEnv(ctx, t, foOptions{NoAgents: true})
+	before := e.lastRecordID(ctx, t)
+	if err := e.sb.Kill(0); err != nil {
+		t.Fatal(err)
+	}
+	addr := e.g.Nodes[0].HTTPAddr
+	err := harness.Poll(ctx, 200*time.Millisecond, func() error {
+		out, code := cli(ctx, t, "status", "--addr", addr)
+		if code != 0 || !strings.Contains(out, "AWAITING_FENCE failover") || !strings.Contains(out, e.addr(0)+": sql: unreachable") {
+			return fmt.Errorf("status (exit %d):\n%s", code, out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("status never showed the failover awaiting a fence: %v", err)
+	}
+	// Several retries later, still nobody promoted and still one record.
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		if w := e.sampler.writable(ctx, t); len(w) != 0 {
+			t.Fatalf("instances %v writable while the failover awaits a fence", w)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	recs, err := foHistory(ctx, e.g.Nodes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh := failoversAfter(recs, before); len(fresh) != 1 || !fresh[0].open() || fresh[0].Fence == nil || fresh[0].Fence.State != "awaiting" {
+		t.Fatalf("want one open failover awaiting a fence, got %+v", fresh)
+	}
+	if out, code := cli(ctx, t, "history", "--addr", addr, "--cluster", detCluster); code != 0 || !strings.Contains(out, "awaiting_fence") {
+		t.Fatalf("history (exit %d) does not show awaiting_fence:\n%s", code, out)
+	}
+
+	out, code := cli(ctx, t, "failover", "--cluster", detCluster, "--unfenced", "--by", "e2e-operator", "--addr", addr, "--wait", "0")
+	if code != 0 || !strings.Contains(out, "goes on without a fence proof") {
+		t.Fatalf("failover --unfenced: exit %d:\n%s", code, out)
+	}
+	rec := e.waitFailoverClosed(ctx, t, e.g.Running(), before)
+	requireSuccessRecord(t, rec, e.addr(0), "", "automatic")
+	if f := rec.Fence; f == nil || f.State != "accepted" || f.Proof != "operator" || f.By != "e2e-operator" {
+		t.Fatalf("fence %+v, want accepted by e2e-operator; %s", f, rec.summary())
+	}
+	nm := e.index(rec.NewMaster)
+	e.requireNewMaster(ctx, t, nm)
+
+	// Accepting again, with nothing awaiting, is refused and changes nothing.
+	out, code = cli(ctx, t, "failover", "--cluster", detCluster, "--unfenced", "--addr", addr, "--wait", "0")
+	if code == 0 || !strings.Contains(out, "409") {
+		t.Fatalf("second --unfenced: exit %d:\n%s", code, out)
 	}
 }

@@ -41,7 +41,11 @@ func startAgent(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, i int, t
 		t.Fatal(err)
 	}
 	port := harness.FreePorts(t, 1)[0]
-	cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  token_file: %s\n", port, sb.Instance(i).DataDir, tokenFile)
+	// pid_file: the agent says whether the server runs (the fence proof
+	// after a kill -9); binlog_index: a replica's datadir has a relay log
+	// index too.
+	cfg := fmt.Sprintf("agent:\n  listen: 127.0.0.1:%d\n  binlog_dir: %s\n  binlog_index: %s\n  token_file: %s\n  pid_file: %s\n",
+		port, sb.Instance(i).DataDir, filepath.Join(sb.Instance(i).DataDir, sandbox.BinlogIndex), tokenFile, sb.Instance(i).PIDFile())
 	cfgFile := filepath.Join(dir, "agent.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -86,11 +90,13 @@ func (a *agentProc) stop() {
 // controllers that know the agent.
 func salvageEnv(ctx context.Context, t *testing.T) (*foEnv, *agentProc) {
 	t.Helper()
-	return salvageEnvMode(ctx, t, true)
+	return salvageEnvMode(ctx, t, true, "")
 }
 
-// salvageEnvMode is salvageEnv with GTID or file/position replication.
-func salvageEnvMode(ctx context.Context, t *testing.T, gtid bool) (*foEnv, *agentProc) {
+// salvageEnvMode is salvageEnv with GTID or file/position replication and
+// recovery.fence ("" for the default, required: the agent's "server not
+// running" after the kill -9 is the fence proof).
+func salvageEnvMode(ctx context.Context, t *testing.T, gtid bool, fence string) (*foEnv, *agentProc) {
 	t.Helper()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: gtid})
 	const token = "agent-test-token"
@@ -103,7 +109,7 @@ func salvageEnvMode(ctx context.Context, t *testing.T, gtid bool) (*foEnv, *agen
 	if !gtid {
 		mode = "file"
 	}
-	e := startFailoverEnvOn(ctx, t, sb, foOptions{Async: true,
+	e := startFailoverEnvOn(ctx, t, sb, foOptions{Async: true, Fence: fence,
 		ClusterYAML: []string{"replication_mode: " + mode, "agent:", "  token_file: " + tokenFile},
 		Instances:   map[int][]string{0: {"agent: " + ag.url}, 1: {"candidate_master: true"}}})
 	return e, ag
@@ -253,7 +259,7 @@ func TestSalvage_FilePosition(t *testing.T) {
 	skipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
-	e, _ := salvageEnvMode(ctx, t, false)
+	e, _ := salvageEnvMode(ctx, t, false, "")
 	ids := writeOnlyOnMaster(ctx, t, e, salvageRows)
 	rec := e.killMasterAndWaitFailover(ctx, t, 0)
 	requireSuccessRecord(t, rec, e.addr(0), e.addr(1), "automatic")
@@ -275,7 +281,10 @@ func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {
 	skipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
-	e, ag := salvageEnv(ctx, t)
+	// With the master's whole host gone and no lease witness, nothing
+	// proves a fence: this test is about the salvage, so it promotes
+	// under best_effort (the fence tests cover the wait).
+	e, ag := salvageEnvMode(ctx, t, true, "best_effort")
 	writeOnlyOnMaster(ctx, t, e, salvageRows)
 	survivors, err := e.salvageIDs(ctx, 1, "salvage")
 	if err != nil {
@@ -320,6 +329,9 @@ func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {
 	}
 	if st, _ := rec.step("salvage"); st.Outcome != "warning" {
 		t.Errorf("salvage step %+v, want a warning", st)
+	}
+	if f := rec.Fence; f == nil || f.State != "unproven" || f.Proof != "none" {
+		t.Errorf("fence %+v, want best_effort's unproven/none", f)
 	}
 	e.sampler.require(t)
 }

@@ -16,7 +16,7 @@ func myCnf(inst Instance, master bool, opts Options) string {
 	w("bind-address=%s", inst.host())
 	w("datadir=%s", inst.DataDir)
 	w("socket=%s", inst.Socket)
-	w("pid-file=%s/mariadbd.pid", inst.DataDir)
+	w("pid-file=%s", inst.PIDFile())
 	w("log-error=%s", inst.errorLog())
 	w("basedir=/usr")
 	w("server_id=%d", inst.ServerID)

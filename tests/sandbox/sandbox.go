@@ -134,6 +134,10 @@ func (i Instance) host() string {
 	return i.Host
 }
 
+// PIDFile is the server's pid file, for an agent's pid_file: it tells
+// whether the server runs (a kill -9 leaves it naming a dead process).
+func (i Instance) PIDFile() string { return filepath.Join(i.DataDir, "mariadbd.pid") }
+
 // defaultsFile is the my.cnf of the instance.
 func (i Instance) defaultsFile() string { return filepath.Join(i.DataDir, "my.cnf") }
 

@@ -210,7 +210,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:     cfg.Logger,
 	}
 	if s.client == nil {
-		s.client = &http.Client{Timeout: 30 * time.Second}
+		// No proxy: HTTP_PROXY must not see the write token.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		s.client = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	if s.now == nil {
 		s.now = time.Now

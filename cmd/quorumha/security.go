@@ -50,6 +50,7 @@ func advertisedHTTP(cfg *config.Config) string {
 func forwardClient(conf *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = conf
+	tr.Proxy = nil // HTTP_PROXY must never see the forwarded token
 	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
 }
 

@@ -83,6 +83,7 @@ func TestGroup_BadInputChangesNothing(t *testing.T) {
 	}
 	req, _ := http.NewRequestWithContext(ctx, "POST", follower.URL("/v1/clusters/app1/ack"), strings.NewReader(`{"by":"ok"}`))
 	req.Header.Set("Authorization", "Bearer s3cret-token")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("authorised ack: %v %v", err, resp)

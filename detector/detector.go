@@ -46,8 +46,10 @@ type Config struct {
 	// Clusters are the clusters to watch; names must be unique.
 	Clusters []ClusterSpec
 	// GroupSize returns the number of controllers in the group (the raft
-	// voters); the quorum is a share of it even when gossip hears fewer.
-	// nil counts the gossip members.
+	// voters); the quorum is a share of it whatever gossip hears: fake
+	// gossip members must not change the arithmetic. A result below 1
+	// (group not known yet) makes a majority unreachable. nil counts the
+	// gossip members (tests and a controller without raft only).
 	GroupSize func() int
 	// Clock drives the probe loops; default RealClock.
 	Clock Clock
@@ -278,6 +280,10 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	d.reassess(name)
 }
 
+// unknownGroup stands for the group size while the raft configuration is
+// not known: no majority of it can be reached.
+const unknownGroup = 1 << 16
+
 // reassess recomputes a cluster's Assessment from the latest evidence.
 func (d *Detector) reassess(name string) {
 	d.assessMu.Lock()
@@ -296,7 +302,10 @@ func (d *Detector) reassess(name string) {
 	// controllers this one happens to hear: a controller cut off from
 	// gossip must not become a majority of one.
 	if d.cfg.GroupSize != nil {
-		live = max(live, d.cfg.GroupSize())
+		live = d.cfg.GroupSize()
+		if live < 1 {
+			live = unknownGroup
+		}
 	}
 	d.mu.Lock()
 	cs := d.clusters[name]

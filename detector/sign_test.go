@@ -152,7 +152,6 @@ func TestVerdictStore_Bounded(t *testing.T) {
 	}
 }
 
-
 // Quorum arithmetic uses the raft voters, never the gossip members: fake
 // members must not lower the share one controller's vote is of, nor raise
 // the group so a numeric quorum looks met.

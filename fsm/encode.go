@@ -29,6 +29,8 @@ func (t MessageType) String() string {
 		return "NodeMeta"
 	case SalvageType:
 		return "Salvage"
+	case NodeKeyType:
+		return "NodeKey"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("MessageType(%d, ignorable)", uint8(t))

@@ -249,6 +249,7 @@ func (s *Server) routes() http.Handler {
 	read("GET /v1/raft/peers", s.peers)
 	write("POST /v1/raft/join", s.join)
 	write("DELETE /v1/raft/peers/{id}", s.removePeer)
+	write("POST /v1/raft/register", s.nodeKey)
 
 	read("GET /v1/history", s.history)
 	read("GET /v1/history/{id}", s.record)

@@ -172,3 +172,22 @@ func (f *fakeSwitchover) Switchover(_ context.Context, req recovery.SwitchoverRe
 	f.calls++
 	return recovery.SwitchoverResult{DryRun: req.DryRun}, nil
 }
+
+// Item 1: only a raft voter's verdict key is recorded.
+func TestNodeKey_VotersOnly(t *testing.T) {
+	key := `"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="`
+	for _, tt := range []struct {
+		body string
+		want int
+	}{
+		{`{"id":"c2","public_key":` + key + `}`, 200},
+		{`{"id":"ghost1","public_key":` + key + `}`, 400},
+		{`{"id":"c2","public_key":"AAAA"}`, 400},
+	} {
+		f := newFixture(t, nil, nil)
+		rec := do(f.srv.Handler(), "POST", "/v1/raft/register", tt.body, nil)
+		if rec.Code != tt.want || (len(f.raft.applied()) == 1) != (tt.want == 200) {
+			t.Fatalf("%s: status %d, %d applies: %s", tt.body, rec.Code, len(f.raft.applied()), rec.Body)
+		}
+	}
+}

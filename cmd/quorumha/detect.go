@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -23,11 +24,15 @@ type detection struct {
 	det    *detector.Detector
 	gossip *detector.Gossip // nil when node.gossip_addr is empty (single vantage point)
 	prober *detector.Prober
+	// signKey signs this controller's verdicts (nil without gossip); its
+	// public half is published through the leader (registerSelf).
+	signKey ed25519.PrivateKey
 }
 
 // createDetection builds the prober, joins gossip and builds the detector
 // with, for each cluster, the master chosen by detector.InitialMaster.
-func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, groupSize func() int, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
+func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, node *consensus.Node, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
+	groupSize := voterCount(node)
 	quorum, err := detector.ParseQuorum(cfg.Detector.Quorum)
 	if err != nil {
 		return nil, fmt.Errorf("detector.quorum: %w", err)
@@ -61,9 +66,16 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, gr
 			d.prober.Close()
 			return nil, err
 		}
+		signKey, err := detector.LoadOrCreateKey(cfg.Node.DataDir)
+		if err != nil {
+			d.prober.Close()
+			return nil, fmt.Errorf("node.data_dir: %w", err)
+		}
+		d.signKey = signKey
 		g, err := detector.NewGossip(detector.GossipConfig{
 			NodeName: cfg.Node.ID, Zone: cfg.Node.Zone, HTTPAddr: advertisedHTTP(cfg), BindAddr: cfg.Node.GossipAddr,
 			Join: cfg.Node.GossipJoin, SecretKey: key, Profile: cfg.Node.RaftProfile,
+			SigningKey: signKey, Trust: voterKeys(node, state), KnownInstance: knownInstance(cfg),
 			Logger: logger.With("pkg", "gossip"),
 		})
 		if err != nil {
@@ -135,6 +147,36 @@ func readGossipKey(path string) ([]byte, error) {
 }
 
 func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
+
+// voterKeys trusts a controller's verdicts only while it is a voter of the
+// raft configuration, and only with the key recorded for it in the
+// replicated state.
+func voterKeys(node *consensus.Node, state *fsm.FSM) detector.Trust {
+	return func(id string) (ed25519.PublicKey, bool) {
+		peers, err := node.Peers()
+		if err != nil {
+			return nil, false
+		}
+		for _, p := range peers {
+			if p.ID == id && p.Suffrage == "voter" {
+				return state.NodeKey(id)
+			}
+		}
+		return nil, false
+	}
+}
+
+// knownInstance reports whether an address is one of the configured
+// instances: verdicts about anything else are dropped.
+func knownInstance(cfg *config.Config) func(string) bool {
+	known := map[string]bool{}
+	for _, c := range cfg.Clusters {
+		for _, in := range c.Instances {
+			known[in.Address] = true
+		}
+	}
+	return func(addr string) bool { return known[addr] }
+}
 
 // voterCount is the number of voters in the raft configuration: the group
 // the detection quorum is a share of.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -174,7 +175,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	c.detect, err = createDetection(ctx, cfg, c.state, voterCount(c.node), reg, logger)
+	c.detect, err = createDetection(ctx, cfg, c.state, c.node, reg, logger)
 	if err != nil {
 		_ = c.node.Shutdown(context.Background())
 		return err
@@ -206,6 +207,11 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
+	if c.detect.signKey != nil {
+		wg.Go(func() {
+			registerSelf(runCtx, cfg, c.state, c.detect.signKey.Public().(ed25519.PublicKey), srv.Handler(), logger.With("pkg", "register"))
+		})
+	}
 	wg.Add(3)
 	go func() { // each goroutine here is owned by runController: waited for below
 		defer wg.Done()
@@ -322,53 +328,7 @@ func (c *controller) onLeader(ctx context.Context) {
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
 	c.runner.Store(runner)
 	defer c.runner.CompareAndSwap(runner, nil)
-	var wg sync.WaitGroup
-	if c.detect.gossip != nil {
-		wg.Go(func() { c.recordMemberMeta(ctx, logger) })
-	}
 	runner.Run(ctx)
-	wg.Wait()
-}
-
-// memberMetaEvery is how often the leader copies the controllers' gossiped
-// HTTP addresses and zones into the replicated state.
-const memberMetaEvery = 5 * time.Second
-
-// recordMemberMeta records, for every gossip member that advertises an HTTP
-// address, its address and zone in the replicated state (only when they
-// differ from what is recorded), so every controller can list the whole
-// group with its HTTP addresses (quorumha status asks each one), even for a
-// controller that is down and no longer gossips. It returns when ctx ends.
-func (c *controller) recordMemberMeta(ctx context.Context, logger *slog.Logger) {
-	t := time.NewTicker(memberMetaEvery)
-	defer t.Stop()
-	for {
-		for _, m := range c.detect.gossip.Members() {
-			if m.HTTPAddr == "" || m.State != "alive" || m.Name == c.cfg.Node.ID {
-				continue
-			}
-			meta := fsm.NodeMeta{ID: m.Name, HTTPAddr: m.HTTPAddr, Zone: m.Zone}
-			if cur, ok := c.state.Node(m.Name); ok && cur == meta {
-				continue
-			}
-			cmd, err := fsm.Encode(fsm.NodeMetaType, meta)
-			if err == nil {
-				_, err = c.node.Apply(ctx, cmd)
-			}
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, consensus.ErrNotLeader) {
-					logger.Warn("record controller address", "controller", m.Name, "err", err)
-				}
-				break
-			}
-			logger.Info("recorded controller address", "controller", m.Name, "http_addr", m.HTTPAddr, "zone", m.Zone)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // hookTimeout bounds one hook run: a hung fencing script must not hold a

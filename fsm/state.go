@@ -19,7 +19,7 @@ type state struct {
 	clusters map[string]*ClusterState
 	nodes    map[string]NodeMeta
 	keys     map[string]NodeKey // controller id -> verdict-signing key
-	applied  uint64 // index of the last applied log
+	applied  uint64             // index of the last applied log
 }
 
 func newState() *state {

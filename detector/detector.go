@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -24,6 +25,19 @@ type ClusterSpec struct {
 	User string
 	// Password is User's password.
 	Password string
+	// Instances are the configured addresses: the detector never probes
+	// (with User's credentials) anything else, whatever the replicated
+	// state or discovery says. Empty means Master and Replicas.
+	Instances []string
+}
+
+// ErrUnconfiguredInstance means an address is not one of the cluster's
+// configured instances.
+var ErrUnconfiguredInstance = errors.New("detector: not a configured instance")
+
+// configured reports whether addr is one of the spec's instances.
+func (c ClusterSpec) configured(addr string) bool {
+	return slices.ContainsFunc(c.Instances, func(a string) bool { return strings.EqualFold(a, addr) })
 }
 
 // Config configures a Detector.
@@ -152,6 +166,13 @@ func New(cfg Config, prober InstanceProber, gossip VerdictExchange) (*Detector, 
 			return nil, fmt.Errorf("%w: cluster %q listed twice", ErrBadConfig, c.Name)
 		}
 		c.Replicas = slices.Clone(c.Replicas)
+		if len(c.Instances) == 0 {
+			c.Instances = append([]string{c.Master}, c.Replicas...)
+		}
+		c.Instances = slices.Clone(c.Instances)
+		if !c.configured(c.Master) {
+			return nil, fmt.Errorf("%w: cluster %q: master %s: %w", ErrBadConfig, c.Name, c.Master, ErrUnconfiguredInstance)
+		}
 		d.clusters[c.Name] = &clusterState{spec: c, own: d.freshVerdict(c.Name, c.Master, 0),
 			replicas: map[string]ReplicaObservation{}}
 	}
@@ -421,6 +442,9 @@ func (d *Detector) SetMaster(cluster, addr string) error {
 	if strings.EqualFold(old, addr) {
 		return nil
 	}
+	if !cs.spec.configured(addr) {
+		return fmt.Errorf("cluster %q: master %s: %w", cluster, addr, ErrUnconfiguredInstance)
+	}
 	replicas := slices.DeleteFunc(slices.Clone(cs.spec.Replicas), func(r string) bool { return strings.EqualFold(r, addr) })
 	if !slices.Contains(replicas, old) {
 		replicas = append(replicas, old)
@@ -439,6 +463,11 @@ func (d *Detector) SetReplicas(cluster string, replicas []string) error {
 	cs, ok := d.clusters[cluster]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownCluster, cluster)
+	}
+	for _, r := range replicas {
+		if !cs.spec.configured(r) {
+			return fmt.Errorf("cluster %q: replica %s: %w", cluster, r, ErrUnconfiguredInstance)
+		}
 	}
 	cs.spec.Replicas = slices.Clone(replicas)
 	return nil

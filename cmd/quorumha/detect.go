@@ -56,7 +56,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, no
 				replicas = append(replicas, a)
 			}
 		}
-		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas,
+		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas, Instances: addrs,
 			User: c.User, Password: c.Password.Reveal()})
 	}
 	var exchange detector.VerdictExchange

@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,9 @@ type ClusterSpec struct {
 	User string
 	// Password is User's password.
 	Password string
+	// TLS is the verified TLS of every connection to the cluster's
+	// servers (nil: plain TCP).
+	TLS *tls.Config
 	// Instances are the configured addresses: the detector never probes
 	// (with User's credentials) anything else, whatever the replicated
 	// state or discovery says. Empty means Master and Replicas.
@@ -267,12 +271,12 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	var wg sync.WaitGroup
 	var res ProbeResult
 	wg.Go(func() {
-		res = d.prober.Probe(pctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password})
+		res = d.prober.Probe(pctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password, TLS: spec.TLS})
 	})
 	obs := make([]ReplicaObservation, len(spec.Replicas))
 	for i, r := range spec.Replicas {
 		wg.Go(func() {
-			obs[i] = d.prober.ProbeReplica(pctx, Target{Addr: r, User: spec.User, Password: spec.Password}, prevObs[r])
+			obs[i] = d.prober.ProbeReplica(pctx, Target{Addr: r, User: spec.User, Password: spec.Password, TLS: spec.TLS}, prevObs[r])
 		})
 	}
 	wg.Wait()
@@ -481,5 +485,5 @@ func (d *Detector) Recheck(ctx context.Context, cluster string) (ProbeResult, er
 	if !ok {
 		return ProbeResult{}, fmt.Errorf("%w: %q", ErrUnknownCluster, cluster)
 	}
-	return d.prober.Probe(ctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password}), nil
+	return d.prober.Probe(ctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password, TLS: spec.TLS}), nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -39,7 +40,11 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, no
 	}
 	d := &detection{prober: detector.NewProber(detector.ProberConfig{Timeout: cfg.Detector.ProbeTimeout, Logger: logger.With("pkg", "detector")})}
 	var specs []detector.ClusterSpec
-	for _, c := range cfg.Clusters {
+	for i, c := range cfg.Clusters {
+		dbTLS, err := cfg.ClusterTLS(i)
+		if err != nil {
+			return nil, err
+		}
 		var addrs []string
 		for _, in := range c.Instances {
 			addrs = append(addrs, in.Address)
@@ -48,7 +53,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, no
 		if cs, ok := state.Cluster(c.Name); ok {
 			recorded = cs.Master
 		}
-		master, why := detector.InitialMaster(ctx, addrs, recorded, masterFinder(c, cfg.Detector.ProbeTimeout, logger))
+		master, why := detector.InitialMaster(ctx, addrs, recorded, masterFinder(c, dbTLS, cfg.Detector.ProbeTimeout, logger))
 		logger.Info("watching master", "cluster", c.Name, "master", master, "because", why)
 		var replicas []string
 		for _, a := range addrs {
@@ -56,7 +61,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, no
 				replicas = append(replicas, a)
 			}
 		}
-		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas, Instances: addrs,
+		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas, Instances: addrs, TLS: dbTLS,
 			User: c.User, Password: c.Password.Reveal()})
 	}
 	var exchange detector.VerdictExchange
@@ -109,15 +114,15 @@ func (d *detection) close(ctx context.Context) {
 
 // masterFinder discovers a cluster's topology with short timeouts and names
 // its master only when there is exactly one writable master.
-func masterFinder(c config.Cluster, timeout time.Duration, logger *slog.Logger) detector.MasterFinder {
-	cred := topology.Credentials{User: c.User, Password: c.Password.Reveal()}
+func masterFinder(c config.Cluster, dbTLS *tls.Config, timeout time.Duration, logger *slog.Logger) detector.MasterFinder {
+	cred := topology.Credentials{User: c.User, Password: c.Password.Reveal(), TLS: dbTLS}
 	to := topology.Timeouts{Connect: timeout, Read: 2 * timeout, Write: 2 * timeout}
 	return func(ctx context.Context, seeds []string) (string, bool) {
 		ctx, cancel := context.WithTimeout(ctx, 10*timeout+5*time.Second)
 		defer cancel()
-		dial := func(ctx context.Context, addr string) (*topology.Conn, error) {
+		dial := topology.OnlyConfigured(seeds, func(ctx context.Context, addr string) (*topology.Conn, error) {
 			return topology.Open(ctx, addr, cred, to, nil)
-		}
+		})
 		topo, err := topology.Discover(ctx, seeds, dial, logger)
 		if err != nil || topo.Master == nil || topo.HasAnomaly(topology.MultipleWritableMasters, "") {
 			return "", false

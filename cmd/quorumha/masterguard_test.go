@@ -10,6 +10,7 @@ import (
 
 	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/topology"
 )
 
 // fakeGroup applies straight to an FSM, as a one-node leader would.
@@ -68,5 +69,15 @@ func TestMasterGuard_RefusesUnconfiguredMaster(t *testing.T) {
 	}
 	if cs, _ := state.Cluster("app1"); cs.Master != "10.0.0.2:3306" {
 		t.Fatalf("master %q", cs.Master)
+	}
+}
+
+// Security review item 3: recovery logs in only to configured instances.
+func TestDialInstance_RefusesUnconfigured(t *testing.T) {
+	cfg := &config.Config{Clusters: []config.Cluster{{Name: "app1", Instances: []config.Instance{{Address: "10.0.0.1:3306"}}}}}
+	dial := dialInstance(cfg, nil)
+	_, err := dial(context.Background(), "127.0.0.1:17999", topology.Credentials{User: "admin", Password: "pw"})
+	if !errors.Is(err, topology.ErrNotConfigured) {
+		t.Fatalf("err = %v, want ErrNotConfigured", err)
 	}
 }

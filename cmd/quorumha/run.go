@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"strings"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -324,7 +325,7 @@ func (c *controller) onLeader(ctx context.Context) {
 		Clusters: recoveryClusters(c.cfg),
 		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
 			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout},
-	}, newMasterGuard(c.node, c.state, c.cfg), c.state, c.detect.det, dialInstance(c.cfg.Detector.ProbeTimeout, c.log.With("pkg", "topology")),
+	}, newMasterGuard(c.node, c.state, c.cfg), c.state, c.detect.det, dialInstance(c.cfg, c.log.With("pkg", "topology")),
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
 	c.runner.Store(runner)
 	defer c.runner.CompareAndSwap(runner, nil)
@@ -358,9 +359,30 @@ func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
 
 // dialInstance connects recovery to an instance. Connects are short (a dead
 // master must not hold the failover), reads long enough for server-side waits.
-func dialInstance(probeTimeout time.Duration, logger *slog.Logger) recovery.Dialer {
-	to := topology.Timeouts{Connect: max(probeTimeout, time.Second), Read: 10 * time.Second, Write: 5 * time.Second}
+// It logs in only to configured instances, with their cluster's TLS: the
+// admin account never goes to an address someone else named.
+func dialInstance(cfg *config.Config, logger *slog.Logger) recovery.Dialer {
+	to := topology.Timeouts{Connect: max(cfg.Detector.ProbeTimeout, time.Second), Read: 10 * time.Second, Write: 5 * time.Second}
+	type dbTLS struct {
+		conf *tls.Config
+		err  error // validated at start: an error here is a file changed since
+	}
+	tlsOf := map[string]dbTLS{}
+	for i, c := range cfg.Clusters {
+		conf, err := cfg.ClusterTLS(i)
+		for _, in := range c.Instances {
+			tlsOf[strings.ToLower(in.Address)] = dbTLS{conf, err}
+		}
+	}
 	return func(ctx context.Context, addr string, cred topology.Credentials) (recovery.Instance, error) {
+		t, ok := tlsOf[strings.ToLower(addr)]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%s: %w: recovery does not log in to it", addr, topology.ErrNotConfigured)
+		case t.err != nil:
+			return nil, fmt.Errorf("%s: database TLS: %w", addr, t.err)
+		}
+		cred.TLS = t.conf
 		c, err := topology.Open(ctx, addr, cred, to, logger)
 		if err != nil {
 			return nil, err

@@ -326,7 +326,7 @@ func (c *controller) onLeader(ctx context.Context) {
 		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
 			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout},
 	}, newMasterGuard(c.node, c.state, c.cfg), c.state, c.detect.det, dialInstance(c.cfg, c.log.With("pkg", "topology")),
-		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
+		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks"), Secrets: configSecrets(c.cfg)}.Run)
 	c.runner.Store(runner)
 	defer c.runner.CompareAndSwap(runner, nil)
 	runner.Run(ctx)
@@ -389,4 +389,14 @@ func dialInstance(cfg *config.Config, logger *slog.Logger) recovery.Dialer {
 		}
 		return c, nil
 	}
+}
+
+// configSecrets lists every secret value of the config, for redaction of
+// hook output before it is logged or written into a replicated record.
+func configSecrets(cfg *config.Config) []string {
+	out := []string{cfg.API.Token.Reveal(), cfg.API.ReadToken.Reveal()}
+	for _, c := range cfg.Clusters {
+		out = append(out, c.Password.Reveal(), c.ReplPassword.Reveal(), c.Agent.Token.Reveal())
+	}
+	return out
 }

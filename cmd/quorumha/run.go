@@ -304,10 +304,25 @@ func (c *controller) onLeader(ctx context.Context) {
 		logger.Error("encode node meta", "err", err)
 		return
 	}
-	for {
-		_, err := c.node.Apply(ctx, cmd)
+	cmds := [][]byte{cmd}
+	if c.detect.signKey != nil {
+		// The verdict key first: once a controller's HTTP address is
+		// recorded, so is its key (registerSelf has nothing left to do).
+		pub := c.detect.signKey.Public().(ed25519.PublicKey)
+		if k, ok := c.state.NodeKey(c.cfg.Node.ID); !ok || !k.Equal(pub) {
+			kc, err := fsm.Encode(fsm.NodeKeyType, fsm.NodeKey{ID: c.cfg.Node.ID, PublicKey: pub})
+			if err != nil {
+				logger.Error("encode node key", "err", err)
+				return
+			}
+			cmds = [][]byte{kc, cmd}
+		}
+	}
+	for len(cmds) > 0 {
+		_, err := c.node.Apply(ctx, cmds[0])
 		if err == nil {
-			break
+			cmds = cmds[1:]
+			continue
 		}
 		if errors.Is(err, consensus.ErrNotLeader) || ctx.Err() != nil {
 			return

@@ -171,14 +171,16 @@ func (s *verdictStore) open(b wireBatch) wireBatch {
 	}
 	if len(b.Verdicts) > 0 {
 		s.dropped.Add(uint64(len(b.Verdicts)))
-		s.log.Warn("dropped unsigned gossip verdicts", "from", b.From, "count", len(b.Verdicts))
+		// Debug, not Warn: anyone who speaks gossip could flood the log.
+		// Dropped() counts them for the metrics.
+		s.log.Debug("dropped unsigned gossip verdicts", "claimed_from", b.From, "count", len(b.Verdicts))
 	}
 	out := wireBatch{From: b.From}
 	for _, sv := range b.Signed {
 		v, err := openVerdict(sv, s.trust)
 		if err != nil {
 			s.dropped.Add(1)
-			s.log.Warn("dropped gossip verdict", "claimed_from", b.From, "err", err)
+			s.log.Debug("dropped gossip verdict", "claimed_from", b.From, "err", err)
 			continue
 		}
 		out.From = v.Controller

@@ -41,6 +41,7 @@ func registerSelf(ctx context.Context, cfg *config.Config, state *fsm.FSM, key e
 		if !registered(state, want) {
 			req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/v1/raft/register", bytes.NewReader(body))
 			req.Host = cfg.Node.HTTPAddr
+			req.RemoteAddr = "in-process:0"
 			req.Header.Set("Content-Type", "application/json")
 			if tok := cfg.API.Token.Reveal(); tok != "" {
 				req.Header.Set("Authorization", "Bearer "+tok)

@@ -218,7 +218,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:     cfg.Logger,
 	}
 	if s.client == nil {
-		s.client = &http.Client{Timeout: 30 * time.Second}
+		// No proxy: HTTP_PROXY must not see the write token.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		s.client = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -254,6 +257,7 @@ func (s *Server) routes() http.Handler {
 	read("GET /v1/raft/peers", s.peers)
 	write("POST /v1/raft/join", s.join)
 	write("DELETE /v1/raft/peers/{id}", s.removePeer)
+	write("POST /v1/raft/register", s.nodeKey)
 
 	read("GET /v1/history", s.history)
 	read("GET /v1/history/{id}", s.record)

@@ -265,7 +265,22 @@ func do(h http.Handler, method, path, body string, header map[string]string) *ht
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	// As the CLI does: JSON bodies say so, and the Host is the address
+	// the controller listens on (httptest's example.com is a DNS name the
+	// rebinding check refuses when no token is set).
+	req.Host = "10.0.1.10:8080"
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range header {
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+			continue
+		}
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	rec := httptest.NewRecorder()

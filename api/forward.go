@@ -40,6 +40,9 @@ func (s *Server) forward(r *http.Request, body []byte, local func() (any, error)
 			return local()
 		}
 		id, base, err := s.leaderHTTP()
+		if errors.Is(err, ErrForward) {
+			return nil, err // a refusal, not a wait for a leader
+		}
 		if err == nil {
 			var resp *rawResponse
 			resp, err = s.forwardOnce(ctx, id, base, r, body)
@@ -77,7 +80,15 @@ func (s *Server) leaderHTTP() (id, base string, err error) {
 	if !ok || meta.HTTPAddr == "" {
 		return "", "", fmt.Errorf("%w: leader %s has not recorded its HTTP address yet", consensus.ErrNoLeader, id)
 	}
-	return id, baseURL(meta.HTTPAddr), nil
+	base = baseURL(meta.HTTPAddr)
+	if s.cfg.TLS != nil && !strings.HasPrefix(base, "https://") {
+		// A follower that serves HTTPS was given its client's token over
+		// TLS; sending it on in clear (to an address anyone could have
+		// recorded) would undo that.
+		return "", "", fmt.Errorf("%w: leader %s records a plain HTTP address %s and this controller serves HTTPS: refusing to forward the token in clear",
+			ErrForward, id, meta.HTTPAddr)
+	}
+	return id, base, nil
 }
 
 // baseURL adds http:// to a bare host:port.

@@ -90,6 +90,7 @@ func TestIntegration_WriteThroughFollower(t *testing.T) {
 
 	req, _ := http.NewRequest("POST", urls[follower]+"/v1/clusters/app1/ack", strings.NewReader(`{"by":"it"}`))
 	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -72,8 +72,10 @@ func statusFor(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, ErrForbidden), errors.Is(err, ErrCrossOrigin):
 		return http.StatusForbidden
+	case errors.Is(err, ErrUnsupportedMediaType):
+		return http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrNotFound), errors.Is(err, fsm.ErrNoSuchRecord), errors.Is(err, consensus.ErrUnknownPeer),
 		errors.Is(err, recovery.ErrUnknownCluster):
 		return http.StatusNotFound
@@ -199,11 +201,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // body, and either applies locally on the leader or forwards to the leader.
 func (s *Server) write(h writeFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if err := s.checkOrigin(r); err != nil {
+			return nil, err
+		}
 		if err := s.authorize(r, accessWrite); err != nil {
 			return nil, err
 		}
 		body, err := readBody(w, r, s.cfg.MaxBodyBytes)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkContentType(r, body); err != nil {
 			return nil, err
 		}
 		forwardedBy := r.Header.Get(ForwardedHeader)

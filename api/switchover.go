@@ -78,6 +78,12 @@ func (s *Server) switchover(r *http.Request, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if timeout > MaxSwitchoverTimeout {
+		return nil, fmt.Errorf("%w: timeout %s is longer than the %s allowed", ErrBadRequest, req.Timeout, MaxSwitchoverTimeout)
+	}
+	if grace > MaxSwitchoverGrace {
+		return nil, fmt.Errorf("%w: grace %s is longer than the %s allowed", ErrBadRequest, req.Grace, MaxSwitchoverGrace)
+	}
 	if req.Grace != "" && grace == 0 {
 		grace = -1 // explicit zero: kill at once
 	}

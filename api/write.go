@@ -62,6 +62,9 @@ func (s *Server) join(r *http.Request, body []byte) (any, error) {
 	if req.ID == "" || req.RaftAddr == "" {
 		return nil, fmt.Errorf("%w: id and raft_addr are required", ErrBadRequest)
 	}
+	if err := checkJoin(req.ID, req.RaftAddr); err != nil {
+		return nil, err
+	}
 	if err := s.raft.Join(r.Context(), req.ID, req.RaftAddr); err != nil {
 		return nil, fmt.Errorf("join %s at %s: %w", req.ID, req.RaftAddr, err)
 	}
@@ -117,6 +120,10 @@ func parseMaintenance(req MaintenanceRequest, now time.Time) (time.Time, error) 
 		if !until.After(now) {
 			return time.Time{}, fmt.Errorf("%w: until %s is not in the future", ErrBadRequest, req.Until)
 		}
+		if until.Sub(now) > MaxMaintenance {
+			return time.Time{}, fmt.Errorf("%w: until %s is more than %s ahead; maintenance windows are bounded, extend one before it ends",
+				ErrBadRequest, req.Until, MaxMaintenance)
+		}
 		return until.UTC(), nil
 	case req.Duration != "":
 		d, err := time.ParseDuration(req.Duration)
@@ -125,6 +132,10 @@ func parseMaintenance(req MaintenanceRequest, now time.Time) (time.Time, error) 
 		}
 		if d <= 0 {
 			return time.Time{}, fmt.Errorf("%w: duration must be positive, got %s", ErrBadRequest, req.Duration)
+		}
+		if d > MaxMaintenance {
+			return time.Time{}, fmt.Errorf("%w: duration %s is longer than %s; maintenance windows are bounded, extend one before it ends",
+				ErrBadRequest, req.Duration, MaxMaintenance)
 		}
 		return now.Add(d).UTC(), nil
 	default:

@@ -18,6 +18,11 @@ type AgentClient struct {
 	// the agents require mutual TLS.
 	CertFile string `mapstructure:"cert_file" json:"cert_file,omitempty"`
 	KeyFile  string `mapstructure:"key_file" json:"key_file,omitempty"`
+	// InsecureHTTP lets run accept agent URLs of the form http:// on a
+	// non-loopback host: the token and the salvaged binlog (which is then
+	// applied to the new master with the admin account) would cross the
+	// network in clear, and anyone in the path could inject transactions.
+	InsecureHTTP bool `mapstructure:"insecure_http" json:"insecure_http,omitempty"`
 	// Token is the content of TokenFile.
 	Token Secret `mapstructure:"-" json:"token,omitempty"`
 }

@@ -85,6 +85,11 @@ type Node struct {
 	// and no gossip_key_file: anyone on the network could then inject
 	// "master down" verdicts. Set it only on a network you trust.
 	InsecureNoGossipKey bool `mapstructure:"insecure_no_gossip_key" json:"insecure_no_gossip_key,omitempty"`
+	// InsecureNoRaftTLS lets run start with a non-loopback raft_addr and
+	// no node.raft_tls_*: anyone who reaches the port could then read the
+	// replicated state and, speaking raft, disturb the group. Set it only
+	// on a network you trust.
+	InsecureNoRaftTLS bool `mapstructure:"insecure_no_raft_tls" json:"insecure_no_raft_tls,omitempty"`
 }
 
 // RaftTLS reports whether the raft transport runs mutual TLS.
@@ -295,6 +300,9 @@ type Cluster struct {
 	Hooks Hooks `mapstructure:"hooks" json:"hooks"`
 	// Agent holds the credentials for the instances' binlog agents.
 	Agent AgentClient `mapstructure:"agent" json:"agent,omitzero"`
+	// TLS, when set, makes every connection to the cluster's servers use
+	// TLS with certificate verification.
+	TLS DBTLS `mapstructure:"tls" json:"tls,omitzero"`
 	// Instances are the cluster's servers, in preference order.
 	Instances []Instance `mapstructure:"instances" json:"instances"`
 	// Source is the file this cluster was defined in (not a key).

@@ -439,6 +439,9 @@ func (l *loader) readSecrets(cfg *Config) {
 			base = filepath.Dir(file)
 		}
 		l.readAgentSecrets(file, key, cl)
+		for _, tp := range []*string{&cl.TLS.CA, &cl.TLS.Cert, &cl.TLS.Key} {
+			*tp = resolveIn(base, *tp)
+		}
 		h := &cl.Hooks
 		for _, hp := range []*string{&h.IPFailover, &h.IPOnlineChange, &h.Shutdown, &h.Report, &h.SecondaryCheck} {
 			*hp = resolveHook(base, *hp)

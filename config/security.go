@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 )
 
@@ -29,7 +30,33 @@ func (c *Config) validateRunSecurity(p *problems) {
 		p.add("node.gossip_addr", n.GossipAddr, ErrInsecure,
 			"not a loopback address and node.gossip_key_file is not set: anyone on the network could send \"master down\" verdicts; set node.gossip_key_file (or node.insecure_no_gossip_key: true to accept the risk)")
 	}
+	if n.RaftAddr != "" && !IsLoopback(n.RaftAddr) && !n.RaftTLS() && !n.InsecureNoRaftTLS {
+		p.add("node.raft_addr", n.RaftAddr, ErrInsecure,
+			"not a loopback address and node.raft_tls_cert/key/ca are not set: anyone who reaches this port could read the replicated state and speak raft to the group; set node.raft_tls_cert, node.raft_tls_key and node.raft_tls_ca (or node.insecure_no_raft_tls: true to accept the risk)")
+	}
+	for i, cl := range c.Clusters {
+		file := cl.Source
+		if file == "" {
+			file = c.Source
+		}
+		for j, in := range cl.Instances {
+			u, err := url.Parse(in.Agent)
+			if in.Agent == "" || err != nil || u.Scheme != "http" || cl.Agent.InsecureHTTP || isLoopbackHost(u.Hostname()) {
+				continue
+			}
+			p.addIn(file, fmt.Sprintf("clusters[%d].instances[%d].agent", i, j), in.Agent, ErrInsecure,
+				"cluster %q: plain http:// agent on a network address: the agent token and the salvaged binlog, which is applied to the new master with the admin account, would cross the network in clear; use https:// (or clusters[%d].agent.insecure_http: true to accept the risk)", cl.Name, i)
+		}
+		if _, err := c.ClusterTLS(i); err != nil {
+			p.errs = append(p.errs, err)
+		}
+	}
 	c.validateInlineSecrets(p)
+}
+
+// isLoopbackHost is IsLoopback for a bare host.
+func isLoopbackHost(host string) bool {
+	return IsLoopback(net.JoinHostPort(host, "0"))
 }
 
 // validateInlineSecrets refuses a password written in a config file that

@@ -56,7 +56,7 @@ func wantRefused(t *testing.T, err error, sentinel error, file, key, value strin
 func TestValidateForRun_RefusesTokenlessNetworkAPI(t *testing.T) {
 	dir := t.TempDir()
 	key := writeFile(t, dir, "gossip.key", "0123456789abcdef0123456789abcdef\n", 0o600)
-	gossip := "  gossip_key_file: " + key + "\n"
+	gossip := "  gossip_key_file: " + key + "\n  insecure_no_raft_tls: true\n"
 	cfg, path := runConfig(t, dir, "10.0.0.1", gossip, "", 0o600)
 	wantRefused(t, cfg.ValidateForRun(), ErrInsecure, path, "node.http_addr", "10.0.0.1:8080", "api.token_file", "api.insecure_no_token")
 
@@ -81,10 +81,10 @@ func TestValidateForRun_RefusesKeylessNetworkGossip(t *testing.T) {
 	dir := t.TempDir()
 	tok := writeFile(t, dir, "api.token", "s3cret\n", 0o600)
 	api := "api:\n  token_file: " + tok + "\n"
-	cfg, path := runConfig(t, dir, "10.0.0.1", "", api, 0o600)
+	cfg, path := runConfig(t, dir, "10.0.0.1", "  insecure_no_raft_tls: true\n", api, 0o600)
 	wantRefused(t, cfg.ValidateForRun(), ErrInsecure, path, "node.gossip_addr", "10.0.0.1:7946", "node.gossip_key_file", "node.insecure_no_gossip_key")
 
-	cfg, _ = runConfig(t, dir, "10.0.0.1", "  insecure_no_gossip_key: true\n", api, 0o600)
+	cfg, _ = runConfig(t, dir, "10.0.0.1", "  insecure_no_gossip_key: true\n  insecure_no_raft_tls: true\n", api, 0o600)
 	if err := cfg.ValidateForRun(); err != nil {
 		t.Fatalf("with node.insecure_no_gossip_key: %v", err)
 	}
@@ -208,5 +208,50 @@ func TestValidateForRun_TLSFiles(t *testing.T) {
 			cfg, path := runConfig(t, t.TempDir(), "127.0.0.1", tt.node, tt.api, 0o600)
 			wantRefused(t, cfg.ValidateForRun(), ErrFile, path, tt.key, tt.value, tt.msg)
 		})
+	}
+}
+
+// Security review item 2: plain raft on a network address is refused, not
+// merely logged.
+func TestValidateForRun_RefusesPlainNetworkRaft(t *testing.T) {
+	dir := t.TempDir()
+	tok := writeFile(t, dir, "api.token", "s3cret\n", 0o600)
+	key := writeFile(t, dir, "gossip.key", "0123456789abcdef0123456789abcdef\n", 0o600)
+	node := "  gossip_key_file: " + key + "\n"
+	api := "api:\n  token_file: " + tok + "\n"
+	cfg, path := runConfig(t, dir, "10.0.0.1", node, api, 0o600)
+	wantRefused(t, cfg.ValidateForRun(), ErrInsecure, path, "node.raft_addr", "10.0.0.1:7000", "node.raft_tls_cert", "node.insecure_no_raft_tls")
+
+	cfg, _ = runConfig(t, dir, "10.0.0.1", node+"  insecure_no_raft_tls: true\n", api, 0o600)
+	if err := cfg.ValidateForRun(); err != nil {
+		t.Fatalf("with node.insecure_no_raft_tls: %v", err)
+	}
+	ca := testpki.NewCA(t, "raft CA")
+	f := testpki.WriteFiles(t, dir, "raft", ca, ca.Issue(t, "c1", "10.0.0.1"))
+	cfg, _ = runConfig(t, dir, "10.0.0.1", node+"  raft_tls_cert: "+f.Cert+"\n  raft_tls_key: "+f.Key+"\n  raft_tls_ca: "+f.CA+"\n", api, 0o600)
+	if err := cfg.ValidateForRun(); err != nil {
+		t.Fatalf("with raft TLS: %v", err)
+	}
+}
+
+// Security review item 5: an http:// agent on a network address is refused
+// unless the cluster says insecure_http.
+func TestValidateForRun_RefusesPlainNetworkAgent(t *testing.T) {
+	dir := t.TempDir()
+	clusters := func(agent, extra string) string {
+		return "clusters:\n  - name: app1\n    user: monitor\n" + extra +
+			"    instances: [{address: 'h1:3306', agent: '" + agent + "'}, {address: 'h2:3306'}]\n"
+	}
+	cfg, path := runConfig(t, dir, "127.0.0.1", "", clusters("http://10.0.0.5:7080", ""), 0o600)
+	wantRefused(t, cfg.ValidateForRun(), ErrInsecure, path, "clusters[0].instances[0].agent", "http://10.0.0.5:7080", "insecure_http")
+	for _, ok := range []string{
+		clusters("http://10.0.0.5:7080", "    agent: {insecure_http: true}\n"),
+		clusters("http://127.0.0.1:7080", ""),
+		clusters("https://10.0.0.5:7080", ""),
+	} {
+		cfg, _ = runConfig(t, dir, "127.0.0.1", "", ok, 0o600)
+		if err := cfg.ValidateForRun(); err != nil {
+			t.Fatalf("%s: %v", ok, err)
+		}
 	}
 }

@@ -39,7 +39,10 @@ type Node struct {
 	notify chan bool
 
 	loopCancel context.CancelFunc
-	loopWG     sync.WaitGroup // leadership loop and its OnLeader goroutine
+	loopWG     sync.WaitGroup // leadership loop, its OnLeader goroutine, promotions
+	// loopCtx is cancelled by Shutdown; promotions of joined nonvoters
+	// run under it, in loopWG.
+	loopCtx context.Context
 
 	mu       sync.RWMutex
 	closed   bool           // Shutdown started: public calls fail with ErrShutdown
@@ -82,7 +85,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 	})
 	n.raft.RegisterObserver(obs)
 	ctx, cancel := context.WithCancel(context.Background())
-	n.loopCancel = cancel
+	n.loopCancel, n.loopCtx = cancel, ctx
 	n.loopWG.Go(func() { n.leadershipLoop(ctx, obsCh, obs) })
 	return n, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -57,9 +58,16 @@ func (n *Node) VerifyLeader(ctx context.Context) error {
 	return nil
 }
 
-// Join adds a voter. It is idempotent: joining an ID already present with the
-// same address does nothing, and an ID present with another address (a
-// rebuilt controller) is removed first so raft does not hold two entries.
+// Join adds a server, first as a nonvoter: a voter that cannot be reached
+// (a typo in its address, a controller not started yet) would count in
+// every quorum, and in a one-node group leave no quorum at all. It is
+// promoted to voter by a goroutine this Node owns once it has answered the
+// leader's heartbeats for promoteStable (hashicorp/raft does not expose a
+// follower's match index; a follower that answers heartbeats receives the
+// log), and stays a nonvoter if that does not happen within promoteTimeout.
+// It is idempotent: joining an ID already present with the same address
+// does nothing, and an ID present with another address (a rebuilt
+// controller) is removed first so raft does not hold two entries.
 // Only the leader can change membership (ErrNotLeader otherwise).
 func (n *Node) Join(ctx context.Context, id, raftAddr string) error {
 	if n.isClosed() {
@@ -82,7 +90,8 @@ func (n *Node) Join(ctx context.Context, id, raftAddr string) error {
 			if s.Suffrage == raft.Voter {
 				return nil
 			}
-			continue // a nonvoter with this ID and address: AddVoter promotes it
+			n.startPromotion(id, raftAddr) // a nonvoter already: (re)try its promotion
+			return nil
 		}
 		if sameID || sameAddr {
 			if err := n.await(ctx, n.raft.RemoveServer(s.ID, 0, d)); err != nil {
@@ -91,12 +100,87 @@ func (n *Node) Join(ctx context.Context, id, raftAddr string) error {
 			n.log.Info("removed stale raft server before join", "id", s.ID, "addr", s.Address)
 		}
 	}
-	if err := n.await(ctx, n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, d)); err != nil {
+	if err := n.await(ctx, n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, d)); err != nil {
 		return fmt.Errorf("consensus: join %s@%s: %w", id, raftAddr, mapRaftErr(err))
 	}
-	n.log.Info("added raft voter", "id", id, "addr", raftAddr)
+	n.log.Info("added raft nonvoter; it becomes a voter once it answers heartbeats", "id", id, "addr", raftAddr)
+	n.startPromotion(id, raftAddr)
 	return nil
 }
+
+// startPromotion runs promote in loopWG, under the Node's lifetime.
+func (n *Node) startPromotion(id, raftAddr string) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.closed {
+		return
+	}
+	n.loopWG.Go(func() { n.promote(n.loopCtx, id, raftAddr) })
+}
+
+// promote makes nonvoter id a voter once the leader's heartbeats to it have
+// succeeded for promoteStable without a failure, giving up after
+// promoteTimeout, when ctx ends, or when this node stops leading.
+func (n *Node) promote(ctx context.Context, id, raftAddr string) {
+	obsCh := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
+		f, ok := o.Data.(raft.FailedHeartbeatObservation)
+		return ok && string(f.PeerID) == id
+	})
+	n.raft.RegisterObserver(obs)
+	defer n.raft.DeregisterObserver(obs)
+	stableFor := max(promoteStable, 4*n.cfg.Timings.HeartbeatTimeout)
+	stable := time.NewTimer(stableFor)
+	defer stable.Stop()
+	giveUp := time.NewTimer(promoteTimeout)
+	defer giveUp.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-giveUp.C:
+			n.log.Warn("joined server never answered heartbeats steadily; it stays a nonvoter (remove it, or join it again once it runs)",
+				"id", id, "addr", raftAddr)
+			return
+		case <-obsCh:
+			if !stable.Stop() {
+				select {
+				case <-stable.C:
+				default:
+				}
+			}
+			stable.Reset(stableFor)
+		case <-stable.C:
+			if n.raft.State() != raft.Leader {
+				return
+			}
+			conf, err := n.configuration()
+			if err != nil {
+				stable.Reset(stableFor)
+				continue
+			}
+			if !slices.ContainsFunc(conf.Servers, func(s raft.Server) bool {
+				return string(s.ID) == id && string(s.Address) == raftAddr && s.Suffrage == raft.Nonvoter
+			}) {
+				return // removed, replaced or already promoted meanwhile
+			}
+			if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, n.cfg.Timings.ApplyTimeout).Error(); err != nil {
+				n.log.Warn("promote nonvoter", "id", id, "addr", raftAddr, "err", err)
+				stable.Reset(stableFor)
+				continue
+			}
+			n.log.Info("promoted nonvoter to voter", "id", id, "addr", raftAddr)
+			return
+		}
+	}
+}
+
+// Promotion bounds: how long a joined server must answer heartbeats
+// without a failure before it votes, and how long the leader keeps trying.
+const (
+	promoteStable  = 2 * time.Second
+	promoteTimeout = 5 * time.Minute
+)
 
 // Remove takes a server out of the raft configuration, e.g. a controller
 // decommissioned for good. Only the leader can do it; an ID not in the

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/config"
+	"github.com/quorumha/quorumha/tests/testpki"
 )
 
 const (
@@ -223,11 +224,18 @@ func exampleWithSecrets(t *testing.T) (string, map[string]string) {
 	}
 	dir := t.TempDir()
 	secrets := map[string]string{}
+	ca := testpki.NewCA(t, "raft CA")
+	pair := ca.Issue(t, "c1", "10.0.1.10")
+	pki := map[string][]byte{"ca.pem": ca.CertPEM, "raft.pem": pair.CertPEM, "raft-key.pem": pair.KeyPEM}
 	text := regexp.MustCompile(regexp.QuoteMeta(etcDir)+`[A-Za-z0-9_.-]+`).ReplaceAllStringFunc(string(data), func(p string) string {
 		name := strings.TrimPrefix(p, etcDir)
 		f := filepath.Join(dir, name)
 		// 32 bytes: also a valid memberlist key.
-		if err := os.WriteFile(f, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		content := []byte("0123456789abcdef0123456789abcdef\n")
+		if pem, ok := pki[name]; ok { // the raft TLS files
+			content = pem
+		}
+		if err := os.WriteFile(f, content, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		secrets[name] = f

@@ -2,6 +2,8 @@ package detector
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -24,6 +26,22 @@ type ClusterSpec struct {
 	User string
 	// Password is User's password.
 	Password string
+	// TLS is the verified TLS of every connection to the cluster's
+	// servers (nil: plain TCP).
+	TLS *tls.Config
+	// Instances are the configured addresses: the detector never probes
+	// (with User's credentials) anything else, whatever the replicated
+	// state or discovery says. Empty means Master and Replicas.
+	Instances []string
+}
+
+// ErrUnconfiguredInstance means an address is not one of the cluster's
+// configured instances.
+var ErrUnconfiguredInstance = errors.New("detector: not a configured instance")
+
+// configured reports whether addr is one of the spec's instances.
+func (c ClusterSpec) configured(addr string) bool {
+	return slices.ContainsFunc(c.Instances, func(a string) bool { return strings.EqualFold(a, addr) })
 }
 
 // Config configures a Detector.
@@ -46,8 +64,10 @@ type Config struct {
 	// Clusters are the clusters to watch; names must be unique.
 	Clusters []ClusterSpec
 	// GroupSize returns the number of controllers in the group (the raft
-	// voters); the quorum is a share of it even when gossip hears fewer.
-	// nil counts the gossip members.
+	// voters); the quorum is a share of it whatever gossip hears: fake
+	// gossip members must not change the arithmetic. A result below 1
+	// (group not known yet) makes a majority unreachable. nil counts the
+	// gossip members (tests and a controller without raft only).
 	GroupSize func() int
 	// Clock drives the probe loops; default RealClock.
 	Clock Clock
@@ -154,6 +174,13 @@ func New(cfg Config, prober InstanceProber, gossip VerdictExchange) (*Detector, 
 			return nil, fmt.Errorf("%w: cluster %q listed twice", ErrBadConfig, c.Name)
 		}
 		c.Replicas = slices.Clone(c.Replicas)
+		if len(c.Instances) == 0 {
+			c.Instances = append([]string{c.Master}, c.Replicas...)
+		}
+		c.Instances = slices.Clone(c.Instances)
+		if !c.configured(c.Master) {
+			return nil, fmt.Errorf("%w: cluster %q: master %s: %w", ErrBadConfig, c.Name, c.Master, ErrUnconfiguredInstance)
+		}
 		d.clusters[c.Name] = &clusterState{spec: c, own: d.freshVerdict(c.Name, c.Master, 0),
 			replicas: map[string]ReplicaObservation{}}
 	}
@@ -248,12 +275,12 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	var wg sync.WaitGroup
 	var res ProbeResult
 	wg.Go(func() {
-		res = d.prober.Probe(pctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password})
+		res = d.prober.Probe(pctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password, TLS: spec.TLS})
 	})
 	obs := make([]ReplicaObservation, len(spec.Replicas))
 	for i, r := range spec.Replicas {
 		wg.Go(func() {
-			obs[i] = d.prober.ProbeReplica(pctx, Target{Addr: r, User: spec.User, Password: spec.Password}, prevObs[r])
+			obs[i] = d.prober.ProbeReplica(pctx, Target{Addr: r, User: spec.User, Password: spec.Password, TLS: spec.TLS}, prevObs[r])
 		})
 	}
 	wg.Wait()
@@ -289,6 +316,10 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	d.reassess(name)
 }
 
+// unknownGroup stands for the group size while the raft configuration is
+// not known: no majority of it can be reached.
+const unknownGroup = 1 << 16
+
 // reassess recomputes a cluster's Assessment from the latest evidence.
 func (d *Detector) reassess(name string) {
 	d.assessMu.Lock()
@@ -307,7 +338,10 @@ func (d *Detector) reassess(name string) {
 	// controllers this one happens to hear: a controller cut off from
 	// gossip must not become a majority of one.
 	if d.cfg.GroupSize != nil {
-		live = max(live, d.cfg.GroupSize())
+		live = d.cfg.GroupSize()
+		if live < 1 {
+			live = unknownGroup
+		}
 	}
 	d.mu.Lock()
 	cs := d.clusters[name]
@@ -423,6 +457,9 @@ func (d *Detector) SetMaster(cluster, addr string) error {
 	if strings.EqualFold(old, addr) {
 		return nil
 	}
+	if !cs.spec.configured(addr) {
+		return fmt.Errorf("cluster %q: master %s: %w", cluster, addr, ErrUnconfiguredInstance)
+	}
 	replicas := slices.DeleteFunc(slices.Clone(cs.spec.Replicas), func(r string) bool { return strings.EqualFold(r, addr) })
 	if !slices.Contains(replicas, old) {
 		replicas = append(replicas, old)
@@ -442,6 +479,11 @@ func (d *Detector) SetReplicas(cluster string, replicas []string) error {
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownCluster, cluster)
 	}
+	for _, r := range replicas {
+		if !cs.spec.configured(r) {
+			return fmt.Errorf("cluster %q: replica %s: %w", cluster, r, ErrUnconfiguredInstance)
+		}
+	}
 	cs.spec.Replicas = slices.Clone(replicas)
 	return nil
 }
@@ -454,5 +496,5 @@ func (d *Detector) Recheck(ctx context.Context, cluster string) (ProbeResult, er
 	if !ok {
 		return ProbeResult{}, fmt.Errorf("%w: %q", ErrUnknownCluster, cluster)
 	}
-	return d.prober.Probe(ctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password}), nil
+	return d.prober.Probe(ctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password, TLS: spec.TLS}), nil
 }

@@ -373,9 +373,14 @@ func TestDetector_QuorumFromGossip(t *testing.T) {
 }
 
 func TestDetector_SetMasterAndRecheck(t *testing.T) {
-	h := startDetector(t, nil, nil)
 	const newMaster = "10.0.0.3:3306"
+	h := startDetector(t, nil, nil, func(c *Config) { c.Clusters[0].Instances = []string{testMaster, testReplica, newMaster} })
 	h.prober.setMaster(newMaster, ReasonOK)
+	// Security review item 2: never probe, with the admin account, an
+	// address the config does not name (a forged or mistaken record).
+	if err := h.det.SetMaster("app1", "127.0.0.1:1"); !errors.Is(err, ErrUnconfiguredInstance) {
+		t.Fatalf("unconfigured master: %v", err)
+	}
 	if err := h.det.SetMaster("app1", newMaster); err != nil {
 		t.Fatal(err)
 	}

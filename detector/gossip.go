@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -50,6 +51,19 @@ type GossipConfig struct {
 	// Profile selects memberlist timings: "lan" (default), "wan" or "local"
 	// (loopback tests).
 	Profile string
+	// SigningKey signs this controller's verdicts (LoadOrCreateKey); nil
+	// sends them unsigned, which only a member without Trust accepts.
+	SigningKey ed25519.PrivateKey
+	// Trust, when set, admits only verdicts signed by the controller they
+	// name with the key it returns: a current raft voter's published key.
+	// Everything else (unsigned, forged, from a non-voter) is dropped.
+	Trust Trust
+	// KnownInstance, when set, admits only verdicts about configured
+	// instances, so peers cannot grow the store without bound.
+	KnownInstance func(instance string) bool
+	// MaxSkew is how far ahead of this clock a verdict may be dated;
+	// default DefaultMaxSkew.
+	MaxSkew time.Duration
 	// Clock stamps when verdicts arrive; default RealClock.
 	Clock Clock
 	// Logger receives memberlist's log lines; nil discards them.
@@ -138,6 +152,7 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	}
 	g := &Gossip{cfg: cfg, log: logger}
 	g.store = &verdictStore{self: cfg.NodeName, meta: meta, clock: cfg.Clock, log: logger,
+		key: cfg.SigningKey, trust: cfg.Trust, known: cfg.KnownInstance, maxSkew: cfg.MaxSkew,
 		verdicts: map[string]map[string]Verdict{}, changed: make(chan struct{}, 1)}
 	// Broadcasts are probabilistic (memberlist may hand the same message to the
 	// same peer twice); a verdict is tiny and each one replaces the previous,
@@ -219,7 +234,7 @@ func (g *Gossip) Addr() string {
 // newer than what was published before. It never blocks on the network.
 func (g *Gossip) Publish(vs []Verdict) {
 	for _, v := range g.store.setOwn(vs) {
-		msg, err := encodeBatch(wireBatch{From: g.cfg.NodeName, Verdicts: []Verdict{v}})
+		msg, err := g.store.encodeOwn([]Verdict{v})
 		if err != nil {
 			g.log.Error("encode verdict", "err", err)
 			continue

@@ -3,6 +3,7 @@ package detector
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -26,9 +27,13 @@ const (
 )
 
 // wireBatch is one gossip message: verdicts made by the controller From.
+// Verdicts is the unsigned form, accepted only by a store without Trust
+// (tests, a lone controller); Signed carries each verdict with its
+// controller's signature, and is all a store with Trust accepts.
 type wireBatch struct {
-	From     string    `json:"from"`
-	Verdicts []Verdict `json:"verdicts"`
+	From     string          `json:"from"`
+	Verdicts []Verdict       `json:"verdicts,omitempty"`
+	Signed   []signedVerdict `json:"signed,omitempty"`
 }
 
 // nodeMeta is what a member advertises about itself.
@@ -67,6 +72,14 @@ type verdictStore struct {
 	queue *memberlist.TransmitLimitedQueue
 	clock Clock
 	log   *slog.Logger
+	// key signs our verdicts; nil sends them unsigned.
+	key ed25519.PrivateKey
+	// trust, when set, admits only verdicts signed by a current voter.
+	trust Trust
+	// known, when set, admits only verdicts about configured instances.
+	known func(instance string) bool
+	// maxSkew bounds how far ahead of our clock a verdict may be dated.
+	maxSkew time.Duration
 
 	mu       sync.Mutex
 	verdicts map[string]map[string]Verdict // instance -> controller -> verdict
@@ -100,7 +113,7 @@ func (s *verdictStore) GetBroadcasts(overhead, limit int) [][]byte {
 // LocalState sends all our own verdicts in a push/pull exchange, which heals
 // whatever broadcasts were lost.
 func (s *verdictStore) LocalState(bool) []byte {
-	b, err := encodeBatch(wireBatch{From: s.self, Verdicts: s.own()})
+	b, err := s.encodeOwn(s.own())
 	if err != nil {
 		s.log.Error("encode local gossip state", "err", err)
 		return nil
@@ -120,21 +133,83 @@ func (s *verdictStore) mergeBytes(buf []byte) {
 		s.log.Warn("dropped gossip message", "err", err)
 		return
 	}
-	s.merge(b)
+	s.merge(s.open(b))
+}
+
+// encodeOwn encodes our verdicts, signed when we hold a key.
+func (s *verdictStore) encodeOwn(vs []Verdict) ([]byte, error) {
+	b := wireBatch{From: s.self}
+	if s.key == nil {
+		b.Verdicts = vs
+		return encodeBatch(b)
+	}
+	for _, v := range vs {
+		sv, err := signVerdict(s.key, v)
+		if err != nil {
+			return nil, err
+		}
+		b.Signed = append(b.Signed, sv)
+	}
+	return encodeBatch(b)
+}
+
+// open returns the batch's verdicts that may be merged: with trust set,
+// only signed ones whose signature checks out against the key of the
+// controller they name (From is whatever the sender wrote, so it is
+// replaced by that controller); without, the unsigned ones too.
+func (s *verdictStore) open(b wireBatch) wireBatch {
+	if s.trust == nil {
+		for _, sv := range b.Signed {
+			var v Verdict
+			if err := json.Unmarshal(sv.Body, &v); err != nil {
+				s.dropped.Add(1)
+				continue
+			}
+			b.Verdicts = append(b.Verdicts, v)
+		}
+		return b
+	}
+	if len(b.Verdicts) > 0 {
+		s.dropped.Add(uint64(len(b.Verdicts)))
+		// Debug, not Warn: anyone who speaks gossip could flood the log.
+		// Dropped() counts them for the metrics.
+		s.log.Debug("dropped unsigned gossip verdicts", "claimed_from", b.From, "count", len(b.Verdicts))
+	}
+	out := wireBatch{From: b.From}
+	for _, sv := range b.Signed {
+		v, err := openVerdict(sv, s.trust)
+		if err != nil {
+			s.dropped.Add(1)
+			s.log.Debug("dropped gossip verdict", "claimed_from", b.From, "err", err)
+			continue
+		}
+		out.From = v.Controller
+		out.Verdicts = append(out.Verdicts, v)
+	}
+	return out
 }
 
 // merge keeps, per controller and instance, the newest verdict. A peer may
 // only speak for itself, and nobody may overwrite our own verdicts.
 func (s *verdictStore) merge(b wireBatch) {
 	now := s.clock.Now()
+	skew := s.maxSkew
+	if skew <= 0 {
+		skew = DefaultMaxSkew
+	}
 	changed := false
 	s.mu.Lock()
 	for _, v := range b.Verdicts {
-		if v.Controller != b.From || v.Controller == s.self || v.Instance == "" {
+		if v.Controller != b.From || v.Controller == s.self || v.Instance == "" ||
+			v.ObservedAt.After(now.Add(skew)) || (s.known != nil && !s.known(v.Instance)) {
 			s.dropped.Add(1)
 			continue
 		}
 		byCtl := s.verdicts[v.Instance]
+		if byCtl == nil && s.size() >= maxStoredVerdicts {
+			s.dropped.Add(1)
+			continue
+		}
 		if byCtl == nil {
 			byCtl = map[string]Verdict{}
 			s.verdicts[v.Instance] = byCtl
@@ -184,6 +259,15 @@ func (s *verdictStore) setOwn(vs []Verdict) []Verdict {
 	return fresh
 }
 
+// size is the number of stored verdicts; s.mu is held.
+func (s *verdictStore) size() int {
+	n := 0
+	for _, byCtl := range s.verdicts {
+		n += len(byCtl)
+	}
+	return n
+}
+
 func (s *verdictStore) own() []Verdict {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,6 +287,11 @@ func (s *verdictStore) all() map[string][]Verdict {
 	for inst, byCtl := range s.verdicts {
 		vs := make([]Verdict, 0, len(byCtl))
 		for _, v := range byCtl {
+			if s.trust != nil && v.Controller != s.self {
+				if _, ok := s.trust(v.Controller); !ok {
+					continue // no longer a voter with a published key
+				}
+			}
 			vs = append(vs, v)
 		}
 		slices.SortFunc(vs, func(a, b Verdict) int { return strings.Compare(a.Controller, b.Controller) })

@@ -3,6 +3,8 @@ package detector
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/quorumha/quorumha/fsm"
@@ -17,13 +19,20 @@ type MasterFinder func(ctx context.Context, seeds []string) (master string, ok b
 // finds. When discovery cannot name one (the master is down, or two are
 // writable), the master recorded in the replicated state, and failing that
 // the first configured address. The reason is for the log.
+//
+// Only a configured address is ever chosen: the detector probes the master
+// with the cluster's admin account, which must not go to a server someone
+// else named (a replica's report_host, a forged record).
 func InitialMaster(ctx context.Context, addrs []string, recorded string, find MasterFinder) (string, string) {
+	configured := func(a string) bool {
+		return slices.ContainsFunc(addrs, func(x string) bool { return strings.EqualFold(x, a) })
+	}
 	if find != nil {
-		if m, ok := find(ctx, addrs); ok {
+		if m, ok := find(ctx, addrs); ok && configured(m) {
 			return m, "discovered"
 		}
 	}
-	if recorded != "" {
+	if recorded != "" && configured(recorded) {
 		return recorded, "recorded in the replicated state"
 	}
 	if len(addrs) > 0 {

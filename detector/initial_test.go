@@ -24,6 +24,9 @@ func TestInitialMaster_Precedence(t *testing.T) {
 		{"record when discovery finds none", "c:1", found(""), "c:1"},
 		{"first address when nothing else", "", found(""), "a:1"},
 		{"no finder", "c:1", nil, "c:1"},
+		// Security review item 2: never an address the config does not name.
+		{"unconfigured discovered master ignored", "c:1", found("evil:1"), "c:1"},
+		{"unconfigured recorded master ignored", "evil:1", found(""), "a:1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

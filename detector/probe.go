@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ type Target struct {
 	User string
 	// Password is User's password.
 	Password string
+	// TLS, when set, is the verified TLS the connection must use
+	// (clusters[].tls); nil is plain TCP.
+	TLS *tls.Config
 }
 
 // ProberConfig configures a Prober.
@@ -253,6 +257,11 @@ func (p *Prober) open(t Target) (*sql.DB, error) {
 	c.ReadTimeout = p.cfg.Timeout
 	c.WriteTimeout = p.cfg.Timeout
 	c.Logger = driverLogger{p.log.With("instance", t.Addr)}
+	// Never send a file or the password to a server that asks for one:
+	// the monitor account goes to every instance.
+	c.AllowAllFiles = false
+	c.AllowCleartextPasswords = false
+	c.TLS = t.TLS
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: connector for %s: %w", ErrBadConfig, t.Addr, err)

@@ -10,16 +10,23 @@ import (
 // changes state only once nothing can be rejected any more, so a rejected
 // command leaves the state exactly as it was.
 
-// decodePayload unmarshals a command payload, panicking if it does not
-// decode: every replica would fail the same way, and skipping it on some and
-// not others (after a code change) would make them diverge.
+// decodePayload unmarshals a command payload. One that does not decode
+// aborts the command with a payloadError panic, which Apply recovers into an
+// ErrMalformedCommand response: every replica decodes the same bytes the
+// same way, so every replica rejects it alike and none diverges, and a
+// garbage entry (a bug, or a forged write) cannot crash the group. Each
+// applyX decodes before it changes anything, so a rejected entry leaves the
+// state as it was.
 func decodePayload[T any](t MessageType, payload []byte, index uint64) T {
 	var v T
 	if err := json.Unmarshal(payload, &v); err != nil {
-		panic(fmt.Errorf("fsm: log index %d: decode %s payload: %w", index, t, err))
+		panic(payloadError{fmt.Errorf("fsm: log index %d: decode %s payload: %w: %w", index, t, ErrMalformedCommand, err)})
 	}
 	return v
 }
+
+// payloadError carries a decode failure from decodePayload to Apply.
+type payloadError struct{ err error }
 
 // invalid wraps ErrInvalid with the detail of what is wrong.
 func invalid(format string, args ...any) error {

@@ -31,6 +31,8 @@ func (t MessageType) String() string {
 		return "Salvage"
 	case FenceUpdateType:
 		return "FenceUpdate"
+	case NodeKeyType:
+		return "NodeKey"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("MessageType(%d, ignorable)", uint8(t))

@@ -39,21 +39,32 @@ func New(logger *slog.Logger) *FSM {
 
 // Apply applies one committed log entry. It only dispatches on the type byte.
 // It returns the new record ID (uint64) for RecordOpen, an error for a
-// business-rule rejection (the state is then unchanged), and nil otherwise.
-// It panics on a payload that does not decode and on an unknown type without
-// IgnoreUnknownTypeFlag, because a replica that cannot apply a command
-// exactly as its peers do must stop rather than diverge.
-func (f *FSM) Apply(l *raft.Log) any {
+// business-rule rejection or an entry that does not decode (ErrMalformedCommand;
+// the state is then unchanged), and nil otherwise. It panics only on an
+// unknown type without IgnoreUnknownTypeFlag: that is a controller older than
+// the leader that wrote the entry, and it must stop (and be upgraded) rather
+// than diverge.
+func (f *FSM) Apply(l *raft.Log) (resp any) {
 	t, payload, err := Decode(l.Data)
 	if err != nil {
-		panic(fmt.Errorf("fsm: log index %d: %w", l.Index, err))
+		f.logger.Warn("rejected malformed log entry", "index", l.Index, "err", err)
+		return fmt.Errorf("fsm: log index %d: %w", l.Index, err)
 	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.s.applied = l.Index
+	defer func() {
+		if r := recover(); r != nil {
+			pe, ok := r.(payloadError)
+			if !ok {
+				panic(r)
+			}
+			f.logger.Warn("rejected malformed log entry", "type", t.String(), "index", l.Index, "err", pe.err)
+			resp = pe.err
+		}
+	}()
 
-	var resp any
 	switch t {
 	case RecordOpenType:
 		resp = f.applyRecordOpen(payload, l.Index)
@@ -77,6 +88,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 		resp = f.applySalvage(payload, l.Index)
 	case FenceUpdateType:
 		resp = f.applyFenceUpdate(payload, l.Index)
+	case NodeKeyType:
+		resp = f.applyNodeKey(payload, l.Index)
 	default:
 		if t&IgnoreUnknownTypeFlag != 0 {
 			f.logger.Warn("ignoring unknown command type", "type", uint8(t), "index", l.Index)

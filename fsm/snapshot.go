@@ -24,6 +24,7 @@ const (
 	lineCluster = "cluster"
 	lineRecord  = "record"
 	lineNode    = "node"
+	lineKey     = "key"
 )
 
 // snapshotLine is one line of a snapshot; exactly the fields of its kind are
@@ -35,6 +36,7 @@ type snapshotLine struct {
 	Cluster      *ClusterState `json:"cluster,omitempty"`
 	Record       *Record       `json:"record,omitempty"`
 	Node         *NodeMeta     `json:"node,omitempty"`
+	Key          *NodeKey      `json:"key,omitempty"`
 }
 
 // snapshot is a point-in-time copy of the state. Closed records are shared
@@ -45,6 +47,7 @@ type snapshot struct {
 	clusters []ClusterState
 	records  []*Record
 	nodes    []NodeMeta
+	keys     []NodeKey
 }
 
 var _ raft.FSMSnapshot = (*snapshot)(nil)
@@ -68,6 +71,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		clusters: f.s.sortedClusters(),
 		records:  records,
 		nodes:    f.s.sortedNodes(),
+		keys:     f.s.sortedKeys(),
 	}, nil
 }
 
@@ -105,6 +109,11 @@ func (p *snapshot) write(w io.Writer) error {
 	for i := range p.nodes {
 		if err := enc.Encode(snapshotLine{Kind: lineNode, Node: &p.nodes[i]}); err != nil {
 			return fmt.Errorf("node %q: %w", p.nodes[i].ID, err)
+		}
+	}
+	for i := range p.keys {
+		if err := enc.Encode(snapshotLine{Kind: lineKey, Key: &p.keys[i]}); err != nil {
+			return fmt.Errorf("key %q: %w", p.keys[i].ID, err)
 		}
 	}
 	if err := bw.Flush(); err != nil {
@@ -173,6 +182,11 @@ func (s *state) load(line snapshotLine) error {
 			return fmt.Errorf("duplicate node %q: %w", line.Node.ID, ErrSnapshotCorrupt)
 		}
 		s.nodes[line.Node.ID] = *line.Node
+	case line.Kind == lineKey && line.Key != nil:
+		if _, dup := s.keys[line.Key.ID]; dup {
+			return fmt.Errorf("duplicate key of node %q: %w", line.Key.ID, ErrSnapshotCorrupt)
+		}
+		s.keys[line.Key.ID] = *line.Key
 	default:
 		return fmt.Errorf("unexpected line of kind %q: %w", line.Kind, ErrSnapshotCorrupt)
 	}

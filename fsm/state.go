@@ -18,7 +18,8 @@ type state struct {
 	open     map[string]uint64  // cluster name -> ID of its open record
 	clusters map[string]*ClusterState
 	nodes    map[string]NodeMeta
-	applied  uint64 // index of the last applied log
+	keys     map[string]NodeKey // controller id -> verdict-signing key
+	applied  uint64             // index of the last applied log
 }
 
 func newState() *state {
@@ -27,6 +28,7 @@ func newState() *state {
 		open:     make(map[string]uint64),
 		clusters: make(map[string]*ClusterState),
 		nodes:    make(map[string]NodeMeta),
+		keys:     make(map[string]NodeKey),
 	}
 }
 
@@ -57,6 +59,16 @@ func (s *state) sortedClusters() []ClusterState {
 		out = append(out, *c)
 	}
 	slices.SortFunc(out, func(a, b ClusterState) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// sortedKeys returns all node keys sorted by ID.
+func (s *state) sortedKeys() []NodeKey {
+	out := make([]NodeKey, 0, len(s.keys))
+	for _, k := range s.keys {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b NodeKey) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 

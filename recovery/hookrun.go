@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,9 +31,73 @@ type HookRunner struct {
 	Timeout time.Duration
 	// Logger receives one line per run; nil discards.
 	Logger *slog.Logger
-	// Env is added to the controller's environment for every hook (for
-	// example PATH or a site variable the scripts expect).
+	// Env is added to the minimal environment of every hook (for example a
+	// site variable the scripts expect). Hooks never inherit the
+	// controller's whole environment: it holds every cluster's
+	// QUORUMHA_CLUSTERS_* password and the API tokens.
 	Env []string
+	// Secrets are values (cluster passwords, tokens) replaced by "xxx" in
+	// the output kept from a hook, which goes into the replicated record
+	// and the log. The passwords a hook gets in its environment are
+	// redacted too.
+	Secrets []string
+}
+
+// inheritedEnv names the variables a hook inherits from the controller:
+// what finding programs, the locale, the time zone and ssh (MHA hooks
+// often ssh to the servers) need, and nothing that could hold a secret.
+var inheritedEnv = []string{"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "USER", "LOGNAME", "TMPDIR", "SSH_AUTH_SOCK"}
+
+// hookEnv is the environment of a hook: inheritedEnv from environ, then
+// extra (HookRunner.Env) and call (the hook contract's variables).
+func hookEnv(environ, extra, call []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		for _, keep := range inheritedEnv {
+			if name == keep {
+				out = append(out, kv)
+				break
+			}
+		}
+	}
+	return append(append(out, extra...), call...)
+}
+
+// secretValues returns the values of env entries whose name suggests a
+// credential (the hook contract passes the masters' passwords this way).
+func secretValues(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		name, v, ok := strings.Cut(kv, "=")
+		if ok && v != "" && secretArgName(name) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// redactSecrets replaces every secret in out with "xxx". When out is a tail
+// (truncated), a secret cut at its start would survive as a fragment, so
+// the first line of a truncated output is dropped.
+func redactSecrets(out string, truncated bool, secrets []string) string {
+	secrets = slices.DeleteFunc(slices.Clone(secrets), func(s string) bool { return s == "" })
+	if len(secrets) == 0 {
+		return out
+	}
+	if truncated {
+		if i := strings.IndexByte(out, '\n'); i >= 0 {
+			out = "[...]" + out[i:]
+		} else {
+			out = "[...]"
+		}
+	}
+	// Longest first, so a secret containing another is replaced whole.
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, sec := range secrets {
+		out = strings.ReplaceAll(out, sec, "xxx")
+	}
+	return out
 }
 
 // HookResult is what happened when a hook ran.
@@ -84,7 +149,7 @@ func (h HookRunner) Run(ctx context.Context, path string, args []string, env ...
 		path, args = words[0], append(words[1:len(words):len(words)], args...)
 	}
 	cmd := exec.CommandContext(runCtx, path, args...)
-	cmd.Env = append(append(os.Environ(), h.Env...), env...)
+	cmd.Env = hookEnv(os.Environ(), h.Env, env)
 	out := &tailBuffer{max: maxHookOutput}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = hookWaitDelay
@@ -94,6 +159,7 @@ func (h HookRunner) Run(ctx context.Context, path string, args []string, env ...
 	err := cmd.Run()
 	res := HookResult{ExitCode: -1, Duration: time.Since(start)}
 	res.Output, res.Truncated = out.String()
+	res.Output = redactSecrets(res.Output, res.Truncated, append(secretValues(env), h.Secrets...))
 
 	var exitErr *exec.ExitError
 	switch {

@@ -81,7 +81,8 @@ if read line; then echo "stdin=$line"; else echo "stdin=eof"; fi`)
 	if !slices.Equal(got, call.Args) {
 		t.Errorf("script received\n%q\nwant\n%q", got, call.Args)
 	}
-	if want := "pw=p w;rm site=zone-a\nstdin=eof\n"; res.Output != want {
+	// The password reached the hook, and is redacted in what is kept.
+	if want := "pw=xxx site=zone-a\nstdin=eof\n"; res.Output != want {
 		t.Errorf("output %q, want %q", res.Output, want)
 	}
 }
@@ -217,5 +218,37 @@ func TestHookRunner_ConfiguredArguments(t *testing.T) {
 	}
 	if want := "--vip=10.0.0.9\n--dev\neth0\n--command=stop\n"; string(got) != want {
 		t.Errorf("arguments %q, want %q", got, want)
+	}
+}
+
+// Security review item 8: hooks inherited the controller's environment
+// (every cluster's QUORUMHA_CLUSTERS_* password) and their output, kept in
+// the replicated record, could hold any secret.
+func TestHookRunner_MinimalEnvAndRedactedOutput(t *testing.T) {
+	t.Setenv("QUORUMHA_CLUSTERS_APP2_PASSWORD", "other-cluster-pw")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+	t.Setenv("LANG", "C.UTF-8")
+	script := writeScript(t, `env; echo "token=api-token-123 pw=$QUORUMHA_NEW_MASTER_PASSWORD"`)
+	r := HookRunner{Timeout: 10 * time.Second, Secrets: []string{"api-token-123"}}
+	res := r.Run(context.Background(), script, nil, EnvNewMasterPassword+"=new-master-pw")
+	if res.Err != nil || res.ExitCode != 0 {
+		t.Fatalf("code %d err %v output %q", res.ExitCode, res.Err, res.Output)
+	}
+	for _, leak := range []string{"other-cluster-pw", "aws-secret", "QUORUMHA_CLUSTERS_", "api-token-123", "new-master-pw"} {
+		if strings.Contains(res.Output, leak) {
+			t.Errorf("output holds %q:\n%s", leak, res.Output)
+		}
+	}
+	for _, want := range []string{"LANG=C.UTF-8", "PATH=", EnvNewMasterPassword + "=xxx", "token=xxx pw=xxx"} {
+		if !strings.Contains(res.Output, want) {
+			t.Errorf("output lacks %q:\n%s", want, res.Output)
+		}
+	}
+}
+
+func TestRedactSecrets_TruncatedFragment(t *testing.T) {
+	got := redactSecrets("ret-value\nline\nsecret-value again", true, []string{"secret-value"})
+	if strings.Contains(got, "ret-value") || strings.Contains(got, "secret-value") || !strings.HasSuffix(got, "xxx again") {
+		t.Fatalf("got %q", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -368,14 +369,50 @@ func fetchScans(ctx context.Context, ag BinlogAgent, from salvageFrom) ([]Binlog
 // file's header, then its missing transactions back to back, the way MHA's
 // save_binary_logs builds its diff. It returns the paths in order.
 func writePlan(ctx context.Context, ag BinlogAgent, plan salvagePlan, dir string) ([]string, int64, error) {
+	return writePlanCapped(ctx, ag, plan, dir, MaxSalvageBytes)
+}
+
+// MaxSalvageBytes bounds what one salvage downloads from an agent: the
+// bytes are applied to the new master with the admin account, and an agent
+// (or whoever answers in its place) must not be able to fill the
+// controller's disk or hold a failover with an endless stream. Transactions
+// only the dead master had are a few seconds of writes, far below it.
+const MaxSalvageBytes int64 = 1 << 30
+
+// ErrSalvageTooLarge means an agent sent more than the salvage cap.
+var ErrSalvageTooLarge = errors.New("salvage larger than the cap")
+
+// capWriter fails once more than *left bytes were written through it.
+type capWriter struct {
+	w     io.Writer
+	left  *int64
+	limit int64
+}
+
+func (c capWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > *c.left {
+		return 0, fmt.Errorf("%w of %d bytes", ErrSalvageTooLarge, c.limit)
+	}
+	n, err := c.w.Write(p)
+	*c.left -= int64(n)
+	return n, err
+}
+
+// writePlanCapped is writePlan with the download bounded by limit bytes.
+func writePlanCapped(ctx context.Context, ag BinlogAgent, plan salvagePlan, dir string, limit int64) ([]string, int64, error) {
 	var paths []string
 	var total int64
+	left := limit
 	for _, f := range plan.Files {
 		path := filepath.Join(dir, filepath.Base(f.Name))
-		out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+		file, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, total, err
 		}
+		out := struct {
+			io.Writer
+			io.Closer
+		}{capWriter{w: file, left: &left, limit: limit}, file}
 		n, err := ag.Raw(ctx, f.Name, 0, f.HeaderEnd, out)
 		total += n
 		for _, rg := range mergeRanges(f.Trxs) {

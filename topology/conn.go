@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ import (
 type Credentials struct {
 	User     string
 	Password string
+	// TLS, when set, is the verified TLS the connection must use
+	// (clusters[].tls); nil is plain TCP.
+	TLS *tls.Config
 }
 
 // String shows the user only.
@@ -91,16 +95,8 @@ func openNet(ctx context.Context, network, addr string, cred Credentials, to Tim
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	cfg := mysql.NewConfig()
+	cfg := driverConfig(addr, cred, to)
 	cfg.Net = network
-	cfg.Addr = addr
-	cfg.User = cred.User
-	cfg.Passwd = cred.Password
-	cfg.Timeout = to.Connect
-	cfg.ReadTimeout = to.Read
-	cfg.WriteTimeout = to.Write
-	cfg.InterpolateParams = true
-	cfg.Params = map[string]string{"sql_mode": sessionSQLMode}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: open: %w", addr, err)
@@ -115,6 +111,31 @@ func openNet(ctx context.Context, network, addr string, cred Credentials, to Tim
 		return nil, err
 	}
 	return c, nil
+}
+
+// driverConfig is the driver configuration of every connection quorumha
+// opens with an instance's admin account: no LOAD DATA LOCAL of any file,
+// no cleartext password without TLS, no server public key configured by
+// name. The driver (v1.10) still asks the server for its RSA key during a
+// caching_sha2_password/sha256_password full authentication over plain
+// TCP, and has no switch to refuse it; a man in the middle could then read
+// the password. clusters[].tls closes that: the password then travels in
+// verified TLS and no key is fetched.
+func driverConfig(addr string, cred Credentials, to Timeouts) *mysql.Config {
+	cfg := mysql.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = addr
+	cfg.User = cred.User
+	cfg.Passwd = cred.Password
+	cfg.Timeout = to.Connect
+	cfg.ReadTimeout = to.Read
+	cfg.WriteTimeout = to.Write
+	cfg.InterpolateParams = true
+	cfg.Params = map[string]string{"sql_mode": sessionSQLMode}
+	cfg.AllowAllFiles = false
+	cfg.AllowCleartextPasswords = false
+	cfg.TLS = cred.TLS
+	return cfg
 }
 
 // Addr is the address the Conn dials.

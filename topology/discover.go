@@ -4,11 +4,33 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // DialFunc opens a Conn to an address; Discover takes one so callers choose
 // credentials, timeouts, pooling and, in tests, fakes.
 type DialFunc func(ctx context.Context, addr string) (*Conn, error)
+
+// OnlyConfigured wraps dial so that it connects only to the configured
+// addresses (compared case-insensitively) and refuses any other with
+// ErrNotConfigured, without connecting. Discovery follows addresses the
+// servers report (report_host in SHOW SLAVE HOSTS, a replica's
+// Master_Host): whoever can set report_host on a replica could otherwise
+// collect the admin account's password. Refused addresses show up in
+// Topology.Unreachable with that error, so they are reported, never logged
+// in to.
+func OnlyConfigured(configured []string, dial DialFunc) DialFunc {
+	set := make(map[string]bool, len(configured))
+	for _, a := range configured {
+		set[strings.ToLower(a)] = true
+	}
+	return func(ctx context.Context, addr string) (*Conn, error) {
+		if !set[strings.ToLower(addr)] {
+			return nil, fmt.Errorf("%s: %w: not connected with the cluster's credentials", addr, ErrNotConfigured)
+		}
+		return dial(ctx, addr)
+	}
+}
 
 // maxDiscovered bounds a crawl, so a misconfigured report_host cannot make
 // discovery wander a whole network.

@@ -30,4 +30,7 @@ var (
 	ErrReplicationStopped = errors.New("topology: replication SQL thread not running")
 	// ErrBadOptions means a caller passed inconsistent operation options.
 	ErrBadOptions = errors.New("topology: invalid options")
+	// ErrNotConfigured means an address is not one of the cluster's
+	// configured instances, so quorumha does not log in to it.
+	ErrNotConfigured = errors.New("topology: not a configured instance")
 )

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -133,7 +134,11 @@ func runCheckRepl(ctx context.Context, w io.Writer, cfg *config.Config, opts che
 	to := topology.Timeouts{Connect: opts.connectTimeout, Read: opts.readTimeout, Write: opts.readTimeout}
 	rep := replReport{OK: true, Clusters: []replClusterReport{}}
 	for _, cl := range clusters {
-		cr, err := checkReplCluster(ctx, cl, cfg.Recovery, to, opts.clusterTimeout, logger.With("cluster", cl.Name))
+		dbTLS, err := clusterTLS(cfg, cl.Name)
+		if err != nil {
+			return exitError{code: checkReplExitUsage, err: fmt.Errorf("check-repl: %w", err)}
+		}
+		cr, err := checkReplCluster(ctx, cl, dbTLS, cfg.Recovery, to, opts.clusterTimeout, logger.With("cluster", cl.Name))
 		if err != nil {
 			// A time limit or an interrupt, not a usage error.
 			return exitError{code: checkReplExitProblems, err: fmt.Errorf("check-repl: cluster %s: %w", cl.Name, err)}
@@ -164,18 +169,21 @@ func runCheckRepl(ctx context.Context, w io.Writer, cfg *config.Config, opts che
 // the replication user's grants on the promotable ones and runs the
 // preflight. Unreachable instances are problems, not errors; only a
 // cancelled ctx is.
-func checkReplCluster(ctx context.Context, cl config.Cluster, rec config.Recovery, to topology.Timeouts,
+func checkReplCluster(ctx context.Context, cl config.Cluster, dbTLS *tls.Config, rec config.Recovery, to topology.Timeouts,
 	limit time.Duration, logger *slog.Logger) (replClusterReport, error) {
 	if limit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
-	cred := topology.Credentials{User: cl.User, Password: cl.Password.Reveal()}
-	dial := func(ctx context.Context, addr string) (*topology.Conn, error) {
-		return topology.Open(ctx, addr, cred, to, logger)
-	}
+	cred := topology.Credentials{User: cl.User, Password: cl.Password.Reveal(), TLS: dbTLS}
 	seeds := make([]string, len(cl.Instances))
+	for n, in := range cl.Instances {
+		seeds[n] = in.Address
+	}
+	dial := topology.OnlyConfigured(seeds, func(ctx context.Context, addr string) (*topology.Conn, error) {
+		return topology.Open(ctx, addr, cred, to, logger)
+	})
 	configured := make([]recovery.ConfiguredInstance, len(cl.Instances))
 	for n, in := range cl.Instances {
 		seeds[n] = in.Address
@@ -412,4 +420,14 @@ func replPlural(n int, noun string) string {
 		return fmt.Sprintf("%d %s", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// clusterTLS is the database TLS of the named cluster (nil: plain TCP).
+func clusterTLS(cfg *config.Config, name string) (*tls.Config, error) {
+	for i, c := range cfg.Clusters {
+		if c.Name == name {
+			return cfg.ClusterTLS(i)
+		}
+	}
+	return nil, nil
 }

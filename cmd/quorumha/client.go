@@ -66,6 +66,7 @@ func (o *clientOptions) client() (*apiClient, error) {
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // HTTP_PROXY must never see the token
 	tr.TLSClientConfig = &tls.Config{MinVersion: config.MinTLSVersion}
 	if ca := firstSet(o.ca, os.Getenv("QUORUMHA_CA")); ca != "" {
 		pool, err := config.LoadCA(ca)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -23,21 +25,29 @@ type detection struct {
 	det    *detector.Detector
 	gossip *detector.Gossip // nil when node.gossip_addr is empty (single vantage point)
 	prober *detector.Prober
+	// signKey signs this controller's verdicts (nil without gossip); its
+	// public half is published through the leader (registerSelf).
+	signKey ed25519.PrivateKey
 }
 
 // createDetection builds the prober, joins gossip and builds the detector
 // with, for each cluster, the master chosen by detector.InitialMaster.
 // leaseGrant, when not nil, supplies this controller's lease grant that
 // travels with its verdict of a master.
-func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, groupSize func() int,
+func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, node *consensus.Node,
 	leaseGrant func(cluster, instance string) *detector.LeaseGrant, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
+	groupSize := voterCount(node)
 	quorum, err := detector.ParseQuorum(cfg.Detector.Quorum)
 	if err != nil {
 		return nil, fmt.Errorf("detector.quorum: %w", err)
 	}
 	d := &detection{prober: detector.NewProber(detector.ProberConfig{Timeout: cfg.Detector.ProbeTimeout, Logger: logger.With("pkg", "detector")})}
 	var specs []detector.ClusterSpec
-	for _, c := range cfg.Clusters {
+	for i, c := range cfg.Clusters {
+		dbTLS, err := cfg.ClusterTLS(i)
+		if err != nil {
+			return nil, err
+		}
 		var addrs []string
 		for _, in := range c.Instances {
 			addrs = append(addrs, in.Address)
@@ -46,7 +56,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, gr
 		if cs, ok := state.Cluster(c.Name); ok {
 			recorded = cs.Master
 		}
-		master, why := detector.InitialMaster(ctx, addrs, recorded, masterFinder(c, cfg.Detector.ProbeTimeout, logger))
+		master, why := detector.InitialMaster(ctx, addrs, recorded, masterFinder(c, dbTLS, cfg.Detector.ProbeTimeout, logger))
 		logger.Info("watching master", "cluster", c.Name, "master", master, "because", why)
 		var replicas []string
 		for _, a := range addrs {
@@ -54,7 +64,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, gr
 				replicas = append(replicas, a)
 			}
 		}
-		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas,
+		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas, Instances: addrs, TLS: dbTLS,
 			User: c.User, Password: c.Password.Reveal()})
 	}
 	var exchange detector.VerdictExchange
@@ -64,9 +74,16 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, gr
 			d.prober.Close()
 			return nil, err
 		}
+		signKey, err := detector.LoadOrCreateKey(cfg.Node.DataDir)
+		if err != nil {
+			d.prober.Close()
+			return nil, fmt.Errorf("node.data_dir: %w", err)
+		}
+		d.signKey = signKey
 		g, err := detector.NewGossip(detector.GossipConfig{
 			NodeName: cfg.Node.ID, Zone: cfg.Node.Zone, HTTPAddr: advertisedHTTP(cfg), BindAddr: cfg.Node.GossipAddr,
 			Join: cfg.Node.GossipJoin, SecretKey: key, Profile: cfg.Node.RaftProfile,
+			SigningKey: signKey, Trust: voterKeys(node, state), KnownInstance: knownInstance(cfg),
 			Logger: logger.With("pkg", "gossip"),
 		})
 		if err != nil {
@@ -101,15 +118,15 @@ func (d *detection) close(ctx context.Context) {
 
 // masterFinder discovers a cluster's topology with short timeouts and names
 // its master only when there is exactly one writable master.
-func masterFinder(c config.Cluster, timeout time.Duration, logger *slog.Logger) detector.MasterFinder {
-	cred := topology.Credentials{User: c.User, Password: c.Password.Reveal()}
+func masterFinder(c config.Cluster, dbTLS *tls.Config, timeout time.Duration, logger *slog.Logger) detector.MasterFinder {
+	cred := topology.Credentials{User: c.User, Password: c.Password.Reveal(), TLS: dbTLS}
 	to := topology.Timeouts{Connect: timeout, Read: 2 * timeout, Write: 2 * timeout}
 	return func(ctx context.Context, seeds []string) (string, bool) {
 		ctx, cancel := context.WithTimeout(ctx, 10*timeout+5*time.Second)
 		defer cancel()
-		dial := func(ctx context.Context, addr string) (*topology.Conn, error) {
+		dial := topology.OnlyConfigured(seeds, func(ctx context.Context, addr string) (*topology.Conn, error) {
 			return topology.Open(ctx, addr, cred, to, nil)
-		}
+		})
 		topo, err := topology.Discover(ctx, seeds, dial, logger)
 		if err != nil || topo.Master == nil || topo.HasAnomaly(topology.MultipleWritableMasters, "") {
 			return "", false
@@ -139,6 +156,36 @@ func readGossipKey(path string) ([]byte, error) {
 }
 
 func validKeyLen(n int) bool { return n == 16 || n == 24 || n == 32 }
+
+// voterKeys trusts a controller's verdicts only while it is a voter of the
+// raft configuration, and only with the key recorded for it in the
+// replicated state.
+func voterKeys(node *consensus.Node, state *fsm.FSM) detector.Trust {
+	return func(id string) (ed25519.PublicKey, bool) {
+		peers, err := node.Peers()
+		if err != nil {
+			return nil, false
+		}
+		for _, p := range peers {
+			if p.ID == id && p.Suffrage == "voter" {
+				return state.NodeKey(id)
+			}
+		}
+		return nil, false
+	}
+}
+
+// knownInstance reports whether an address is one of the configured
+// instances: verdicts about anything else are dropped.
+func knownInstance(cfg *config.Config) func(string) bool {
+	known := map[string]bool{}
+	for _, c := range cfg.Clusters {
+		for _, in := range c.Instances {
+			known[in.Address] = true
+		}
+	}
+	return func(addr string) bool { return known[addr] }
+}
 
 // voterCount is the number of voters in the raft configuration: the group
 // the detection quorum is a share of.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,7 +186,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 		_ = c.node.Shutdown(context.Background())
 		return err
 	}
-	c.detect, err = createDetection(ctx, cfg, c.state, voterCount(c.node), c.lease.Grant, reg, logger)
+	c.detect, err = createDetection(ctx, cfg, c.state, c.node, c.lease.Grant, reg, logger)
 	if err != nil {
 		_ = c.node.Shutdown(context.Background())
 		return err
@@ -223,6 +225,11 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
+	if c.detect.signKey != nil {
+		wg.Go(func() {
+			registerSelf(runCtx, cfg, c.state, c.detect.signKey.Public().(ed25519.PublicKey), srv.Handler(), logger.With("pkg", "register"))
+		})
+	}
 	wg.Add(4)
 	go func() { // each goroutine here is owned by runController: waited for below
 		defer wg.Done()
@@ -320,10 +327,25 @@ func (c *controller) onLeader(ctx context.Context) {
 		logger.Error("encode node meta", "err", err)
 		return
 	}
-	for {
-		_, err := c.node.Apply(ctx, cmd)
+	cmds := [][]byte{cmd}
+	if c.detect.signKey != nil {
+		// The verdict key first: once a controller's HTTP address is
+		// recorded, so is its key (registerSelf has nothing left to do).
+		pub := c.detect.signKey.Public().(ed25519.PublicKey)
+		if k, ok := c.state.NodeKey(c.cfg.Node.ID); !ok || !k.Equal(pub) {
+			kc, err := fsm.Encode(fsm.NodeKeyType, fsm.NodeKey{ID: c.cfg.Node.ID, PublicKey: pub})
+			if err != nil {
+				logger.Error("encode node key", "err", err)
+				return
+			}
+			cmds = [][]byte{kc, cmd}
+		}
+	}
+	for len(cmds) > 0 {
+		_, err := c.node.Apply(ctx, cmds[0])
 		if err == nil {
-			break
+			cmds = cmds[1:]
+			continue
 		}
 		if errors.Is(err, consensus.ErrNotLeader) || ctx.Err() != nil {
 			return
@@ -342,57 +364,11 @@ func (c *controller) onLeader(ctx context.Context) {
 		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
 			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout,
 			FenceMode: c.cfg.Recovery.Fence, Lease: c.witness, FenceAgents: fenceAgentDialer(c.cfg)},
-	}, c.node, c.state, c.detect.det, dialInstance(c.cfg.Detector.ProbeTimeout, c.log.With("pkg", "topology")),
-		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks")}.Run)
+	}, newMasterGuard(c.node, c.state, c.cfg), c.state, c.detect.det, dialInstance(c.cfg, c.log.With("pkg", "topology")),
+		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks"), Secrets: configSecrets(c.cfg)}.Run)
 	c.runner.Store(runner)
 	defer c.runner.CompareAndSwap(runner, nil)
-	var wg sync.WaitGroup
-	if c.detect.gossip != nil {
-		wg.Go(func() { c.recordMemberMeta(ctx, logger) })
-	}
 	runner.Run(ctx)
-	wg.Wait()
-}
-
-// memberMetaEvery is how often the leader copies the controllers' gossiped
-// HTTP addresses and zones into the replicated state.
-const memberMetaEvery = 5 * time.Second
-
-// recordMemberMeta records, for every gossip member that advertises an HTTP
-// address, its address and zone in the replicated state (only when they
-// differ from what is recorded), so every controller can list the whole
-// group with its HTTP addresses (quorumha status asks each one), even for a
-// controller that is down and no longer gossips. It returns when ctx ends.
-func (c *controller) recordMemberMeta(ctx context.Context, logger *slog.Logger) {
-	t := time.NewTicker(memberMetaEvery)
-	defer t.Stop()
-	for {
-		for _, m := range c.detect.gossip.Members() {
-			if m.HTTPAddr == "" || m.State != "alive" || m.Name == c.cfg.Node.ID {
-				continue
-			}
-			meta := fsm.NodeMeta{ID: m.Name, HTTPAddr: m.HTTPAddr, Zone: m.Zone}
-			if cur, ok := c.state.Node(m.Name); ok && cur == meta {
-				continue
-			}
-			cmd, err := fsm.Encode(fsm.NodeMetaType, meta)
-			if err == nil {
-				_, err = c.node.Apply(ctx, cmd)
-			}
-			if err != nil {
-				if ctx.Err() == nil && !errors.Is(err, consensus.ErrNotLeader) {
-					logger.Warn("record controller address", "controller", m.Name, "err", err)
-				}
-				break
-			}
-			logger.Info("recorded controller address", "controller", m.Name, "http_addr", m.HTTPAddr, "zone", m.Zone)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // hookTimeout bounds one hook run: a hung fencing script must not hold a
@@ -422,13 +398,44 @@ func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
 
 // dialInstance connects recovery to an instance. Connects are short (a dead
 // master must not hold the failover), reads long enough for server-side waits.
-func dialInstance(probeTimeout time.Duration, logger *slog.Logger) recovery.Dialer {
-	to := topology.Timeouts{Connect: max(probeTimeout, time.Second), Read: 10 * time.Second, Write: 5 * time.Second}
+// It logs in only to configured instances, with their cluster's TLS: the
+// admin account never goes to an address someone else named.
+func dialInstance(cfg *config.Config, logger *slog.Logger) recovery.Dialer {
+	to := topology.Timeouts{Connect: max(cfg.Detector.ProbeTimeout, time.Second), Read: 10 * time.Second, Write: 5 * time.Second}
+	type dbTLS struct {
+		conf *tls.Config
+		err  error // validated at start: an error here is a file changed since
+	}
+	tlsOf := map[string]dbTLS{}
+	for i, c := range cfg.Clusters {
+		conf, err := cfg.ClusterTLS(i)
+		for _, in := range c.Instances {
+			tlsOf[strings.ToLower(in.Address)] = dbTLS{conf, err}
+		}
+	}
 	return func(ctx context.Context, addr string, cred topology.Credentials) (recovery.Instance, error) {
+		t, ok := tlsOf[strings.ToLower(addr)]
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%s: %w: recovery does not log in to it", addr, topology.ErrNotConfigured)
+		case t.err != nil:
+			return nil, fmt.Errorf("%s: database TLS: %w", addr, t.err)
+		}
+		cred.TLS = t.conf
 		c, err := topology.Open(ctx, addr, cred, to, logger)
 		if err != nil {
 			return nil, err
 		}
 		return c, nil
 	}
+}
+
+// configSecrets lists every secret value of the config, for redaction of
+// hook output before it is logged or written into a replicated record.
+func configSecrets(cfg *config.Config) []string {
+	out := []string{cfg.API.Token.Reveal(), cfg.API.ReadToken.Reveal()}
+	for _, c := range cfg.Clusters {
+		out = append(out, c.Password.Reveal(), c.ReplPassword.Reveal(), c.Agent.Token.Reveal())
+	}
+	return out
 }

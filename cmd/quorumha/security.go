@@ -50,6 +50,7 @@ func advertisedHTTP(cfg *config.Config) string {
 func forwardClient(conf *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = conf
+	tr.Proxy = nil // HTTP_PROXY must never see the forwarded token
 	return &http.Client{Timeout: 30 * time.Second, Transport: tr}
 }
 
@@ -71,7 +72,7 @@ func warnInsecure(cfg *config.Config, logger *slog.Logger) {
 			"http_addr", n.HTTPAddr)
 	}
 	if !n.RaftTLS() && !config.IsLoopback(n.RaftAddr) {
-		logger.Warn("raft runs over plain TCP on a network address: anyone who reaches it can join the group's traffic; set node.raft_tls_cert, node.raft_tls_key and node.raft_tls_ca",
+		logger.Warn("node.insecure_no_raft_tls: raft runs over plain TCP on a network address: anyone who reaches it can read the replicated state and speak raft to the group; set node.raft_tls_cert, node.raft_tls_key and node.raft_tls_ca",
 			"raft_addr", n.RaftAddr)
 	}
 }

@@ -96,17 +96,27 @@ func gatherGlance(ctx context.Context, c *apiClient) (glance, json.RawMessage, j
 			fillFromStatus(cv, g.Asked)
 			continue
 		}
+		if cv.Suffrage == "" {
+			// Only raft peers are asked: anyone who speaks gossip can
+			// advertise an address, and the request carries the token.
+			cv.Error = "not asked"
+			continue
+		}
 		if cv.HTTPAddr == "" {
 			cv.Error = "address unknown"
+			continue
+		}
+		base := cv.HTTPAddr
+		if !strings.Contains(base, "://") {
+			base = schemeOf(c.base) + base
+		}
+		if schemeOf(c.base) == "https://" && !strings.HasPrefix(base, "https://") {
+			cv.Error = "plain http address: not asked over https"
 			continue
 		}
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, peerStatusTimeout)
 			defer cancel()
-			base := cv.HTTPAddr
-			if !strings.Contains(base, "://") {
-				base = schemeOf(c.base) + base
-			}
 			peer := &apiClient{base: base, token: c.token, http: c.http}
 			var st api.StatusResponse
 			if err := peer.do(pctx, http.MethodGet, "/v1/status", nil, &st); err != nil {
@@ -148,8 +158,10 @@ func fillFromStatus(cv *controllerView, st api.StatusResponse) {
 }
 
 // groupOf lists the controllers the asked one knows: every raft peer, with
-// zone and HTTP address from the replicated state or else from gossip, and
-// gossip members that are not (yet) raft peers.
+// its HTTP address from the replicated state only (each controller records
+// its own through the leader) and zone from there or else from gossip, and
+// gossip members that are not (yet) raft peers, without an address: a
+// gossip-advertised address is never trusted with the token.
 func groupOf(s api.StatusResponse) []controllerView {
 	gossip := map[string]detector.Member{}
 	for _, m := range s.GossipMembers {
@@ -161,7 +173,7 @@ func groupOf(s api.StatusResponse) []controllerView {
 		m := gossip[p.ID]
 		cv := controllerView{ID: p.ID, RaftAddr: p.RaftAddr, Suffrage: p.Suffrage,
 			Leader: p.Leader || (s.KnownLeader && p.ID == s.Leader.ID),
-			Zone:   firstSet(p.Zone, m.Zone), HTTPAddr: firstSet(p.HTTPAddr, m.HTTPAddr), Gossip: m.State}
+			Zone:   firstSet(p.Zone, m.Zone), HTTPAddr: p.HTTPAddr, Gossip: m.State}
 		if p.ID == s.ID {
 			cv.Zone, cv.HTTPAddr = firstSet(s.Zone, cv.Zone), firstSet(s.HTTPAddr, cv.HTTPAddr)
 		}
@@ -170,7 +182,7 @@ func groupOf(s api.StatusResponse) []controllerView {
 	}
 	for _, m := range s.GossipMembers {
 		if !seen[m.Name] {
-			out = append(out, controllerView{ID: m.Name, Zone: m.Zone, HTTPAddr: m.HTTPAddr, Gossip: m.State})
+			out = append(out, controllerView{ID: m.Name, Zone: m.Zone, Gossip: m.State})
 		}
 	}
 	slices.SortFunc(out, func(a, b controllerView) int { return strings.Compare(a.ID, b.ID) })

@@ -19,6 +19,13 @@ var glanceT0 = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
 // closed port; c4 is only a gossip member.
 func glanceServers(t *testing.T) (asked string) {
 	t.Helper()
+	return glanceServersWith(t, "")
+}
+
+// glanceServersWith is glanceServers with c4, a gossip member that is not
+// in raft, advertising c4HTTP.
+func glanceServersWith(t *testing.T, c4HTTP string) (asked string) {
+	t.Helper()
 	c2 := httptest.NewServer(&cannedAPI{answers: map[string]string{
 		"GET /v1/status": `{"id":"c2","zone":"zone-b","raft_state":"Leader","term":7,"fsm_applied_index":42}`,
 	}})
@@ -32,8 +39,8 @@ func glanceServers(t *testing.T) (asked string) {
 		         {"id":"c2","raft_addr":"10.0.2.10:7000","suffrage":"voter","leader":true,"http_addr":%q,"zone":"zone-b"},
 		         {"id":"c3","raft_addr":"10.0.3.10:7000","suffrage":"voter","http_addr":%q,"zone":"zone-c"}],
 		"gossip_members":[{"name":"c1","zone":"zone-a","state":"alive"},{"name":"c2","zone":"zone-b","state":"alive"},
-		                  {"name":"c4","zone":"zone-d","state":"alive"}]}`,
-		glanceT0.Add(-1500*time.Millisecond).Format(time.RFC3339Nano), c2Addr, dead)
+		                  {"name":"c4","zone":"zone-d","state":"alive","http_addr":%q}]}`,
+		glanceT0.Add(-1500*time.Millisecond).Format(time.RFC3339Nano), c2Addr, dead, c4HTTP)
 	clusters := `{"index":42,"clusters":[{"name":"app1","master":"db1:3306",
 		"state":{"name":"app1","master":"db1:3306","last_failover":"2026-11-22T02:00:00Z","last_failover_id":30},
 		"topology":{"configured_instances":[{"address":"db1:3306"},{"address":"db2:3306"},{"address":"db3:3306"},{"address":"db4:3306"}],
@@ -83,7 +90,7 @@ func TestStatusGlance_Table(t *testing.T) {
   c1                zone-a  Follower  7     41       1.5s ago            alive   hc1
   c2 *              zone-b  Leader    7     42       -                   alive   hc2
   c3                zone-c  ?         -     -        connection refused  -       hc3
-  c4 (not in raft)  zone-d  ?         -     -        address unknown     alive   -
+  c4 (not in raft)  zone-d  ?         -     -        not asked           alive   -
 
 CLUSTER app1  master db1:3306  SUSPECT  (failover 30 not acked)
   why: 1 of 3 fresh votes see db1:3306 down
@@ -159,5 +166,45 @@ func TestStatusGlance_AwaitingFence(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// Item 4 of the security review: a fake gossip member advertised an HTTP
+// address and `quorumha status` sent it the operator's token. Only raft
+// peers are asked.
+func TestStatusGlance_NeverAsksGossipOnlyMembers(t *testing.T) {
+	var got []string
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+	}))
+	defer evil.Close()
+	base := glanceServersWith(t, evil.URL)
+	c := &apiClient{base: base, token: "operator-token", http: &http.Client{Timeout: 5 * time.Second}}
+	g, _, _, err := gatherGlance(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("gossip-only member was sent %d requests (tokens %q)", len(got), got)
+	}
+	for _, cv := range g.Group {
+		if cv.ID == "c4" && cv.HTTPAddr != "" {
+			t.Fatalf("gossip-advertised address shown for c4: %q", cv.HTTPAddr)
+		}
+	}
+}
+
+// Item 9: no client of the CLI goes through HTTP_PROXY.
+func TestClient_IgnoresProxy(t *testing.T) {
+	o := &clientOptions{addr: "http://127.0.0.1:1", timeout: time.Second}
+	c, err := o.client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr, ok := c.http.Transport.(*http.Transport); !ok || tr.Proxy != nil {
+		t.Fatalf("CLI client honours HTTP_PROXY")
+	}
+	if tr, ok := forwardClient(nil).Transport.(*http.Transport); !ok || tr.Proxy != nil {
+		t.Fatalf("forwarding client honours HTTP_PROXY")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +38,9 @@ func TestGroup_BadInputChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	follower := otherThan(g.Nodes, leader.ID)[0]
+	// Each controller registers its verdict key and HTTP address through
+	// the leader at start; measure once that is done.
+	waitRegistered(ctx, t, g, leader)
 	before := appliedIndex(ctx, t, g.Node(leader.ID))
 
 	cases := []struct {
@@ -83,6 +87,7 @@ func TestGroup_BadInputChangesNothing(t *testing.T) {
 	}
 	req, _ := http.NewRequestWithContext(ctx, "POST", follower.URL("/v1/clusters/app1/ack"), strings.NewReader(`{"by":"ok"}`))
 	req.Header.Set("Authorization", "Bearer s3cret-token")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("authorised ack: %v %v", err, resp)
@@ -127,4 +132,34 @@ func appliedIndex(ctx context.Context, t *testing.T, c *harness.Controller) uint
 		t.Fatal(err)
 	}
 	return st.Applied
+}
+
+// waitRegistered waits until the leader's replicated state holds every
+// controller's HTTP address (recorded after its verdict key).
+func waitRegistered(ctx context.Context, t *testing.T, g *harness.Group, leader harness.LeaderInfo) {
+	t.Helper()
+	err := harness.Poll(ctx, 100*time.Millisecond, func() error {
+		var resp struct {
+			Peers []struct {
+				ID       string `json:"id"`
+				HTTPAddr string `json:"http_addr"`
+			} `json:"peers"`
+		}
+		if _, err := g.Do(ctx, http.MethodGet, g.Node(leader.ID).URL("/v1/raft/peers"), nil, &resp); err != nil {
+			return err
+		}
+		peers := resp.Peers
+		for _, p := range peers {
+			if p.HTTPAddr == "" {
+				return fmt.Errorf("%s not registered yet", p.ID)
+			}
+		}
+		if len(peers) < len(g.Nodes) {
+			return fmt.Errorf("%d peers", len(peers))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("controllers did not register: %v", err)
+	}
 }

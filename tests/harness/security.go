@@ -19,6 +19,9 @@ import (
 type securityFiles struct {
 	gossipKey, readToken string
 	tls                  testpki.Files
+	// raft is raft-only mutual TLS for groups on network namespaces
+	// without GroupOptions.TLS: run refuses plain raft on a network address.
+	raft testpki.Files
 }
 
 // writeSecurityFiles writes the token, gossip key and TLS files the options
@@ -45,6 +48,14 @@ func (g *Group) writeSecurityFiles() {
 		g.sec.gossipKey = write("gossip.key", []byte(base64.StdEncoding.EncodeToString(key)+"\n"))
 	}
 	if !g.opts.TLS {
+		if g.opts.Net != nil {
+			hosts := []string{"127.0.0.1"}
+			for _, z := range g.opts.Net.Zones {
+				hosts = append(hosts, z.IP)
+			}
+			ca := testpki.NewCA(g.t, "quorumha test raft CA")
+			g.sec.raft = testpki.WriteFiles(g.t, g.base, "raft", ca, ca.Issue(g.t, "controller", hosts...))
+		}
 		return
 	}
 	hosts := []string{"127.0.0.1"}
@@ -73,6 +84,9 @@ func (g *Group) securityYAML() string {
 	}
 	if g.sec.readToken != "" {
 		fmt.Fprintf(&api, "  read_token_file: %s\n", g.sec.readToken)
+	}
+	if f := g.sec.raft; f.CA != "" {
+		fmt.Fprintf(&node, "  raft_tls_cert: %s\n  raft_tls_key: %s\n  raft_tls_ca: %s\n", f.Cert, f.Key, f.CA)
 	}
 	if f := g.sec.tls; f.CA != "" {
 		fmt.Fprintf(&node, "  raft_tls_cert: %s\n  raft_tls_key: %s\n  raft_tls_ca: %s\n", f.Cert, f.Key, f.CA)

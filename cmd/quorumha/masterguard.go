@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/quorumha/quorumha/config"
+	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/recovery"
+)
+
+// errUnconfiguredMaster refuses a command that would record as a cluster's
+// master an address that is not one of its configured instances: every
+// controller would then probe it with the admin account, and proxies would
+// send applications to it.
+var errUnconfiguredMaster = errors.New("not a configured instance")
+
+// masterGuard is the leader's last check before a command that records a
+// master reaches the log. The FSM cannot make it (it has no config, and
+// controllers could disagree on it during a config roll-out), so the one
+// writer of such commands, the leader's recovery runner, goes through here.
+type masterGuard struct {
+	recovery.Group
+	state     *fsm.FSM
+	instances map[string]map[string]bool // cluster -> lower-cased address -> configured
+}
+
+func newMasterGuard(g recovery.Group, state *fsm.FSM, cfg *config.Config) masterGuard {
+	m := masterGuard{Group: g, state: state, instances: map[string]map[string]bool{}}
+	for _, c := range cfg.Clusters {
+		set := map[string]bool{}
+		for _, in := range c.Instances {
+			set[strings.ToLower(in.Address)] = true
+		}
+		m.instances[c.Name] = set
+	}
+	return m
+}
+
+// Apply refuses SetMaster and RecordClose commands naming an unconfigured
+// master, and passes everything else on.
+func (m masterGuard) Apply(ctx context.Context, cmd []byte) (any, error) {
+	if err := m.check(cmd); err != nil {
+		return nil, err
+	}
+	return m.Group.Apply(ctx, cmd)
+}
+
+func (m masterGuard) check(cmd []byte) error {
+	t, payload, err := fsm.Decode(cmd)
+	if err != nil {
+		return err
+	}
+	var cluster, master string
+	switch t {
+	case fsm.SetMasterType:
+		var p fsm.SetMaster
+		if err := json.Unmarshal(payload, &p); err != nil {
+			return fmt.Errorf("set master: %w", err)
+		}
+		cluster, master = p.Cluster, p.Master
+	case fsm.RecordCloseType:
+		var p fsm.RecordClose
+		if err := json.Unmarshal(payload, &p); err != nil {
+			return fmt.Errorf("record close: %w", err)
+		}
+		if p.NewMaster == "" {
+			return nil
+		}
+		r, ok := m.state.Record(p.RecordID)
+		if !ok {
+			return nil // the FSM rejects it
+		}
+		cluster, master = r.Cluster, p.NewMaster
+	default:
+		return nil
+	}
+	if !m.instances[cluster][strings.ToLower(master)] {
+		return fmt.Errorf("%w: refusing to record %s as the master of cluster %q: %w",
+			fsm.ErrInvalid, master, cluster, errUnconfiguredMaster)
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package consensus
+
+import (
+	"testing"
+	"time"
+)
+
+// suffrageOf returns id's suffrage in node's configuration ("" if absent).
+func suffrageOf(t *testing.T, tn *testNode, id string) string {
+	t.Helper()
+	peers, err := tn.node.Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		if p.ID == id {
+			return p.Suffrage
+		}
+	}
+	return ""
+}
+
+// Security review item 6: a join with an address nobody answers at left a
+// single-node group without quorum. A joined server is a nonvoter until it
+// answers the leader's heartbeats.
+func TestJoin_UnreachableStaysNonvoter(t *testing.T) {
+	c := makeCluster(t, 1, nil)
+	l := c.Leader()
+	if err := l.node.Join(ctxT(t, 2*time.Second), "zz", "nowhere"); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	if s := suffrageOf(t, l, "zz"); s != "nonvoter" {
+		t.Fatalf("zz is %q, want nonvoter", s)
+	}
+	// The group still commits on its own, now and after the promotion
+	// window has passed.
+	for range 3 {
+		if _, err := l.node.Apply(ctxT(t, 2*time.Second), []byte("x")); err != nil {
+			t.Fatalf("apply after join: %v", err)
+		}
+		time.Sleep(time.Second) // lets the promotion window pass; not an assertion on timing
+	}
+	if s := suffrageOf(t, l, "zz"); s != "nonvoter" {
+		t.Fatalf("unreachable zz became %q", s)
+	}
+}
+
+func TestJoin_ReachablePromotedToVoter(t *testing.T) {
+	c := makeCluster(t, 3, nil)
+	l := c.Leader()
+	n4 := c.newTestNode("n4")
+	c.connectAll()
+	c.start(n4, nil, nil)
+	if err := l.node.Join(ctxT(t, 2*time.Second), n4.id, string(n4.addr)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 30*time.Second, "n4 promoted to voter", func() bool { return suffrageOf(t, l, "n4") == "voter" })
+}

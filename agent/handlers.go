@@ -58,6 +58,8 @@ func (s *Server) routes() http.Handler {
 	v1("GET /v1/binlogs/{name}/scan", s.scan)
 	v1("GET /v1/binlogs/{name}/raw", s.raw)
 	v1("GET /v1/tail", s.tail)
+	v1("GET /v1/reach", s.reach)
+	v1("GET /v1/server", s.server)
 	// Anything else under /v1 answers a JSON 404 rather than the mux's text.
 	v1("/v1/", func(http.ResponseWriter, *http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: no such endpoint", ErrNotFound)

@@ -52,6 +52,7 @@ type Server struct {
 	dir     *binlogDir
 	tls     *tls.Config
 	handler http.Handler
+	proc    processWatch // GET /v1/server's memory of the process state
 }
 
 // New checks cfg (the binlog directory and index exist, some form of

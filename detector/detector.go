@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +25,11 @@ type ClusterSpec struct {
 	User string
 	// Password is User's password.
 	Password string
+	// Agents maps an instance address to the URL of the agent on its host
+	// (clusters[].instances[].agent); instances without one are left out.
+	// The master's agent says whether its server process runs (the crash
+	// fast path), the replicas' agents whether their hosts reach the master.
+	Agents map[string]string
 }
 
 // Config configures a Detector.
@@ -49,6 +55,10 @@ type Config struct {
 	// voters); the quorum is a share of it even when gossip hears fewer.
 	// nil counts the gossip members.
 	GroupSize func() int
+	// Agents asks the host agents named in ClusterSpec.Agents; nil asks
+	// none (the replica view then waits for the IO threads and heartbeats,
+	// and a crash for failure_threshold).
+	Agents HostAgents
 	// Clock drives the probe loops; default RealClock.
 	Clock Clock
 	// Logger receives state changes; nil discards.
@@ -106,6 +116,9 @@ type clusterState struct {
 	serverID uint32 // the watched master's server_id, from the last good probe
 	own      Verdict
 	replicas map[string]ReplicaObservation
+	// reach holds the replica host agents' latest answers about the master
+	// (asked while this controller's probes of it fail), by replica.
+	reach    map[string]AgentReach
 	last     Assessment
 	assessed bool
 }
@@ -150,8 +163,9 @@ func New(cfg Config, prober InstanceProber, gossip VerdictExchange) (*Detector, 
 			return nil, fmt.Errorf("%w: cluster %q listed twice", ErrBadConfig, c.Name)
 		}
 		c.Replicas = slices.Clone(c.Replicas)
+		c.Agents = maps.Clone(c.Agents)
 		d.clusters[c.Name] = &clusterState{spec: c, own: d.freshVerdict(c.Name, c.Master, 0),
-			replicas: map[string]ReplicaObservation{}}
+			replicas: map[string]ReplicaObservation{}, reach: map[string]AgentReach{}}
 	}
 	m, err := newMetrics(cfg.Registerer, gossip, cfg.GroupSize)
 	if err != nil {
@@ -200,11 +214,16 @@ func (d *Detector) names() []string {
 
 func (d *Detector) loop(ctx context.Context, name string) {
 	for {
+		start := d.cfg.Clock.Now()
 		d.tick(ctx, name)
+		// Probes start every ProbeInterval, not ProbeInterval after the
+		// previous one ended: a probe that times out must not stretch the
+		// detection window by its timeout on every failure.
+		wait := d.cfg.ProbeInterval - d.cfg.Clock.Now().Sub(start)
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.cfg.Clock.After(d.cfg.ProbeInterval):
+		case <-d.cfg.Clock.After(max(wait, d.cfg.ProbeInterval/10)):
 		}
 	}
 }
@@ -233,10 +252,11 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	cs := d.clusters[name]
 	spec := cs.spec
 	spec.Replicas = slices.Clone(spec.Replicas)
-	prevObs := make(map[string]ReplicaObservation, len(cs.replicas))
-	for k, v := range cs.replicas {
-		prevObs[k] = v
-	}
+	prevObs := maps.Clone(cs.replicas)
+	// While this controller's probes of the master fail, the replica hosts'
+	// agents are asked too, alongside the probes, so their answers are as
+	// fresh as the vote that may complete the quorum.
+	failing := cs.own.Instance == spec.Master && (cs.own.State == StateSuspect || cs.own.State == StateDown)
 	d.mu.Unlock()
 
 	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout+graceAfterTimeout)
@@ -252,9 +272,24 @@ func (d *Detector) tick(ctx context.Context, name string) {
 			obs[i] = d.prober.ProbeReplica(pctx, Target{Addr: r, User: spec.User, Password: spec.Password}, prevObs[r])
 		})
 	}
+	var reach map[string]AgentReach
+	if failing && d.cfg.Agents != nil && len(spec.Agents) > 0 {
+		wg.Go(func() {
+			reach = askReach(ctx, d.cfg.Agents, name, spec.Master, spec.Agents, spec.Replicas,
+				reachTimeout(d.cfg.ProbeTimeout), d.cfg.Clock)
+		})
+	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return // shutting down: a cancelled probe is not evidence
+	}
+	if !res.OK && res.Reason == ReasonRefused && d.cfg.Agents != nil {
+		if u := agentURL(spec.Agents, spec.Master); u != "" {
+			res = processCheck(ctx, d.cfg.Agents, name, u, res, reachTimeout(d.cfg.ProbeTimeout))
+		}
+	}
+	if ctx.Err() != nil {
+		return
 	}
 	d.metrics.probe(name, res)
 
@@ -270,6 +305,9 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	own := cs.own
 	for _, o := range obs {
 		cs.replicas[o.Replica] = o
+	}
+	for r, a := range reach {
+		cs.reach[r] = a
 	}
 	d.mu.Unlock()
 	if d.gossip != nil {
@@ -311,6 +349,9 @@ func (d *Detector) reassess(name string) {
 	for _, r := range cs.spec.Replicas {
 		if o, ok := cs.replicas[r]; ok {
 			o.SameServer = cs.serverID != 0 && o.MasterServerID == cs.serverID
+			if a, ok := cs.reach[r]; ok {
+				o.Reach = &a
+			}
 			view = append(view, o)
 		}
 	}
@@ -394,6 +435,7 @@ func (d *Detector) Cluster(cluster string) (ClusterSpec, bool) {
 	}
 	spec := cs.spec
 	spec.Replicas = slices.Clone(spec.Replicas)
+	spec.Agents = maps.Clone(spec.Agents)
 	return spec, true
 }
 
@@ -418,6 +460,7 @@ func (d *Detector) SetMaster(cluster, addr string) error {
 	}
 	cs.spec.Master, cs.spec.Replicas = addr, replicas
 	cs.serverID = 0
+	clear(cs.reach) // answers about the old master
 	cs.own = d.freshVerdict(cluster, addr, cs.own.Seq)
 	d.log.Info("master changed", "cluster", cluster, "from", old, "to", addr)
 	return nil

@@ -27,7 +27,7 @@ type ReplicaHeartbeat struct {
 // Heartbeat statements. MariaDB keeps the default connection's figures in
 // global status variables (its SHOW SLAVE STATUS lacks them; SHOW ALL
 // SLAVES STATUS has them per connection); MySQL in performance_schema, per
-// channel (the default channel is '').
+// channel (the default channel is ”).
 const (
 	mariaDBHeartbeatSQL = "SHOW GLOBAL STATUS WHERE Variable_name IN ('Slave_received_heartbeats', 'Slave_heartbeat_period')"
 	mysqlHeartbeatSQL   = "SELECT s.COUNT_RECEIVED_HEARTBEATS, s.LAST_HEARTBEAT_TIMESTAMP, c.HEARTBEAT_INTERVAL " +

@@ -1,0 +1,149 @@
+package detector
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeAgents answers reach and process questions per agent URL.
+type fakeAgents struct {
+	mu      sync.Mutex
+	reach   map[string]AgentReach // by agent URL; missing: no answer
+	process map[string]HostProcess
+	asked   map[string]int
+}
+
+func newFakeAgents() *fakeAgents {
+	return &fakeAgents{reach: map[string]AgentReach{}, process: map[string]HostProcess{}, asked: map[string]int{}}
+}
+
+func (f *fakeAgents) Reach(_ context.Context, _, url, _ string, _ time.Duration) (AgentReach, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked[url]++
+	a, ok := f.reach[url]
+	if !ok {
+		return AgentReach{}, errors.New("connection refused")
+	}
+	return a, nil
+}
+
+func (f *fakeAgents) ServerProcess(_ context.Context, _, url string) (HostProcess, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked[url]++
+	p, ok := f.process[url]
+	if !ok {
+		return HostProcess{}, errors.New("connection refused")
+	}
+	return p, nil
+}
+
+func (f *fakeAgents) set(url string, a AgentReach) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reach[url] = a
+}
+
+func (f *fakeAgents) setProcess(url string, p HostProcess) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.process[url] = p
+}
+
+func (f *fakeAgents) count(url string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.asked[url]
+}
+
+const (
+	masterAgent  = "http://10.0.0.1:7080"
+	replicaAgent = "http://10.0.0.2:7080"
+)
+
+func withAgents(a HostAgents) func(*Config) {
+	return func(c *Config) {
+		c.Agents = a
+		c.Clusters[0].Agents = map[string]string{testMaster: masterAgent, testReplica: replicaAgent}
+	}
+}
+
+// TestDetector_ReplicaAgents: the master's host vanished (probes time out),
+// the replica's IO thread still says Yes (slave_net_timeout has not passed):
+// the replica host's agent decides.
+func TestDetector_ReplicaAgents(t *testing.T) {
+	tests := []struct {
+		name  string
+		reach *AgentReach // nil: the agent does not answer
+		want  AssessState
+	}{
+		{"agent cannot reach the master: confirmed", &AgentReach{Reachable: false, Stage: "connect", Error: "i/o timeout"}, AssessDeadConfirmed},
+		{"agent reaches the master: not confirmed", &AgentReach{Reachable: true, Stage: "ok"}, AssessReplicasStillConnected},
+		{"agent silent: the IO thread decides", nil, AssessReplicasStillConnected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			agents := newFakeAgents()
+			if tt.reach != nil {
+				agents.set(replicaAgent, *tt.reach)
+			}
+			h := startDetector(t, nil, nil, withAgents(agents))
+			if agents.count(replicaAgent) != 0 {
+				t.Fatalf("replica agent asked while the master answers")
+			}
+			h.prober.setMaster(testMaster, ReasonTimeout)
+			var a Assessment
+			for range 3 {
+				a = h.step()
+			}
+			if a.State != tt.want {
+				t.Fatalf("after 3 timeouts: %s (%s), want %s", a.State, a.Reason, tt.want)
+			}
+			if len(a.ReplicaView) != 1 || a.ReplicaView[0].Reach == nil {
+				t.Fatalf("replica view without the agent's answer: %+v", a.ReplicaView)
+			}
+			if got := a.ReplicaView[0].Reach; got.Answered != (tt.reach != nil) {
+				t.Errorf("answered = %t, want %t (%+v)", got.Answered, tt.reach != nil, got)
+			}
+		})
+	}
+}
+
+// TestDetector_CrashFastPath: a refused probe while the master's agent says
+// the process is gone is Down at once; with the process running it waits
+// for failure_threshold.
+func TestDetector_CrashFastPath(t *testing.T) {
+	agents := newFakeAgents()
+	h := startDetector(t, nil, nil, withAgents(agents))
+	h.prober.setMaster(testMaster, ReasonRefused)
+	h.prober.setReplica(ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "10.0.0.1", MasterPort: 3306, IORunning: "Connecting"})
+
+	agents.setProcess(masterAgent, HostProcess{Known: true, Running: true, PID: 42})
+	if a := h.step(); a.State != AssessSuspect || a.Votes[0].ProcessGone {
+		t.Fatalf("refused, process running: %s (%s), want suspect", a.State, a.Reason)
+	}
+	h.prober.setMaster(testMaster, ReasonOK)
+	if a := h.step(); a.State != AssessHealthy {
+		t.Fatalf("answers again: %s (%s)", a.State, a.Reason)
+	}
+
+	h.prober.setMaster(testMaster, ReasonRefused)
+	agents.setProcess(masterAgent, HostProcess{Known: true, Running: false, PID: 42, Since: t0})
+	a := h.step()
+	if a.State != AssessDeadConfirmed || !a.Votes[0].ProcessGone || a.Votes[0].Failures != 1 {
+		t.Fatalf("refused, process gone: %s (%s) %+v, want dead_confirmed on the first failure", a.State, a.Reason, a.Votes)
+	}
+
+	// An agent that cannot read its pid file is no proof.
+	h.prober.setMaster(testMaster, ReasonOK)
+	h.step()
+	h.prober.setMaster(testMaster, ReasonRefused)
+	agents.setProcess(masterAgent, HostProcess{Known: true, Error: "pid file: permission denied"})
+	if a := h.step(); a.State != AssessSuspect {
+		t.Fatalf("pid file unreadable: %s (%s), want suspect", a.State, a.Reason)
+	}
+}

@@ -124,6 +124,10 @@ type ClusterState struct {
 	Name              string    `json:"name"`
 	Master            string    `json:"master,omitempty"` // as recorded by failovers/switchovers
 	MasterSetAt       time.Time `json:"master_set_at,omitzero"`
+	// MasterIndex is the raft index of the command that last set Master:
+	// a change counter for readers that wait for the next master
+	// (GET /v1/clusters/{c}/master?index=N&wait=D). 0 before any.
+	MasterIndex uint64 `json:"master_index,omitempty"`
 	LastFailover      time.Time `json:"last_failover,omitzero"` // close time of last successful failover (anti-flap)
 	LastFailoverID    uint64    `json:"last_failover_id,omitempty"`
 	AckedAt           time.Time `json:"acked_at,omitzero"` // ack of the last failover

@@ -121,13 +121,9 @@ func (r Record) IsOpen() bool { return r.Result == ResultOpen }
 
 // ClusterState is what the FSM knows about one cluster.
 type ClusterState struct {
-	Name        string    `json:"name"`
-	Master      string    `json:"master,omitempty"` // as recorded by failovers/switchovers
-	MasterSetAt time.Time `json:"master_set_at,omitzero"`
-	// MasterIndex is the raft index of the command that last set Master:
-	// a change counter for readers that wait for the next master
-	// (GET /v1/clusters/{c}/master?index=N&wait=D). 0 before any.
-	MasterIndex       uint64    `json:"master_index,omitempty"`
+	Name              string    `json:"name"`
+	Master            string    `json:"master,omitempty"` // as recorded by failovers/switchovers
+	MasterSetAt       time.Time `json:"master_set_at,omitzero"`
 	LastFailover      time.Time `json:"last_failover,omitzero"` // close time of last successful failover (anti-flap)
 	LastFailoverID    uint64    `json:"last_failover_id,omitempty"`
 	AckedAt           time.Time `json:"acked_at,omitzero"` // ack of the last failover
@@ -136,6 +132,11 @@ type ClusterState struct {
 	MaintenanceUntil  time.Time `json:"maintenance_until,omitzero"`
 	MaintenanceReason string    `json:"maintenance_reason,omitempty"`
 	MaintenanceBy     string    `json:"maintenance_by,omitempty"`
+
+	// MasterIndex is the raft index of the command that last set Master:
+	// a change counter for readers that wait for the next master
+	// (GET /v1/clusters/{c}/master?index=N&wait=D). 0 before any.
+	MasterIndex uint64 `json:"master_index,omitempty"`
 }
 
 // NodeMeta is what the group knows about a controller beyond its raft

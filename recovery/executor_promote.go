@@ -83,7 +83,8 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 // the configured replication account, or the replica's current one.
 func (r *failoverRun) changeMasterOptions(in *topology.Instance, host string, port int) (topology.ChangeMasterOptions, string) {
 	o := topology.ChangeMasterOptions{Host: host, Port: port, User: r.cc.ReplUser, Password: r.cc.ReplPassword,
-		UseGTID: r.cc.useGTID(), MariaDBMode: topology.GTIDSlavePos, ConnectRetry: 1}
+		UseGTID: r.cc.useGTID(), MariaDBMode: topology.GTIDSlavePos, ConnectRetry: 1,
+		HeartbeatPeriod: r.cc.HeartbeatPeriod.Seconds()}
 	note := ""
 	if o.User == "" && in != nil && in.Replica != nil {
 		o.User = in.Replica.MasterUser

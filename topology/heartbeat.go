@@ -169,3 +169,29 @@ func stallWait(period, netTimeout time.Duration) string {
 	}
 	return "slave_net_timeout (" + netTimeout.String() + ")"
 }
+
+// ReadDetectionSettings reads what decides how fast a replica notices a
+// vanished master: its heartbeat period (0 when off or unknown) and
+// slave_net_timeout.
+func (c *Conn) ReadDetectionSettings(ctx context.Context) (period, netTimeout time.Duration, err error) {
+	ctx, cancel := c.opContext(ctx)
+	defer cancel()
+	v := c.Version()
+	hb, _, err := ReadReplicaHeartbeat(ctx, c.db, v.IsMariaDB())
+	if err != nil {
+		return 0, 0, err
+	}
+	vars, err := queryNameValues(ctx, c.db, "SHOW GLOBAL VARIABLES", []string{"slave_net_timeout", "replica_net_timeout"})
+	if err != nil {
+		return 0, 0, fmt.Errorf("read slave_net_timeout: %w", err)
+	}
+	raw := vars["replica_net_timeout"]
+	if raw == "" {
+		raw = vars["slave_net_timeout"]
+	}
+	secs, err := strconv.ParseUint(strings.TrimSpace(raw), 10, 32)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: slave_net_timeout=%q", ErrBadStatus, raw)
+	}
+	return hb.Period, time.Duration(secs) * time.Second, nil
+}

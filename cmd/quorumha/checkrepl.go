@@ -134,6 +134,9 @@ func runCheckRepl(ctx context.Context, w io.Writer, cfg *config.Config, opts che
 	rep := replReport{OK: true, Clusters: []replClusterReport{}}
 	for _, cl := range clusters {
 		cr, err := checkReplCluster(ctx, cl, cfg.Recovery, to, opts.clusterTimeout, logger.With("cluster", cl.Name))
+		if err == nil {
+			cr.addProblems(checkDetectionSettings(ctx, cl, to, cr.replicaAddrs(), cfg.Detector.ReplicaHeartbeat, logger))
+		}
 		if err != nil {
 			// A time limit or an interrupt, not a usage error.
 			return exitError{code: checkReplExitProblems, err: fmt.Errorf("check-repl: cluster %s: %w", cl.Name, err)}

@@ -52,7 +52,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, gr
 			}
 		}
 		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas,
-			User: c.User, Password: c.Password.Reveal()})
+			User: c.User, Password: c.Password.Reveal(), Agents: agentURLs(c)})
 	}
 	var exchange detector.VerdictExchange
 	if cfg.Node.GossipAddr != "" {
@@ -79,6 +79,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, gr
 		Rules: detector.Rules{Quorum: quorum, ReplicaCheck: cfg.Detector.ReplicaCheck,
 			Freshness: cfg.Detector.FreshnessWindow, MultiZone: true},
 		Clusters: specs, GroupSize: groupSize, Logger: logger.With("pkg", "detector"), Registerer: reg,
+		Agents: newHostAgents(cfg),
 	}, d.prober, exchange)
 	if err != nil {
 		d.close(context.Background())

@@ -151,3 +151,39 @@ func TestDetector_SandboxFrozenMasterAgent(t *testing.T) {
 		t.Errorf("reason does not name the agent: %s", a.Reason)
 	}
 }
+
+// TestDetector_SandboxKillFastPath: kill -9 of the master with its host's
+// agent watching the pid file: the first refused probe is a Down vote.
+func TestDetector_SandboxKillFastPath(t *testing.T) {
+	sb := newSandbox(t, sandbox.Options{Replicas: 1, GTID: true})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mysql-bin.index"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := agent.New(agent.Config{BinlogDir: dir, InsecureNoAuth: true,
+		PIDFile: filepath.Join(sb.Instance(0).DataDir, "mariadbd.pid")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	c, err := agent.NewClient(ts.URL, agent.ClientOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := runDetector(t, sb, func(cfg *Config) {
+		cfg.FailureThreshold = 1000 // only the fast path can make this vote Down
+		cfg.Agents = agentAdapter{c}
+		cfg.Clusters[0].Agents = map[string]string{sb.Instance(0).Addr(): ts.URL}
+	})
+	waitState(t, d, AssessHealthy, 15*time.Second)
+	killed := time.Now()
+	if err := sb.Kill(0); err != nil {
+		t.Fatal(err)
+	}
+	a := waitState(t, d, AssessDeadConfirmed, 20*time.Second)
+	t.Logf("dead confirmed %s after kill -9: %s", time.Since(killed).Round(time.Millisecond), a.Reason)
+	if v := a.Votes[0]; !v.ProcessGone || v.State != StateDown || !strings.Contains(v.Detail, "no server process running") {
+		t.Errorf("vote %+v, want down by the fast path", v)
+	}
+}

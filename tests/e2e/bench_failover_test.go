@@ -20,7 +20,7 @@ func TestBenchFailover(t *testing.T) {
 	var writable, repointed []time.Duration
 	lost := 0
 	for i := 0; i < benchRuns(); i++ {
-		w, r, l := benchOneFailover(t)
+		w, r, l := benchOneFailover(t, false)
 		writable, repointed, lost = append(writable, w), append(repointed, r), lost+l
 	}
 	fmt.Println(summarize("failover: kill -9 master -> new master writable (defaults: probe 500ms x3)", writable))
@@ -28,11 +28,17 @@ func TestBenchFailover(t *testing.T) {
 	fmt.Printf("BENCH failover: acknowledged writes lost over %d runs: %d\n", len(writable), lost)
 }
 
-func benchOneFailover(t *testing.T) (writable, repointed time.Duration, lost int) {
+// benchOneFailover runs one kill -9 failover; withAgents puts a host agent
+// (watching the server's pid file) beside every instance.
+func benchOneFailover(t *testing.T, withAgents bool) (writable, repointed time.Duration, lost int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, SemiSync: true})
-	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: sandboxClusterYAML(sb, "127.0.0.1"), LogLevel: "info"})
+	clusters := sandboxClusterYAML(sb, "127.0.0.1")
+	if withAgents {
+		clusters = sandboxClusterYAMLWithAgents(sb, startInProcessAgents(ctx, t, sb))
+	}
+	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: clusters, LogLevel: "info"})
 	defer func() {
 		for _, c := range g.Running() {
 			g.Kill(c)

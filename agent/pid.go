@@ -46,10 +46,32 @@ func serverProcess(pidFile string) (int, bool, error) {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return pid, false, nil
 	}
+	if zombie(pid) {
+		// Killed but not yet reaped by its parent: kill(pid, 0) still
+		// succeeds and /proc still names it, yet nothing runs.
+		return pid, false, nil
+	}
 	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil {
 		return pid, true, nil
 	}
 	name := strings.TrimSpace(string(comm))
 	return pid, strings.Contains(name, "mysqld") || strings.Contains(name, "mariadbd"), nil
+}
+
+// zombie reports whether /proc shows pid as exited (Z, zombie; X, dead).
+// When /proc hides it, the answer is no: kill's answer stands.
+func zombie(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// "pid (comm) S ...": comm may hold spaces and parentheses, the state
+	// follows the last ')'.
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false
+	}
+	state := stat[i+2]
+	return state == 'Z' || state == 'X'
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -212,5 +213,33 @@ func TestReach_RealMariaDB(t *testing.T) {
 	}
 	if r := checkReach(context.Background(), sb.Instance(0).Addr(), 2*time.Second); r.Reachable || r.Stage != ReachStageConnect {
 		t.Errorf("reach of a killed MariaDB = %+v, want connect refused", r)
+	}
+}
+
+// TestServerProcess_Zombie: a killed server its parent has not reaped yet
+// is not running, though kill(pid, 0) still succeeds.
+func TestServerProcess_Zombie(t *testing.T) {
+	cmd := startNamed(t, "mariadbd")
+	pidFile := filepath.Join(t.TempDir(), "mysqld.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, running, err := serverProcess(pidFile); err != nil || !running {
+		t.Fatalf("live: running=%t err=%v", running, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Not waited for: a zombie until the cleanup reaps it. Poll /proc
+	// until the kernel has made it one.
+	deadline := time.Now().Add(10 * time.Second)
+	for !zombie(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed process never showed as a zombie")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, running, err := serverProcess(pidFile); err != nil || running {
+		t.Errorf("zombie: running=%t err=%v, want not running", running, err)
 	}
 }

@@ -118,7 +118,10 @@ type clusterState struct {
 	replicas map[string]ReplicaObservation
 	// reach holds the replica host agents' latest answers about the master
 	// (asked while this controller's probes of it fail), by replica.
-	reach    map[string]AgentReach
+	reach map[string]AgentReach
+	// wake asks the probe loop for a probe now (buffered 1): a peer saw
+	// the master fail after this controller's last probe.
+	wake     chan struct{}
 	last     Assessment
 	assessed bool
 }
@@ -165,7 +168,7 @@ func New(cfg Config, prober InstanceProber, gossip VerdictExchange) (*Detector, 
 		c.Replicas = slices.Clone(c.Replicas)
 		c.Agents = maps.Clone(c.Agents)
 		d.clusters[c.Name] = &clusterState{spec: c, own: d.freshVerdict(c.Name, c.Master, 0),
-			replicas: map[string]ReplicaObservation{}, reach: map[string]AgentReach{}}
+			replicas: map[string]ReplicaObservation{}, reach: map[string]AgentReach{}, wake: make(chan struct{}, 1)}
 	}
 	m, err := newMetrics(cfg.Registerer, gossip, cfg.GroupSize)
 	if err != nil {
@@ -213,6 +216,9 @@ func (d *Detector) names() []string {
 }
 
 func (d *Detector) loop(ctx context.Context, name string) {
+	d.mu.Lock()
+	wake := d.clusters[name].wake
+	d.mu.Unlock()
 	for {
 		start := d.cfg.Clock.Now()
 		d.tick(ctx, name)
@@ -224,6 +230,7 @@ func (d *Detector) loop(ctx context.Context, name string) {
 		case <-ctx.Done():
 			return
 		case <-d.cfg.Clock.After(max(wait, d.cfg.ProbeInterval/10)):
+		case <-wake:
 		}
 	}
 }
@@ -240,6 +247,7 @@ func (d *Detector) watchGossip(ctx context.Context, changed <-chan struct{}) {
 			d.mu.Unlock()
 			for _, n := range names {
 				d.reassess(n)
+				d.maybeWake(n)
 			}
 		}
 	}

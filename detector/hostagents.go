@@ -132,3 +132,42 @@ func processCheck(ctx context.Context, agents HostAgents, cluster, url string, r
 	}
 	return res
 }
+
+// earlyProbeDivisor sets the shortest time between this controller's probes
+// of a master that an early probe may cut the interval to: ProbeInterval / 5,
+// or ProbeTimeout when that is shorter.
+const earlyProbeDivisor = 5
+
+// wantsEarlyProbe reports whether a peer's vote in a calls for probing the
+// master now rather than at the next interval: the peer saw it fail (Suspect
+// or Down) after this controller's last probe, which said Up, and that probe
+// is at least minGap old. The quorum then forms within a gossip round of the
+// first controller noticing a crash, instead of within a probe interval,
+// and the early probe refreshes this controller's replica view too.
+func wantsEarlyProbe(a Assessment, own Verdict, now time.Time, minGap time.Duration) bool {
+	if own.State != StateUp || now.Sub(own.ObservedAt) < minGap {
+		return false
+	}
+	for _, v := range a.Votes {
+		if v.Controller != own.Controller && (v.State == StateSuspect || v.State == StateDown) &&
+			v.ObservedAt.After(own.ObservedAt) {
+			return true
+		}
+	}
+	return false
+}
+
+// maybeWake wakes a cluster's probe loop when wantsEarlyProbe says so.
+func (d *Detector) maybeWake(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cs := d.clusters[name]
+	gap := min(d.cfg.ProbeInterval/earlyProbeDivisor, d.cfg.ProbeTimeout)
+	if !cs.assessed || !wantsEarlyProbe(cs.last, cs.own, d.cfg.Clock.Now(), gap) {
+		return
+	}
+	select {
+	case cs.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}

@@ -147,3 +147,76 @@ func TestDetector_CrashFastPath(t *testing.T) {
 		t.Fatalf("pid file unreadable: %s (%s), want suspect", a.State, a.Reason)
 	}
 }
+
+func TestWantsEarlyProbe(t *testing.T) {
+	own := Verdict{Controller: "c1", State: StateUp, ObservedAt: t0}
+	peer := func(s State, at time.Duration) Verdict {
+		return Verdict{Controller: "c2", State: s, ObservedAt: t0.Add(at)}
+	}
+	gap := 100 * time.Millisecond
+	tests := []struct {
+		name  string
+		own   Verdict
+		votes []Verdict
+		now   time.Duration
+		want  bool
+	}{
+		{"a peer saw it down after my last probe", own, []Verdict{own, peer(StateDown, 50 * time.Millisecond)}, 200 * time.Millisecond, true},
+		{"a peer's first failure counts too", own, []Verdict{peer(StateSuspect, 50 * time.Millisecond)}, 200 * time.Millisecond, true},
+		{"my last probe is too recent", own, []Verdict{peer(StateDown, 50 * time.Millisecond)}, 50 * time.Millisecond, false},
+		{"the peer's failure is older than my probe", own, []Verdict{peer(StateDown, -50 * time.Millisecond)}, 200 * time.Millisecond, false},
+		{"peers see it up", own, []Verdict{peer(StateUp, 50 * time.Millisecond)}, 200 * time.Millisecond, false},
+		{"I already see it failing", Verdict{Controller: "c1", State: StateSuspect, ObservedAt: t0},
+			[]Verdict{peer(StateDown, 50 * time.Millisecond)}, 200 * time.Millisecond, false},
+		{"my own vote never wakes me", Verdict{Controller: "c2", State: StateUp, ObservedAt: t0},
+			[]Verdict{peer(StateDown, 50 * time.Millisecond)}, 200 * time.Millisecond, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := wantsEarlyProbe(Assessment{Votes: tt.votes}, tt.own, t0.Add(tt.now), gap); got != tt.want {
+				t.Errorf("wantsEarlyProbe = %t, want %t", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDetectorGroup_EarlyProbe: c2 and c3 probe once an hour; only the
+// early probe a peer's failure triggers can give c1 the quorum it needs.
+func TestDetectorGroup_EarlyProbe(t *testing.T) {
+	gs := threeGossips(t, "", [3][]byte{})
+	var nodes []controllerNode
+	for i, g := range gs {
+		p := newFakeProber(RealClock{})
+		p.setMaster(testMaster, ReasonOK)
+		p.setReplica(ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "10.0.0.1", MasterPort: 3306, IORunning: "Yes"})
+		interval := time.Hour
+		if i == 0 {
+			interval = 50 * time.Millisecond
+		}
+		cfg := Config{Controller: g.cfg.NodeName, Zone: g.cfg.Zone, ProbeInterval: interval,
+			ProbeTimeout: 50 * time.Millisecond, FailureThreshold: 1,
+			Rules:    Rules{ReplicaCheck: true, MultiZone: true, Freshness: -1},
+			Clusters: []ClusterSpec{{Name: "app1", Master: testMaster, Replicas: []string{testReplica}}},
+			Logger:   testLogger(t)}
+		d, err := New(cfg, p, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run %d: %v", i, err)
+			}
+		})
+		nodes = append(nodes, controllerNode{prober: p, det: d})
+	}
+	waitAll(t, nodes, AssessHealthy)
+	for _, n := range nodes {
+		n.prober.setReplica(ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "10.0.0.1", MasterPort: 3306, IORunning: "Connecting"})
+		n.prober.setMaster(testMaster, ReasonRefused)
+	}
+	waitAll(t, nodes, AssessDeadConfirmed)
+}

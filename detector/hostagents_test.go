@@ -161,15 +161,15 @@ func TestWantsEarlyProbe(t *testing.T) {
 		now   time.Duration
 		want  bool
 	}{
-		{"a peer saw it down after my last probe", own, []Verdict{own, peer(StateDown, 50 * time.Millisecond)}, 200 * time.Millisecond, true},
-		{"a peer's first failure counts too", own, []Verdict{peer(StateSuspect, 50 * time.Millisecond)}, 200 * time.Millisecond, true},
-		{"my last probe is too recent", own, []Verdict{peer(StateDown, 50 * time.Millisecond)}, 50 * time.Millisecond, false},
-		{"the peer's failure is older than my probe", own, []Verdict{peer(StateDown, -50 * time.Millisecond)}, 200 * time.Millisecond, false},
-		{"peers see it up", own, []Verdict{peer(StateUp, 50 * time.Millisecond)}, 200 * time.Millisecond, false},
+		{"a peer saw it down after my last probe", own, []Verdict{own, peer(StateDown, 50*time.Millisecond)}, 200 * time.Millisecond, true},
+		{"a peer's first failure counts too", own, []Verdict{peer(StateSuspect, 50*time.Millisecond)}, 200 * time.Millisecond, true},
+		{"my last probe is too recent", own, []Verdict{peer(StateDown, 50*time.Millisecond)}, 50 * time.Millisecond, false},
+		{"the peer's failure is older than my probe", own, []Verdict{peer(StateDown, -50*time.Millisecond)}, 200 * time.Millisecond, false},
+		{"peers see it up", own, []Verdict{peer(StateUp, 50*time.Millisecond)}, 200 * time.Millisecond, false},
 		{"I already see it failing", Verdict{Controller: "c1", State: StateSuspect, ObservedAt: t0},
-			[]Verdict{peer(StateDown, 50 * time.Millisecond)}, 200 * time.Millisecond, false},
+			[]Verdict{peer(StateDown, 50*time.Millisecond)}, 200 * time.Millisecond, false},
 		{"my own vote never wakes me", Verdict{Controller: "c2", State: StateUp, ObservedAt: t0},
-			[]Verdict{peer(StateDown, 50 * time.Millisecond)}, 200 * time.Millisecond, false},
+			[]Verdict{peer(StateDown, 50*time.Millisecond)}, 200 * time.Millisecond, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

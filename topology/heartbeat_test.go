@@ -85,3 +85,21 @@ func TestCheckDetectionSettings(t *testing.T) {
 		t.Errorf("checks off: %q", got)
 	}
 }
+
+func TestChangeMasterSQL_HeartbeatPeriod(t *testing.T) {
+	o := ChangeMasterOptions{Host: "10.0.0.1", Port: 3306, User: "repl", Password: "pw", UseGTID: true, HeartbeatPeriod: 1}
+	for _, tt := range []struct {
+		version, want string
+		period        float64
+	}{
+		{"10.11.6-MariaDB", "MASTER_HEARTBEAT_PERIOD = 1,", 1},
+		{"8.0.36", "SOURCE_HEARTBEAT_PERIOD = 0.25,", 0.25},
+		{"5.7.44", "MASTER_HEARTBEAT_PERIOD = 2,", 2},
+	} {
+		o.HeartbeatPeriod = tt.period
+		got, err := mustVersion(t, tt.version).ChangeMasterSQL(o)
+		if err != nil || !strings.Contains(got, tt.want) {
+			t.Errorf("%s: %q, %v; want it to contain %q", tt.version, got, err, tt.want)
+		}
+	}
+}

@@ -73,6 +73,9 @@ func benchOneFailover(t *testing.T, withAgents bool) (writable, repointed time.D
 		t.Fatal(err)
 	}
 	writable = time.Since(start)
+	if withAgents {
+		logFailoverSteps(ctx, t, g, start)
+	}
 	other := 3 - newMaster
 	err = harness.Poll(ctx, 10*time.Millisecond, func() error {
 		st, err := sb.ReplicaStatus(ctx, other)

@@ -296,6 +296,12 @@ func (d *Detector) tick(ctx context.Context, name string) {
 			res = processCheck(ctx, d.cfg.Agents, name, u, res, reachTimeout(d.cfg.ProbeTimeout))
 		}
 	}
+	if !res.OK && !res.Reason.Alive() && !failing {
+		// The first failure: the replicas were read alongside, perhaps
+		// before they noticed the master go; read them again so the replica
+		// view is as fresh as the failure, instead of a probe interval older.
+		d.reprobeReplicas(ctx, spec, prevObs, obs)
+	}
 	if ctx.Err() != nil {
 		return
 	}
@@ -322,6 +328,20 @@ func (d *Detector) tick(ctx context.Context, name string) {
 		d.gossip.Publish([]Verdict{own})
 	}
 	d.reassess(name)
+}
+
+// reprobeReplicas reads the replicas again, in parallel, into obs (Advancing
+// still measured against the previous tick's observations).
+func (d *Detector) reprobeReplicas(ctx context.Context, spec ClusterSpec, prevObs map[string]ReplicaObservation, obs []ReplicaObservation) {
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout+graceAfterTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, r := range spec.Replicas {
+		wg.Go(func() {
+			obs[i] = d.prober.ProbeReplica(rctx, Target{Addr: r, User: spec.User, Password: spec.Password}, prevObs[r])
+		})
+	}
+	wg.Wait()
 }
 
 // reassess recomputes a cluster's Assessment from the latest evidence.

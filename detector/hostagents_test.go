@@ -220,3 +220,60 @@ func TestDetectorGroup_EarlyProbe(t *testing.T) {
 	}
 	waitAll(t, nodes, AssessDeadConfirmed)
 }
+
+// lateReplicaProber answers the next replica probes from a script (then
+// falls back to the fake prober): a replica that notices its master's death
+// a moment after the controller's probe of it.
+type lateReplicaProber struct {
+	*fakeProber
+	mu     sync.Mutex
+	script []ReplicaObservation
+}
+
+func (p *lateReplicaProber) ProbeReplica(ctx context.Context, t Target, prev ReplicaObservation) ReplicaObservation {
+	p.mu.Lock()
+	if len(p.script) > 0 {
+		o := p.script[0]
+		p.script = p.script[1:]
+		p.mu.Unlock()
+		o.ObservedAt = p.clock.Now()
+		return o
+	}
+	p.mu.Unlock()
+	return p.fakeProber.ProbeReplica(ctx, t, prev)
+}
+
+// TestDetector_FirstFailureRereadsReplicas: the replicas are read again
+// right after the first failed probe, so a replica that had not yet noticed
+// when read alongside the probe does not hold the decision for an interval.
+func TestDetector_FirstFailureRereadsReplicas(t *testing.T) {
+	clock := newFakeClock()
+	p := &lateReplicaProber{fakeProber: newFakeProber(clock)}
+	p.setMaster(testMaster, ReasonOK)
+	connected := ReplicaObservation{Replica: testReplica, Reachable: true, MasterHost: "10.0.0.1", MasterPort: 3306, IORunning: "Yes"}
+	p.setReplica(connected)
+	d, err := New(Config{Controller: "c1", Zone: "a", ProbeInterval: time.Second, ProbeTimeout: time.Second,
+		FailureThreshold: 1, Rules: Rules{ReplicaCheck: true},
+		Clusters: []ClusterSpec{{Name: "app1", Master: testMaster, Replicas: []string{testReplica}}},
+		Clock:    clock, Logger: testLogger(t)}, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	h := &harness{t: t, clock: clock, prober: p.fakeProber, det: d}
+	h.waitSeq(1)
+
+	p.setMaster(testMaster, ReasonRefused)
+	lost := connected
+	lost.IORunning = "Connecting"
+	p.setReplica(lost)
+	p.mu.Lock()
+	p.script = []ReplicaObservation{connected} // read alongside the failing probe: not noticed yet
+	p.mu.Unlock()
+	if a := h.step(); a.State != AssessDeadConfirmed {
+		t.Fatalf("after the first failure: %s (%s), want dead_confirmed from the re-read replica", a.State, a.Reason)
+	}
+}

@@ -300,7 +300,18 @@ func (d *Detector) tick(ctx context.Context, name string) {
 		// The first failure: the replicas were read alongside, perhaps
 		// before they noticed the master go; read them again so the replica
 		// view is as fresh as the failure, instead of a probe interval older.
-		d.reprobeReplicas(ctx, spec, prevObs, obs)
+		// A refused master (nothing listening) is quick to check from the
+		// replica hosts too; a timing-out one is asked from the next probe on,
+		// alongside it, so as not to stretch this one by the check's timeout.
+		var wg sync.WaitGroup
+		wg.Go(func() { d.reprobeReplicas(ctx, spec, obs) })
+		if res.Reason == ReasonRefused && d.cfg.Agents != nil && len(spec.Agents) > 0 {
+			wg.Go(func() {
+				reach = askReach(ctx, d.cfg.Agents, name, spec.Master, spec.Agents, spec.Replicas,
+					reachTimeout(d.cfg.ProbeTimeout), d.cfg.Clock)
+			})
+		}
+		wg.Wait()
 	}
 	if ctx.Err() != nil {
 		return
@@ -330,15 +341,17 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	d.reassess(name)
 }
 
-// reprobeReplicas reads the replicas again, in parallel, into obs (Advancing
-// still measured against the previous tick's observations).
-func (d *Detector) reprobeReplicas(ctx context.Context, spec ClusterSpec, prevObs map[string]ReplicaObservation, obs []ReplicaObservation) {
+// reprobeReplicas reads the replicas again, in parallel, into obs. Advancing
+// is then measured against the read moments ago: whether binlog is flowing
+// now, not whether the last transactions before a crash arrived since the
+// previous probe.
+func (d *Detector) reprobeReplicas(ctx context.Context, spec ClusterSpec, obs []ReplicaObservation) {
 	rctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout+graceAfterTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, r := range spec.Replicas {
 		wg.Go(func() {
-			obs[i] = d.prober.ProbeReplica(rctx, Target{Addr: r, User: spec.User, Password: spec.Password}, prevObs[r])
+			obs[i] = d.prober.ProbeReplica(rctx, Target{Addr: r, User: spec.User, Password: spec.Password}, obs[i])
 		})
 	}
 	wg.Wait()

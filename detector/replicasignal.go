@@ -64,8 +64,9 @@ func NextProgress(prev, cur ReplicaObservation, now time.Time) time.Time {
 // receives decides whether a reachable replica that follows master still
 // receives from it, as of now, and says which signal decided:
 //
-//  1. its received position moved since the previous probe: yes, whatever
-//     else is said (binlog is flowing);
+//  1. its received position moved since the previous probe: yes (binlog is
+//     flowing), unless its IO thread is not connected and its host's agent
+//     cannot reach the master (what moved came before the link broke);
 //  2. its host's agent answered, freshly: the agent's MySQL-level check
 //     decides, both ways (a greeting from the master's port means a live
 //     server seen from the replica's side; no greeting means the replica
@@ -76,14 +77,18 @@ func NextProgress(prev, cur ReplicaObservation, now time.Time) time.Time {
 //
 // An agent that did not answer is unknown and falls through to 3 and 4.
 func (o ReplicaObservation) receives(now time.Time, freshness time.Duration) (bool, string) {
-	if o.Advancing {
+	reach := o.Reach
+	if reach != nil && (!reach.Answered || isStale(reach.At, now, freshness)) {
+		reach = nil
+	}
+	if o.Advancing && (o.IORunning == "Yes" || reach == nil || reach.Reachable) {
 		return true, "position advancing"
 	}
-	if r := o.Reach; r != nil && r.Answered && !isStale(r.At, now, freshness) {
-		if r.Reachable {
+	if reach != nil {
+		if reach.Reachable {
 			return true, "agent reaches the master"
 		}
-		return false, fmt.Sprintf("agent cannot reach the master (%s: %s)", r.Stage, r.Error)
+		return false, fmt.Sprintf("agent cannot reach the master (%s: %s)", reach.Stage, reach.Error)
 	}
 	if o.HeartbeatStalled(now) {
 		return false, fmt.Sprintf("io=Yes but nothing received for %s (heartbeat period %s)",

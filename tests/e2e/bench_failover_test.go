@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -75,6 +76,12 @@ func benchOneFailover(t *testing.T, withAgents bool) (writable, repointed time.D
 	writable = time.Since(start)
 	if withAgents {
 		logFailoverSteps(ctx, t, g, start)
+		if os.Getenv("QUORUMHA_BENCH_LOGS") != "" {
+			for _, c := range g.Nodes {
+				b, _ := os.ReadFile(c.LogPath)
+				t.Logf("---- %s (kill at %s) ----\n%s", c.ID, start.UTC().Format("15:04:05.000"), b)
+			}
+		}
 	}
 	other := 3 - newMaster
 	err = harness.Poll(ctx, 10*time.Millisecond, func() error {

@@ -277,3 +277,23 @@ func IsStatus(err error, status int) bool {
 	var e *APIError
 	return errors.As(err, &e) && e.Status == status
 }
+
+// Reach asks the agent whether its host reaches the MySQL server at addr
+// (host:port) within timeout (bounded by the agent to 50ms-5s). The call
+// itself is bounded by the timeout plus the client's own.
+func (c *Client) Reach(ctx context.Context, addr string, timeout time.Duration) (Reach, error) {
+	var out Reach
+	path := "/v1/reach?addr=" + url.QueryEscape(addr)
+	if timeout > 0 {
+		path += "&timeout=" + url.QueryEscape(timeout.String())
+	}
+	err := c.callJSON(ctx, http.MethodGet, path, nil, &out)
+	return out, err
+}
+
+// ServerProcess asks the agent whether its database server process runs.
+func (c *Client) ServerProcess(ctx context.Context) (ServerProcess, error) {
+	var out ServerProcess
+	err := c.callJSON(ctx, http.MethodGet, "/v1/server", nil, &out)
+	return out, err
+}

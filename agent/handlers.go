@@ -66,6 +66,8 @@ func (s *Server) routes() http.Handler {
 	v1("GET /v1/fence", s.fenceStatus)
 	v1("POST /v1/fence", s.fenceRequest)
 	v1("POST /v1/fence/clear", s.fenceClear)
+	v1("GET /v1/reach", s.reach)
+	v1("GET /v1/server", s.server)
 	// Anything else under /v1 answers a JSON 404 rather than the mux's text.
 	v1("/v1/", func(http.ResponseWriter, *http.Request) (any, error) {
 		return nil, fmt.Errorf("%w: no such endpoint", ErrNotFound)

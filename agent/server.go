@@ -57,6 +57,7 @@ type Server struct {
 	handler http.Handler
 	// fence is nil without Config.Fence.
 	fence *fenceState
+	proc  processWatch // GET /v1/server's memory of the process state
 }
 
 // New checks cfg (the binlog directory and index exist, some form of

@@ -122,6 +122,9 @@ type MasterResponse struct {
 	Cluster string `json:"cluster"`
 	Master  string `json:"master"`
 	Source  string `json:"source"` // "fsm": the replicated state (the only source)
+	// Index is the recorded master's change index (fsm MasterIndex): pass
+	// it back as ?index=N&wait=30s to be answered at the next change.
+	Index uint64 `json:"index"`
 }
 
 func (s *Server) healthz(http.ResponseWriter, *http.Request) (any, error) {
@@ -320,14 +323,26 @@ func (s *Server) cluster(_ http.ResponseWriter, r *http.Request) (any, error) {
 	return ClusterResponse{Index: index, Cluster: info}, nil
 }
 
-func (s *Server) master(_ http.ResponseWriter, r *http.Request) (any, error) {
+// master answers GET /v1/clusters/{name}/master[?index=N&wait=D]: with an
+// index, it first waits (up to D, at most MaxMasterWait) for the recorded
+// master's change index to differ from N, then answers the current state.
+func (s *Server) master(w http.ResponseWriter, r *http.Request) (any, error) {
 	name := r.PathValue("name")
 	if !s.knownCluster(name) {
 		return nil, fmt.Errorf("cluster %q: %w", name, ErrNotFound)
 	}
+	wait, index, hasIndex, err := masterWaitParams(r)
+	if err != nil {
+		return nil, err
+	}
+	if hasIndex {
+		s.waitMasterChange(r.Context(), name, index, wait)
+	}
+	idx := s.masterIndex(name)
+	w.Header().Set(MasterIndexHeader, strconv.FormatUint(idx, 10))
 	m, err := s.authoritativeMaster(name)
 	if err != nil {
 		return nil, err
 	}
-	return MasterResponse{Cluster: name, Master: m, Source: "fsm"}, nil
+	return MasterResponse{Cluster: name, Master: m, Source: "fsm", Index: idx}, nil
 }

@@ -187,6 +187,12 @@ type Detector struct {
 	// FreshnessWindow is how old another controller's verdict may be and
 	// still count towards the quorum.
 	FreshnessWindow time.Duration `mapstructure:"freshness_window" json:"freshness_window"`
+	// ReplicaHeartbeat is the MASTER_HEARTBEAT_PERIOD quorumha sets
+	// whenever it points a replica at a master: a replica that has
+	// received neither events nor heartbeats for two periods counts as
+	// having lost its master, without waiting for slave_net_timeout. 0
+	// leaves the servers' period alone.
+	ReplicaHeartbeat time.Duration `mapstructure:"replica_heartbeat" json:"replica_heartbeat"`
 }
 
 // QuorumSize returns how many vantage points must agree, given the number of

@@ -46,6 +46,7 @@ func defaults() map[string]any {
 		"detector.replica_check":     true,
 		"detector.freshness_window":  "5s",
 		"api.leader_contact_window":  "5s",
+		"detector.replica_heartbeat": "1s",
 		// 1h, not MHA's 8h: see Recovery.AntiFlap.
 		"recovery.anti_flap":        "1h",
 		"recovery.max_replica_lag":  "30s",

@@ -38,6 +38,7 @@ func TestLoad_Defaults(t *testing.T) {
 		{"quorum", d.Quorum, "majority"},
 		{"replica_check", d.ReplicaCheck, true},
 		{"freshness_window", d.FreshnessWindow, 5 * time.Second},
+		{"replica_heartbeat", d.ReplicaHeartbeat, time.Second},
 		{"anti_flap", r.AntiFlap, time.Hour},
 		{"max_replica_lag", r.MaxReplicaLag, 30 * time.Second},
 		{"apply_timeout", r.ApplyTimeout, 60 * time.Second},

@@ -158,6 +158,11 @@ func (c *Config) validateDetector(p *problems) {
 	positive(p, "detector.probe_interval", d.ProbeInterval)
 	positive(p, "detector.probe_timeout", d.ProbeTimeout)
 	positive(p, "detector.freshness_window", d.FreshnessWindow)
+	// 0 leaves the servers' period alone. The servers count the period in
+	// milliseconds; an hour is far past any useful value.
+	if d.ReplicaHeartbeat != 0 && (d.ReplicaHeartbeat < time.Millisecond || d.ReplicaHeartbeat > time.Hour) {
+		p.add("detector.replica_heartbeat", d.ReplicaHeartbeat.String(), ErrInvalidValue, "must be 0 (leave the servers' period) or from 1ms to 1h")
+	}
 	if d.FailureThreshold < 1 {
 		p.add("detector.failure_threshold", strconv.Itoa(d.FailureThreshold), ErrInvalidValue, "must be at least 1")
 	}

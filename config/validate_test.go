@@ -52,6 +52,8 @@ func TestValidate_Errors(t *testing.T) {
 		{"bad duration", "detector", "detector:\n  probe_interval: 3x\n", "detector.probe_interval", `"3x": invalid duration`, ErrInvalidValue},
 		{"duration without unit", "detector", "detector:\n  probe_timeout: 5\n", "detector.probe_timeout", `"5"`, ErrInvalidValue},
 		{"zero duration", "detector", "detector:\n  freshness_window: 0s\n", "detector.freshness_window", `"0s": must be a positive duration`, ErrInvalidValue},
+		{"replica heartbeat too short", "detector", "detector:\n  replica_heartbeat: 100us\n", "detector.replica_heartbeat", `"100µs": must be 0`, ErrInvalidValue},
+		{"replica heartbeat too long", "detector", "detector:\n  replica_heartbeat: 2h\n", "detector.replica_heartbeat", `"2h0m0s"`, ErrInvalidValue},
 		{"negative duration", "recovery", "recovery:\n  anti_flap: -1m\n", "recovery.anti_flap", `"-1m0s"`, ErrInvalidValue},
 		{"apply timeout", "recovery", "recovery:\n  apply_timeout: 0s\n", "recovery.apply_timeout", `"0s"`, ErrInvalidValue},
 		{"lag", "recovery", "recovery:\n  max_replica_lag: 0s\n", "recovery.max_replica_lag", `"0s"`, ErrInvalidValue},

@@ -271,15 +271,19 @@ func assessQuorum(master string, down, up, degraded []Verdict, needed int, downZ
 			stale = append(stale, o.Replica)
 		case !o.Reachable:
 			unreachable = append(unreachable, o.Replica)
-		case o.StillConnected(master):
-			connected = append(connected, o.describe())
 		case !o.Follows(master):
 			// A replica of another server cannot vouch for this master
 			// either way: counting it as agreeing would let a replica that
 			// names the master by an alias confirm a death it cannot see.
 			others = append(others, fmt.Sprintf("%s follows %q", o.Replica, o.MasterAddr()))
 		default:
-			reachable = append(reachable, o.describe())
+			// receives weighs the IO thread, the received position, the
+			// heartbeats and the replica host agent's own check.
+			if ok, _ := o.receives(now, rules.Freshness); ok {
+				connected = append(connected, o.describeAt(now, rules.Freshness))
+			} else {
+				reachable = append(reachable, o.describeAt(now, rules.Freshness))
+			}
 		}
 	}
 	if len(connected) > 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +34,11 @@ type ClusterSpec struct {
 	// (with User's credentials) anything else, whatever the replicated
 	// state or discovery says. Empty means Master and Replicas.
 	Instances []string
+	// Agents maps an instance address to the URL of the agent on its host
+	// (clusters[].instances[].agent); instances without one are left out.
+	// The master's agent says whether its server process runs (the crash
+	// fast path), the replicas' agents whether their hosts reach the master.
+	Agents map[string]string
 }
 
 // ErrUnconfiguredInstance means an address is not one of the cluster's
@@ -69,6 +75,10 @@ type Config struct {
 	// (group not known yet) makes a majority unreachable. nil counts the
 	// gossip members (tests and a controller without raft only).
 	GroupSize func() int
+	// Agents asks the host agents named in ClusterSpec.Agents; nil asks
+	// none (the replica view then waits for the IO threads and heartbeats,
+	// and a crash for failure_threshold).
+	Agents HostAgents
 	// Clock drives the probe loops; default RealClock.
 	Clock Clock
 	// Logger receives state changes; nil discards.
@@ -130,6 +140,12 @@ type clusterState struct {
 	serverID uint32 // the watched master's server_id, from the last good probe
 	own      Verdict
 	replicas map[string]ReplicaObservation
+	// reach holds the replica host agents' latest answers about the master
+	// (asked while this controller's probes of it fail), by replica.
+	reach map[string]AgentReach
+	// wake asks the probe loop for a probe now (buffered 1): a peer saw
+	// the master fail after this controller's last probe.
+	wake     chan struct{}
 	last     Assessment
 	assessed bool
 }
@@ -181,8 +197,9 @@ func New(cfg Config, prober InstanceProber, gossip VerdictExchange) (*Detector, 
 		if !c.configured(c.Master) {
 			return nil, fmt.Errorf("%w: cluster %q: master %s: %w", ErrBadConfig, c.Name, c.Master, ErrUnconfiguredInstance)
 		}
+		c.Agents = maps.Clone(c.Agents)
 		d.clusters[c.Name] = &clusterState{spec: c, own: d.freshVerdict(c.Name, c.Master, 0),
-			replicas: map[string]ReplicaObservation{}}
+			replicas: map[string]ReplicaObservation{}, reach: map[string]AgentReach{}, wake: make(chan struct{}, 1)}
 	}
 	m, err := newMetrics(cfg.Registerer, gossip, cfg.GroupSize)
 	if err != nil {
@@ -230,12 +247,21 @@ func (d *Detector) names() []string {
 }
 
 func (d *Detector) loop(ctx context.Context, name string) {
+	d.mu.Lock()
+	wake := d.clusters[name].wake
+	d.mu.Unlock()
 	for {
+		start := d.cfg.Clock.Now()
 		d.tick(ctx, name)
+		// Probes start every ProbeInterval, not ProbeInterval after the
+		// previous one ended: a probe that times out must not stretch the
+		// detection window by its timeout on every failure.
+		wait := d.cfg.ProbeInterval - d.cfg.Clock.Now().Sub(start)
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.cfg.Clock.After(d.cfg.ProbeInterval):
+		case <-d.cfg.Clock.After(max(wait, d.cfg.ProbeInterval/10)):
+		case <-wake:
 		}
 	}
 }
@@ -252,6 +278,7 @@ func (d *Detector) watchGossip(ctx context.Context, changed <-chan struct{}) {
 			d.mu.Unlock()
 			for _, n := range names {
 				d.reassess(n)
+				d.maybeWake(n)
 			}
 		}
 	}
@@ -264,10 +291,11 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	cs := d.clusters[name]
 	spec := cs.spec
 	spec.Replicas = slices.Clone(spec.Replicas)
-	prevObs := make(map[string]ReplicaObservation, len(cs.replicas))
-	for k, v := range cs.replicas {
-		prevObs[k] = v
-	}
+	prevObs := maps.Clone(cs.replicas)
+	// While this controller's probes of the master fail, the replica hosts'
+	// agents are asked too, alongside the probes, so their answers are as
+	// fresh as the vote that may complete the quorum.
+	failing := cs.own.Instance == spec.Master && (cs.own.State == StateSuspect || cs.own.State == StateDown)
 	d.mu.Unlock()
 
 	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout+graceAfterTimeout)
@@ -283,9 +311,41 @@ func (d *Detector) tick(ctx context.Context, name string) {
 			obs[i] = d.prober.ProbeReplica(pctx, Target{Addr: r, User: spec.User, Password: spec.Password, TLS: spec.TLS}, prevObs[r])
 		})
 	}
+	var reach map[string]AgentReach
+	if failing && d.cfg.Agents != nil && len(spec.Agents) > 0 {
+		wg.Go(func() {
+			reach = askReach(ctx, d.cfg.Agents, name, spec.Master, spec.Agents, spec.Replicas,
+				reachTimeout(d.cfg.ProbeTimeout), d.cfg.Clock)
+		})
+	}
 	wg.Wait()
 	if ctx.Err() != nil {
 		return // shutting down: a cancelled probe is not evidence
+	}
+	if !res.OK && res.Reason == ReasonRefused && d.cfg.Agents != nil {
+		if u := agentURL(spec.Agents, spec.Master); u != "" {
+			res = processCheck(ctx, d.cfg.Agents, name, u, res, reachTimeout(d.cfg.ProbeTimeout))
+		}
+	}
+	if !res.OK && !res.Reason.Alive() && !failing {
+		// The first failure: the replicas were read alongside, perhaps
+		// before they noticed the master go; read them again so the replica
+		// view is as fresh as the failure, instead of a probe interval older.
+		// A refused master (nothing listening) is quick to check from the
+		// replica hosts too; a timing-out one is asked from the next probe on,
+		// alongside it, so as not to stretch this one by the check's timeout.
+		var wg sync.WaitGroup
+		wg.Go(func() { d.reprobeReplicas(ctx, spec, obs) })
+		if res.Reason == ReasonRefused && d.cfg.Agents != nil && len(spec.Agents) > 0 {
+			wg.Go(func() {
+				reach = askReach(ctx, d.cfg.Agents, name, spec.Master, spec.Agents, spec.Replicas,
+					reachTimeout(d.cfg.ProbeTimeout), d.cfg.Clock)
+			})
+		}
+		wg.Wait()
+	}
+	if ctx.Err() != nil {
+		return
 	}
 	d.metrics.probe(name, res)
 	var grant *LeaseGrant
@@ -309,6 +369,9 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	for _, o := range obs {
 		cs.replicas[o.Replica] = o
 	}
+	for r, a := range reach {
+		cs.reach[r] = a
+	}
 	d.mu.Unlock()
 	if d.gossip != nil {
 		d.gossip.Publish([]Verdict{own})
@@ -319,6 +382,22 @@ func (d *Detector) tick(ctx context.Context, name string) {
 // unknownGroup stands for the group size while the raft configuration is
 // not known: no majority of it can be reached.
 const unknownGroup = 1 << 16
+
+// reprobeReplicas reads the replicas again, in parallel, into obs. Advancing
+// is then measured against the read moments ago: whether binlog is flowing
+// now, not whether the last transactions before a crash arrived since the
+// previous probe.
+func (d *Detector) reprobeReplicas(ctx context.Context, spec ClusterSpec, obs []ReplicaObservation) {
+	rctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout+graceAfterTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, r := range spec.Replicas {
+		wg.Go(func() {
+			obs[i] = d.prober.ProbeReplica(rctx, Target{Addr: r, User: spec.User, Password: spec.Password, TLS: spec.TLS}, obs[i])
+		})
+	}
+	wg.Wait()
+}
 
 // reassess recomputes a cluster's Assessment from the latest evidence.
 func (d *Detector) reassess(name string) {
@@ -356,6 +435,9 @@ func (d *Detector) reassess(name string) {
 	for _, r := range cs.spec.Replicas {
 		if o, ok := cs.replicas[r]; ok {
 			o.SameServer = cs.serverID != 0 && o.MasterServerID == cs.serverID
+			if a, ok := cs.reach[r]; ok {
+				o.Reach = &a
+			}
 			view = append(view, o)
 		}
 	}
@@ -439,6 +521,7 @@ func (d *Detector) Cluster(cluster string) (ClusterSpec, bool) {
 	}
 	spec := cs.spec
 	spec.Replicas = slices.Clone(spec.Replicas)
+	spec.Agents = maps.Clone(spec.Agents)
 	return spec, true
 }
 
@@ -466,6 +549,7 @@ func (d *Detector) SetMaster(cluster, addr string) error {
 	}
 	cs.spec.Master, cs.spec.Replicas = addr, replicas
 	cs.serverID = 0
+	clear(cs.reach) // answers about the old master
 	cs.own = d.freshVerdict(cluster, addr, cs.own.Seq)
 	d.log.Info("master changed", "cluster", cluster, "from", old, "to", addr)
 	return nil

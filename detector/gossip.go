@@ -233,6 +233,7 @@ func (g *Gossip) Addr() string {
 // Publish stores this controller's verdicts and broadcasts those that are
 // newer than what was published before. It never blocks on the network.
 func (g *Gossip) Publish(vs []Verdict) {
+	prev := g.store.ownStates(vs)
 	for _, v := range g.store.setOwn(vs) {
 		msg, err := g.store.encodeOwn([]Verdict{v})
 		if err != nil {
@@ -240,6 +241,9 @@ func (g *Gossip) Publish(vs []Verdict) {
 			continue
 		}
 		g.store.queue.QueueBroadcast(&verdictBroadcast{name: v.Controller + "/" + v.Instance, msg: msg})
+		if ps, ok := prev[v.Instance]; !ok || ps != v.State {
+			g.sendNow(msg)
+		}
 	}
 }
 

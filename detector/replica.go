@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/quorumha/quorumha/topology"
 )
 
 // Replica status statements: the old name works on every MariaDB and on
@@ -25,22 +27,38 @@ const (
 func (p *Prober) ProbeReplica(ctx context.Context, t Target, prev ReplicaObservation) ReplicaObservation {
 	obs := ReplicaObservation{Replica: t.Addr, ObservedAt: p.cfg.Clock.Now()}
 	var status map[string]sql.NullString
+	var hb topology.ReplicaHeartbeat
+	var hbOK bool
 	start := obs.ObservedAt
 	err := p.run(ctx, t, func(ctx context.Context, pl *pool) error {
 		var err error
 		status, err = readReplicaStatus(ctx, pl)
-		return err
+		if err != nil || status == nil {
+			return err
+		}
+		// Heartbeats are a second signal: a replica whose heartbeats
+		// cannot be read (privileges, an old server) is judged by its IO
+		// thread alone, so the error is not the probe's.
+		_, mariadb := status["Using_Gtid"]
+		hb, hbOK, _ = topology.ReadReplicaHeartbeat(ctx, pl.db, mariadb)
+		return nil
 	})
 	if err != nil {
 		obs.Error = fmt.Sprintf("%s: %v", p.classify(err, p.cfg.Clock.Now().Sub(start)), err)
 		if prev.Replica == t.Addr {
 			obs.ReadPos = prev.ReadPos
 		}
+		obs.ProgressAt = NextProgress(prev, obs, obs.ObservedAt)
 		return obs
 	}
 	obs.Reachable = true
 	fillReplicaObservation(&obs, status)
+	if hbOK {
+		n := hb.Received
+		obs.Heartbeats, obs.HeartbeatPeriod = &n, hb.Period
+	}
 	obs.Advancing = prev.Replica == t.Addr && prev.ReadPos != "" && obs.ReadPos != "" && obs.ReadPos != prev.ReadPos
+	obs.ProgressAt = NextProgress(prev, obs, obs.ObservedAt)
 	return obs
 }
 

@@ -118,6 +118,10 @@ type ProbeResult struct {
 	// MySQL gtid_executed) as a successful probe read it; "" before the
 	// prober knows the flavor.
 	Position string `json:"position,omitempty"`
+	// ProcessGone is set when the probe was refused (nothing listening)
+	// and the master host's agent says no server process runs: a crash
+	// seen from the host itself, which NextVerdict takes as Down at once.
+	ProcessGone bool `json:"process_gone,omitempty"`
 }
 
 // State is one controller's opinion of one instance.
@@ -189,6 +193,10 @@ type Verdict struct {
 	Reason Reason `json:"reason"`
 	// Detail is the last probe's detail text.
 	Detail string `json:"detail,omitempty"`
+	// ProcessGone is the last probe's ProcessGone: this vote is Down
+	// because the master's agent saw the server process gone, not
+	// because failure_threshold was reached.
+	ProcessGone bool `json:"process_gone,omitempty"`
 	// ObservedAt is when the last probe ran, on the probing controller's clock.
 	ObservedAt time.Time `json:"observed_at"`
 	// Seq increases with every probe of the controller; with ObservedAt it
@@ -255,7 +263,12 @@ const maxGossipPosition = 256
 // NextVerdict is the per-controller failure counter: it folds one probe
 // result into the previous verdict. The first failure makes the instance
 // Suspect, threshold consecutive failures make it Down, an answer resets it to
-// Up, and "alive but refusing" makes it Degraded (also a reset). A result for
+// Up, and "alive but refusing" makes it Degraded (also a reset). A refused
+// probe (nothing listening) while the master host's agent says the server
+// process is gone (r.ProcessGone) is Down at once: two independent signals
+// from this vantage point agree, and waiting for the threshold only delays
+// the failover of a crashed server. It stays one vote: the quorum and the
+// replica check still apply. A result for
 // a different instance than prev (the master moved) starts counting afresh.
 // A threshold below 1 is treated as 1.
 func NextVerdict(prev Verdict, r ProbeResult, threshold int) Verdict {
@@ -275,6 +288,7 @@ func NextVerdict(prev Verdict, r ProbeResult, threshold int) Verdict {
 	next.ObservedAt = r.At
 	next.Reason = r.Reason
 	next.Detail = r.Detail
+	next.ProcessGone = !r.OK && r.Reason == ReasonRefused && r.ProcessGone
 	next.ReceivedAt = time.Time{}
 	switch {
 	case r.OK:
@@ -286,7 +300,7 @@ func NextVerdict(prev Verdict, r ProbeResult, threshold int) Verdict {
 		next.Failures = 0
 	default:
 		next.Failures++
-		if next.Failures >= threshold {
+		if next.Failures >= threshold || next.ProcessGone {
 			next.State = StateDown
 		} else {
 			next.State = StateSuspect
@@ -333,6 +347,21 @@ type ReplicaObservation struct {
 	SecondsBehind *int64 `json:"seconds_behind,omitempty"`
 	// ObservedAt is when the observation was made.
 	ObservedAt time.Time `json:"observed_at"`
+	// Heartbeats is the count of heartbeats the replica received from its
+	// master (MariaDB Slave_received_heartbeats, MySQL
+	// COUNT_RECEIVED_HEARTBEATS); nil when it could not be read.
+	Heartbeats *uint64 `json:"heartbeats,omitempty"`
+	// HeartbeatPeriod is the replica's MASTER_HEARTBEAT_PERIOD; 0 when
+	// unknown or off.
+	HeartbeatPeriod time.Duration `json:"heartbeat_period,omitempty"`
+	// ProgressAt is when this controller last saw ReadPos or Heartbeats
+	// change (or first saw the replica): the master has sent nothing that
+	// reached the replica since.
+	ProgressAt time.Time `json:"progress_at,omitzero"`
+	// Reach is what the agent on the replica's host answered when asked
+	// whether it reaches the master (asked only while this controller's
+	// probes of the master fail); nil when not asked.
+	Reach *AgentReach `json:"agent_reach,omitempty"`
 }
 
 // MasterAddr returns MasterHost:MasterPort, or "" when not a replica.

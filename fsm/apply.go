@@ -215,6 +215,8 @@ func (f *FSM) applyRecordClose(payload []byte, index uint64) any {
 	c := f.s.cluster(r.Cluster)
 	c.Master = p.NewMaster
 	c.MasterSetAt = p.At
+	c.MasterIndex = index
+	f.masterChanged()
 	if r.Kind == KindFailover {
 		c.LastFailover = p.At
 		c.LastFailoverID = r.ID
@@ -240,6 +242,8 @@ func (f *FSM) applySetMaster(payload []byte, index uint64) any {
 	c := f.s.cluster(p.Cluster)
 	c.Master = p.Master
 	c.MasterSetAt = p.At
+	c.MasterIndex = index
+	f.masterChanged()
 	return nil
 }
 

@@ -25,6 +25,10 @@ type FSM struct {
 
 	mu sync.RWMutex
 	s  *state
+	// masterCh is closed (and replaced) whenever a cluster's recorded
+	// master changes: a broadcast to readers blocked in a long poll. It
+	// carries no state, so Apply stays deterministic.
+	masterCh chan struct{}
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -34,7 +38,7 @@ func New(logger *slog.Logger) *FSM {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &FSM{logger: logger.With("component", "fsm"), s: newState()}
+	return &FSM{logger: logger.With("component", "fsm"), s: newState(), masterCh: make(chan struct{})}
 }
 
 // Apply applies one committed log entry. It only dispatches on the type byte.
@@ -114,8 +118,26 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.s = s
+	f.masterChanged() // any master may differ now
 	f.mu.Unlock()
 	return nil
+}
+
+// MasterChanged returns a channel that is closed at the next change of any
+// cluster's recorded master (ClusterState.MasterIndex). Callers read the
+// state after taking the channel, then wait on it: a change in between
+// closes the channel they hold, so none is missed.
+func (f *FSM) MasterChanged() <-chan struct{} {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.masterCh
+}
+
+// masterChanged wakes every MasterChanged waiter; f.mu must be held for
+// writing.
+func (f *FSM) masterChanged() {
+	close(f.masterCh)
+	f.masterCh = make(chan struct{})
 }
 
 // Record returns a copy of the record with that ID.

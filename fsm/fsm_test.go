@@ -225,7 +225,7 @@ func TestApply_ClusterCommands(t *testing.T) {
 	}{
 		{"set master creates cluster",
 			[]cmd{{SetMasterType, SetMaster{Cluster: "app1", Master: "m:3306", At: at(1)}}},
-			ClusterState{Name: "app1", Master: "m:3306", MasterSetAt: at(1)}},
+			ClusterState{Name: "app1", Master: "m:3306", MasterSetAt: at(1), MasterIndex: 1}},
 		{"ack",
 			[]cmd{{AckType, Ack{Cluster: "app1", By: "ops", At: at(2), Comment: "checked"}}},
 			ClusterState{Name: "app1", AckedAt: at(2), AckedBy: "ops", AckComment: "checked"}},

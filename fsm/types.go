@@ -135,6 +135,11 @@ type ClusterState struct {
 	MaintenanceUntil  time.Time `json:"maintenance_until,omitzero"`
 	MaintenanceReason string    `json:"maintenance_reason,omitempty"`
 	MaintenanceBy     string    `json:"maintenance_by,omitempty"`
+
+	// MasterIndex is the raft index of the command that last set Master:
+	// a change counter for readers that wait for the next master
+	// (GET /v1/clusters/{c}/master?index=N&wait=D). 0 before any.
+	MasterIndex uint64 `json:"master_index,omitempty"`
 }
 
 // NodeMeta is what the group knows about a controller beyond its raft

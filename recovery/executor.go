@@ -77,6 +77,11 @@ type ClusterConfig struct {
 	Instances       []ClusterInstance
 	// Conf is passed to the report hook as --conf (the config file path).
 	Conf string
+	// HeartbeatPeriod is the MASTER_HEARTBEAT_PERIOD set whenever a
+	// replica is pointed at a master (detector.replica_heartbeat): the
+	// detector's replica view counts two periods without events or
+	// heartbeats as a lost master. 0 leaves the servers' period.
+	HeartbeatPeriod time.Duration
 }
 
 func (c ClusterConfig) useGTID() bool { return c.ReplicationMode != "file" }

@@ -122,7 +122,8 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 // a replica has none to keep, which is why switchover requires repl_user.
 func (r *failoverRun) changeMasterOptions(in *topology.Instance, host string, port int) (topology.ChangeMasterOptions, string) {
 	o := topology.ChangeMasterOptions{Host: host, Port: port, User: r.cc.ReplUser, Password: r.cc.ReplPassword,
-		UseGTID: r.cc.useGTID(), MariaDBMode: topology.GTIDSlavePos, ConnectRetry: 1}
+		UseGTID: r.cc.useGTID(), MariaDBMode: topology.GTIDSlavePos, ConnectRetry: 1,
+		HeartbeatPeriod: r.cc.HeartbeatPeriod.Seconds()}
 	if o.User != "" {
 		return o, ""
 	}

@@ -406,7 +406,7 @@ function topologyTable(topo, master, a) {
     return el("tr", null,
       el("td", null, badge(from ? (follows ? "healthy" : "warning") : "neutral", from ? "replica" : "not a replica")),
       el("td", null, mono(addr), flags),
-      el("td", null, "IO ", badge(r.io_running || "No", r.io_running || "No"), " SQL ", badge(r.sql_running ? "Yes" : "No", r.sql_running ? "Yes" : "No")),
+      el("td", null, "IO ", badge(r.io_running || "No", r.io_running || "No"), " SQL ", badge(r.sql_running ? "Yes" : "No", r.sql_running ? "Yes" : "No"), seenTags(r)),
       el("td", null, lag === null ? el("span", { class: "muted" }, "unknown") : badge(lag > 0 ? "lagging" : "ok", lag + " s")),
       el("td", null, from ? mono(from) : dash(), from && !follows ? el("span", { class: "tag warn" }, "not the master") : ""),
       el("td", null, pos ? mono(pos) : dash(), r.advancing ? el("span", { class: "tag" }, "advancing") : ""),
@@ -415,6 +415,23 @@ function topologyTable(topo, master, a) {
   });
   return table(["role", "instance", "replication threads", "lag", "replicates from", "received binlog position", "GTID position", "last error"],
     rows, "topology");
+}
+
+// seenTags shows the replica view's signals beyond the IO thread: the
+// heartbeats received (and the period) and the replica host agent's own
+// check of the master, which may say "lost" while the IO thread says Yes.
+function seenTags(r) {
+  const tags = [];
+  if (r.heartbeats !== undefined && r.heartbeats !== null) {
+    const period = r.heartbeat_period ? " every " + (r.heartbeat_period / 1e9) + " s" : "";
+    tags.push(el("span", { class: "tag", title: "heartbeats received; last progress " + (r.progress_at || "?") }, r.heartbeats + " heartbeats" + period));
+  }
+  const a = r.agent_reach;
+  if (a) {
+    const text = !a.answered ? "agent silent" : a.reachable ? "agent reaches master" : "agent: master unreachable (" + a.stage + ")";
+    tags.push(el("span", { class: "tag" + (a.answered && !a.reachable ? " warn" : ""), title: a.error || "" }, text));
+  }
+  return tags;
 }
 
 function votesTable(votes, stale) {
@@ -597,7 +614,7 @@ function evidenceView(ev) {
         el("td", null, mono(r.replica)),
         el("td", null, badge(r.reachable ? "yes" : "no", r.reachable ? "yes" : "no")),
         el("td", null, r.master_host ? mono(r.master_host + ":" + r.master_port) : dash()),
-        el("td", null, r.io_running ? badge(r.io_running) : dash()),
+        el("td", null, r.io_running ? badge(r.io_running) : dash(), seenTags(r)),
         el("td", null, badge(r.sql_running ? "Yes" : "No")),
         el("td", null, splitPos(r.read_pos)[0] ? mono(splitPos(r.read_pos)[0]) : dash()),
         el("td", null, splitPos(r.read_pos)[1] ? mono(splitPos(r.read_pos)[1]) : dash()),

@@ -139,6 +139,9 @@ func runCheckRepl(ctx context.Context, w io.Writer, cfg *config.Config, opts che
 			return exitError{code: checkReplExitUsage, err: fmt.Errorf("check-repl: %w", err)}
 		}
 		cr, err := checkReplCluster(ctx, cl, dbTLS, cfg.Recovery, to, opts.clusterTimeout, logger.With("cluster", cl.Name))
+		if err == nil {
+			cr.addProblems(checkDetectionSettings(ctx, cl, to, cr.replicaAddrs(), cfg.Detector.ReplicaHeartbeat, logger))
+		}
 		if err != nil {
 			// A time limit or an interrupt, not a usage error.
 			return exitError{code: checkReplExitProblems, err: fmt.Errorf("check-repl: cluster %s: %w", cl.Name, err)}

@@ -65,7 +65,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, no
 			}
 		}
 		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas, Instances: addrs, TLS: dbTLS,
-			User: c.User, Password: c.Password.Reveal()})
+			User: c.User, Password: c.Password.Reveal(), Agents: agentURLs(c)})
 	}
 	var exchange detector.VerdictExchange
 	if cfg.Node.GossipAddr != "" {
@@ -100,6 +100,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, no
 			Freshness: cfg.Detector.FreshnessWindow, MultiZone: true},
 		Clusters: specs, GroupSize: groupSize, Logger: logger.With("pkg", "detector"), Registerer: reg,
 		LeaseGrant: leaseGrant,
+		Agents:     newHostAgents(cfg),
 	}, d.prober, exchange)
 	if err != nil {
 		d.close(context.Background())

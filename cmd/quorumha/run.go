@@ -384,7 +384,7 @@ func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
 			ReplUser: c.ReplUser, ReplPassword: c.ReplPassword.Reveal(), SSHUser: c.SSHUser,
 			ReplicationMode: c.ReplicationMode, MaxLag: c.LagLimit(cfg.Recovery),
 			Hooks: recovery.ClusterHooks{IPFailover: c.Hooks.IPFailover, OnlineChange: c.Hooks.IPOnlineChange, Shutdown: c.Hooks.Shutdown, Report: c.Hooks.Report, SecondaryCheck: c.Hooks.SecondaryCheck},
-			Conf:  c.Source,
+			Conf:  c.Source, HeartbeatPeriod: cfg.Detector.ReplicaHeartbeat,
 		}
 		for _, in := range c.Instances {
 			rc.Instances = append(rc.Instances, recovery.ClusterInstance{Address: in.Address, Zone: in.Zone,

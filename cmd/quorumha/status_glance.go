@@ -318,6 +318,11 @@ func renderClusterGlance(w io.Writer, c clusterView, now time.Time) error {
 	if a == nil {
 		return nil
 	}
+	for _, o := range a.ReplicaView {
+		if line := replicaSignals(o, a.At); line != "" {
+			fmt.Fprintf(w, "  %s sees the master: %s\n", o.Replica, line)
+		}
+	}
 	votes := make([]string, 0, len(a.Votes))
 	for _, v := range a.Votes {
 		vote := v.Controller
@@ -326,7 +331,11 @@ func renderClusterGlance(w io.Writer, c clusterView, now time.Time) error {
 		}
 		vote += " " + v.State.String()
 		if v.State != detector.StateUp {
-			vote += " (" + v.Reason.String() + ")"
+			reason := v.Reason.String()
+			if v.ProcessGone {
+				reason += ", agent: process gone"
+			}
+			vote += " (" + reason + ")"
 		}
 		votes = append(votes, vote)
 	}
@@ -369,6 +378,38 @@ func leaseLine(a *detector.Assessment, own *lease.ClusterLease, now time.Time) s
 		}
 	}
 	return line
+}
+
+// replicaSignals says what the replica view has beyond the IO thread: the
+// heartbeats (and how long since anything arrived) and the replica host
+// agent's check of the master; "" when neither is known.
+func replicaSignals(o detector.ReplicaObservation, at time.Time) string {
+	var parts []string
+	if o.Heartbeats != nil {
+		hb := fmt.Sprintf("%d heartbeats", *o.Heartbeats)
+		if o.HeartbeatPeriod > 0 {
+			hb += " every " + o.HeartbeatPeriod.String()
+		}
+		if !o.ProgressAt.IsZero() && !at.IsZero() {
+			hb += ", last progress " + age(at.Sub(o.ProgressAt)) + " before"
+			if o.HeartbeatStalled(at) {
+				hb += " (stalled)"
+			}
+		}
+		parts = append(parts, hb)
+	}
+	if r := o.Reach; r != nil {
+		switch {
+		case !r.Answered:
+			parts = append(parts, "agent did not answer")
+		case r.Reachable:
+			parts = append(parts, fmt.Sprintf("agent reaches it (%dms)", r.ElapsedMillis))
+		default:
+			why := r.Error[strings.LastIndex(r.Error, ": ")+1:] // "dial tcp ...: i/o timeout" → "i/o timeout"
+			parts = append(parts, fmt.Sprintf("agent cannot reach it (%s:%s)", r.Stage, why))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // age rounds a duration for display: ms below a second, else 0.1 s.

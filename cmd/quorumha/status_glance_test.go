@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/api"
+	"github.com/quorumha/quorumha/detector"
 )
 
 var glanceT0 = time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
@@ -206,5 +207,29 @@ func TestClient_IgnoresProxy(t *testing.T) {
 	}
 	if tr, ok := forwardClient(nil).Transport.(*http.Transport); !ok || tr.Proxy != nil {
 		t.Fatalf("forwarding client honours HTTP_PROXY")
+	}
+}
+
+func TestReplicaSignals(t *testing.T) {
+	at := time.Date(2026, 11, 23, 2, 0, 10, 0, time.UTC)
+	n := uint64(57)
+	tests := []struct {
+		name string
+		o    detector.ReplicaObservation
+		want string
+	}{
+		{"nothing beyond the IO thread", detector.ReplicaObservation{Replica: "db2:3306", Reachable: true, IORunning: "Yes"}, ""},
+		{"heartbeats stalled, agent cannot reach",
+			detector.ReplicaObservation{Replica: "db2:3306", Reachable: true, IORunning: "Yes", Heartbeats: &n,
+				HeartbeatPeriod: time.Second, ProgressAt: at.Add(-3 * time.Second),
+				Reach: &detector.AgentReach{Answered: true, Stage: "connect", Error: "dial tcp 10.0.0.1:3306: i/o timeout"}},
+			"57 heartbeats every 1s, last progress 3s before (stalled); agent cannot reach it (connect: i/o timeout)"},
+		{"agent silent", detector.ReplicaObservation{Replica: "db2:3306", Reach: &detector.AgentReach{Error: "refused"}}, "agent did not answer"},
+		{"agent reaches", detector.ReplicaObservation{Replica: "db2:3306", Reach: &detector.AgentReach{Answered: true, Reachable: true, ElapsedMillis: 2}}, "agent reaches it (2ms)"},
+	}
+	for _, tt := range tests {
+		if got := replicaSignals(tt.o, at); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

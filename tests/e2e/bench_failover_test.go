@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ func TestBenchFailover(t *testing.T) {
 	var writable, repointed []time.Duration
 	lost := 0
 	for i := 0; i < benchRuns(); i++ {
-		w, r, l := benchOneFailover(t)
+		w, r, l := benchOneFailover(t, false)
 		writable, repointed, lost = append(writable, w), append(repointed, r), lost+l
 	}
 	fmt.Println(summarize("failover: kill -9 master -> new master writable (defaults: probe 500ms x3)", writable))
@@ -28,14 +29,21 @@ func TestBenchFailover(t *testing.T) {
 	fmt.Printf("BENCH failover: acknowledged writes lost over %d runs: %d\n", len(writable), lost)
 }
 
-func benchOneFailover(t *testing.T) (writable, repointed time.Duration, lost int) {
+// benchOneFailover runs one kill -9 failover; withAgents puts a host agent
+// (watching the server's pid file) beside every instance.
+func benchOneFailover(t *testing.T, withAgents bool) (writable, repointed time.Duration, lost int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, SemiSync: true})
-	// Agents beside the servers, as recovery.fence: required needs a proof:
-	// after the kill -9 the master's agent says its server is not running.
-	clusters := agentsClusterYAML(ctx, t, sb, sandboxClusterYAML(sb, "127.0.0.1"))
-	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: clusters, LogLevel: "info"})
+	// recovery.fence is required: after the kill -9 the master's agent saying
+	// its server is not running is the proof. Without agents there is no
+	// proof at all, so that series runs best_effort (and says so).
+	clusters := sandboxClusterYAML(sb, "127.0.0.1")
+	extra := "recovery:\n  fence: best_effort\n"
+	if withAgents {
+		clusters, extra = sandboxClusterYAMLWithAgents(sb, startInProcessAgents(ctx, t, sb)), ""
+	}
+	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: clusters, ExtraYAML: extra, LogLevel: "info"})
 	defer func() {
 		for _, c := range g.Running() {
 			g.Kill(c)
@@ -70,6 +78,15 @@ func benchOneFailover(t *testing.T) (writable, repointed time.Duration, lost int
 		t.Fatal(err)
 	}
 	writable = time.Since(start)
+	if withAgents {
+		logFailoverSteps(ctx, t, g, start)
+		if os.Getenv("QUORUMHA_BENCH_LOGS") != "" {
+			for _, c := range g.Nodes {
+				b, _ := os.ReadFile(c.LogPath)
+				t.Logf("---- %s (kill at %s) ----\n%s", c.ID, start.UTC().Format("15:04:05.000"), b)
+			}
+		}
+	}
 	other := 3 - newMaster
 	err = harness.Poll(ctx, 10*time.Millisecond, func() error {
 		st, err := sb.ReplicaStatus(ctx, other)

@@ -52,7 +52,15 @@ func (s *Server) lease(_ http.ResponseWriter, r *http.Request) (any, error) {
 // fenceStatus answers GET /v1/fence.
 func (s *Server) fenceStatus(http.ResponseWriter, *http.Request) (any, error) {
 	if s.fence == nil {
-		return FenceStatus{Enforced: false, State: FenceDisabled}, nil
+		st := FenceStatus{Enforced: false, State: FenceDisabled}
+		if s.cfg.PIDFile != "" {
+			// Still worth knowing: a server that is not running takes no
+			// writes, which the controllers' fence step accepts as a proof.
+			if running, err := serverRunning(s.cfg.PIDFile); err == nil {
+				st.ServerRunning = &running
+			}
+		}
+		return st, nil
 	}
 	return s.fence.status(), nil
 }

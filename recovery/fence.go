@@ -333,17 +333,18 @@ func (r *failoverRun) proveAgent(ctx context.Context, t *fenceTarget) bool {
 	defer cancel()
 	st, err := ag.Fence(actx, agent.FenceRequest{Controller: r.e.cfg.NodeID,
 		Reason: fmt.Sprintf("failover record %d of %s: fence %s before promoting", r.id, r.cc.Name, t.addr)})
-	if agent.IsStatus(err, http.StatusNotFound) {
-		// An agent without the fence endpoint can still say that its
-		// server is not running.
+	if agent.IsStatus(err, http.StatusNotFound) || agent.IsStatus(err, http.StatusConflict) {
+		// An agent without the fence endpoint (404: older) or without an
+		// agent.fence section (409) can still say that its server is not
+		// running.
 		tail, terr := ag.Tail(actx)
 		switch {
 		case terr != nil:
-			t.fail("agent: no fence endpoint", terr.Error())
+			t.fail("agent: cannot fence", terr.Error())
 		case tail.ServerRunning == nil:
-			t.fail("agent: no fence endpoint, server state unknown", "")
+			t.fail("agent: cannot fence, server state unknown", "")
 		case *tail.ServerRunning:
-			t.fail("agent: no fence endpoint, server running", "")
+			t.fail("agent: cannot fence, server running", "")
 		default:
 			t.proof, t.detail = fsm.ProofAgent, "agent says the server is not running"
 			return true
@@ -464,8 +465,8 @@ func (r *failoverRun) clearAgentFence(ctx context.Context, addr, why string) (st
 	switch {
 	case err == nil && !st.Fenced:
 		return "; agent fence cleared", nil
-	case agent.IsStatus(err, http.StatusNotFound):
-		return "; agent has no fence to clear (no fence endpoint)", nil
+	case agent.IsStatus(err, http.StatusNotFound), agent.IsStatus(err, http.StatusConflict):
+		return "; agent has no fence to clear (fencing not configured there)", nil
 	}
 	cerr := err
 	if cerr == nil {

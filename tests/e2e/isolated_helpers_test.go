@@ -81,7 +81,9 @@ func startIsolatedEnv(ctx context.Context, t *testing.T, logLevel string) *isoEn
 		e.agents = append(e.agents, a)
 		inst[i] = []string{"agent: " + a.url}
 	}
-	cl := foClustersYAML(sb, foOptions{ClusterYAML: []string{"agent:", "  token_file: " + tokenFile}, Instances: inst})
+	// The agents listen on the zones' bridge addresses over plain http:
+	// accepted explicitly, as a test network that never leaves this host.
+	cl := foClustersYAML(sb, foOptions{ClusterYAML: []string{"agent:", "  token_file: " + tokenFile, "  insecure_http: true"}, Instances: inst})
 	extra := detectYAML + fmt.Sprintf("recovery:\n  fence: required\n  lease_ttl: %s\n", isoLeaseTTL)
 	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, Net: nw, ClustersYAML: cl, ExtraYAML: extra, LogLevel: logLevel})
 	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {

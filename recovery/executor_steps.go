@@ -217,29 +217,6 @@ func tail(s string) string {
 	return " (" + s + ")"
 }
 
-// stopIO stops every reachable replica's IO thread so positions stop moving.
-func (r *failoverRun) stopIO(ctx context.Context) stepResult {
-	var done, bad []string
-	for _, a := range r.replicas() {
-		c, err := r.conn(ctx, a)
-		if err == nil {
-			err = c.StopReplica(ctx, topology.IOThread)
-		}
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", a, err))
-			continue
-		}
-		done = append(done, a)
-	}
-	if len(done) == 0 {
-		return stepFailed(fsm.ResultFailed, "no replica reachable: %s", strings.Join(bad, "; "))
-	}
-	if len(bad) > 0 {
-		return stepWarning("IO thread stopped on %s; not on %s", strings.Join(done, ", "), strings.Join(bad, "; "))
-	}
-	return stepOK("IO thread stopped on %s", strings.Join(done, ", "))
-}
-
 // waitRelay waits, in parallel and bounded by apply_timeout, for the
 // reachable replicas the choice can need (relayWaitTargets) to apply the
 // relay log they hold. The SQL thread is started first (idempotent): a

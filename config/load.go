@@ -46,16 +46,17 @@ func defaults() map[string]any {
 		"detector.replica_check":     true,
 		"detector.freshness_window":  "5s",
 		// 1h, not MHA's 8h: see Recovery.AntiFlap.
-		"recovery.anti_flap":        "1h",
-		"recovery.max_replica_lag":  "30s",
-		"recovery.apply_timeout":    "60s",
-		"recovery.salvage_timeout":  "10s",
-		"recovery.check_repl_delay": true,
-		"recovery.fence":            "required",
-		"recovery.lease_ttl":        "2s",
-		"recovery.lease_drift":      "500ms",
-		"log.level":                 "info",
-		"log.format":                "text",
+		"recovery.anti_flap":               "1h",
+		"recovery.max_replica_lag":         "30s",
+		"recovery.apply_timeout":           "60s",
+		"recovery.salvage_timeout":         "10s",
+		"recovery.salvage_connect_timeout": "1s",
+		"recovery.check_repl_delay":        true,
+		"recovery.fence":                   "required",
+		"recovery.lease_ttl":               "2s",
+		"recovery.lease_drift":             "500ms",
+		"log.level":                        "info",
+		"log.format":                       "text",
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/quorumha/quorumha/fsm"
@@ -100,6 +101,15 @@ type ExecutorConfig struct {
 	// an agent that does not answer in time is given up, and the failover
 	// goes on with the possible loss recorded.
 	SalvageTimeout time.Duration
+	// SalvageConnectTimeout (recovery.salvage_connect_timeout) is how long
+	// the dead master's agent may refuse or ignore TCP connections before
+	// salvage gives it up at once; 0 means 1s. The run starts trying to
+	// connect when the failover starts (see agentReach).
+	SalvageConnectTimeout time.Duration
+	// DialAgentTCP opens a TCP connection to an agent's host:port, only to
+	// learn that it accepts one (NetDialAgentTCP); nil runs no early probe,
+	// and salvage then learns it from the agent client's connect timeout.
+	DialAgentTCP func(ctx context.Context, addr string) (net.Conn, error)
 	// FenceMode is FenceRequired ("" means it) or FenceBestEffort.
 	FenceMode string
 	// Lease answers the lease_expired fence proof; nil never proves it.
@@ -134,6 +144,9 @@ func NewExecutor(cfg ExecutorConfig, group Group, state History, dial Dialer, ho
 	}
 	if cfg.SalvageTimeout <= 0 {
 		cfg.SalvageTimeout = 10 * time.Second
+	}
+	if cfg.SalvageConnectTimeout <= 0 {
+		cfg.SalvageConnectTimeout = time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -181,6 +194,11 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 		return e.executeSwitchover(ctx, run)
 	}
 	plan := FailoverPlan()
+	// Learn early, while fence and the steps before salvage run, whether
+	// the old master's agent still accepts connections, so salvage does
+	// not spend its connect timeout after the decision when the master's
+	// host vanished.
+	defer run.startAgentReach(ctx)()
 	for {
 		rec, found := e.state.Record(id)
 		if !found {

@@ -32,6 +32,9 @@ type failoverRun struct {
 	// lock (nil otherwise).
 	lock   *sql.Conn
 	lockID uint64
+	// reach tells salvage whether the old master's agent accepts
+	// connections (nil when no probe runs).
+	reach *agentReach
 }
 
 func (r *failoverRun) closeConns() {

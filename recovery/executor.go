@@ -265,7 +265,9 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			return "", fmt.Errorf("record %d step %s: %w: %w", id, step, ErrLeadershipLost, ctx.Err())
 		}
 		run.log.Info("step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
-		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
+		end := fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}
+		end.NewMaster = announced(step, res, chosenOf(rec))
+		if err := e.apply(ctx, fsm.StepEndType, end); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", id, step, err)
 		}
 		if res.close != "" {
@@ -310,6 +312,17 @@ func (e *Executor) apply(ctx context.Context, t fsm.MessageType, payload any) er
 	}
 	_, err = e.group.Apply(ctx, cmd)
 	return err
+}
+
+// announced is the new master a step's end names (fsm.StepEnd.NewMaster):
+// the target of a promote that succeeded, so the replicated state sends
+// clients to it in the same journal entry that records the promotion,
+// while the later steps run; "" for every other step.
+func announced(step string, res stepResult, target string) string {
+	if step != StepPromote || res.close != "" || (res.outcome != fsm.OutcomeOK && res.outcome != fsm.OutcomeWarning) {
+		return ""
+	}
+	return target
 }
 
 // chosenOf is the journalled new master of a record ("" before select).

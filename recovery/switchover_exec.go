@@ -108,7 +108,9 @@ func (e *Executor) executeSwitchover(ctx context.Context, run *failoverRun) (fsm
 			return "", fmt.Errorf("record %d step %s: %w: %w", run.id, step, ErrLeadershipLost, ctx.Err())
 		}
 		run.log.Info("switchover step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
-		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: run.id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
+		end := fsm.StepEnd{RecordID: run.id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}
+		end.NewMaster = announced(step, res, ev.Target)
+		if err := e.apply(ctx, fsm.StepEndType, end); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", run.id, step, err)
 		}
 		if res.close != "" {

@@ -32,6 +32,9 @@ type failoverRun struct {
 	// lock (nil otherwise).
 	lock   *sql.Conn
 	lockID uint64
+	// lockSession is the session prepared for lock (its id is lockID)
+	// before the write block starts; nil once used or released.
+	lockSession *sql.Conn
 	// reach tells salvage whether the old master's agent accepts
 	// connections (nil when no probe runs).
 	reach *agentReach

@@ -254,6 +254,7 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 	need, skipped := relayWaitTargets(r.cc, ins, order)
 	var targets []Instance
 	var addrs []string
+	var running []bool
 	for _, a := range need {
 		c, err := r.conn(ctx, a)
 		if err != nil {
@@ -261,6 +262,7 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 			continue
 		}
 		targets, addrs = append(targets, c), append(addrs, a)
+		running = append(running, ins[a] != nil && ins[a].Replica != nil && ins[a].Replica.SQLRunning)
 	}
 	out := make([]res, len(targets))
 	var wg sync.WaitGroup
@@ -268,7 +270,14 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 		wg.Add(1)
 		go func() { // owned by this step: waited for below, bounded by wctx
 			defer wg.Done()
-			err := c.StartReplica(wctx, topology.SQLThread)
+			// START SLAVE SQL_THREAD only where the applier is not
+			// running: the statement waits for a STOP that stop_io left
+			// pending on a reconnecting IO thread (up to 2 s on MariaDB),
+			// and a running applier needs no start.
+			var err error
+			if !running[i] {
+				err = c.StartReplica(wctx, topology.SQLThread)
+			}
 			if err == nil {
 				err = c.WaitRelayLogApplied(wctx)
 			}

@@ -265,8 +265,10 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			return "", fmt.Errorf("record %d step %s: %w: %w", id, step, ErrLeadershipLost, ctx.Err())
 		}
 		run.log.Info("step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
+		// A failover names its new master at the close only: the lease
+		// keepers tell a failover's replaced master by the open record
+		// and, once closed, by LastFailoverID, which the close sets.
 		end := fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}
-		end.NewMaster = announced(step, res, chosenOf(rec))
 		if err := e.apply(ctx, fsm.StepEndType, end); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", id, step, err)
 		}

@@ -28,6 +28,9 @@ type ClientOptions struct {
 	// answer's headers: a large range streams for as long as ctx allows.
 	// 0 means DefaultClientTimeout.
 	Timeout time.Duration
+	// ConnectTimeout bounds the TCP connect alone, so a vanished host fails
+	// fast while a connected, slow agent still gets Timeout. 0 means Timeout.
+	ConnectTimeout time.Duration
 }
 
 // DefaultClientTimeout is ClientOptions.Timeout when it is 0.
@@ -80,7 +83,11 @@ func NewClient(baseURL string, o ClientOptions) (*Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // an agent is reached directly, never through a proxy
-	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
+	connect := o.ConnectTimeout
+	if connect <= 0 || connect > timeout {
+		connect = timeout
+	}
+	tr.DialContext = (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
 	tr.ResponseHeaderTimeout = timeout
 	if u.Scheme == "https" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}

@@ -225,6 +225,12 @@ type Recovery struct {
 	// SalvageTimeout bounds how long a failover talks to the dead master's
 	// binlog agent before it goes on without the salvage.
 	SalvageTimeout time.Duration `mapstructure:"salvage_timeout" json:"salvage_timeout"`
+	// SalvageConnectTimeout bounds connecting (TCP) to the dead master's
+	// binlog agent: an agent whose host does not accept a connection for
+	// that long is given up at once, with the possible loss recorded,
+	// instead of after SalvageTimeout, which stays the bound for an agent
+	// that connects but is slow (a big binlog).
+	SalvageConnectTimeout time.Duration `mapstructure:"salvage_connect_timeout" json:"salvage_connect_timeout"`
 	// CheckReplDelay excludes lagging replicas from promotion (MHA's
 	// check_repl_delay); instances may override it.
 	CheckReplDelay bool `mapstructure:"check_repl_delay" json:"check_repl_delay"`

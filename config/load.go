@@ -48,16 +48,17 @@ func defaults() map[string]any {
 		"api.leader_contact_window":  "5s",
 		"detector.replica_heartbeat": "1s",
 		// 1h, not MHA's 8h: see Recovery.AntiFlap.
-		"recovery.anti_flap":        "1h",
-		"recovery.max_replica_lag":  "30s",
-		"recovery.apply_timeout":    "60s",
-		"recovery.salvage_timeout":  "10s",
-		"recovery.check_repl_delay": true,
-		"recovery.fence":            "required",
-		"recovery.lease_ttl":        "2s",
-		"recovery.lease_drift":      "500ms",
-		"log.level":                 "info",
-		"log.format":                "text",
+		"recovery.anti_flap":               "1h",
+		"recovery.max_replica_lag":         "30s",
+		"recovery.apply_timeout":           "60s",
+		"recovery.salvage_timeout":         "10s",
+		"recovery.salvage_connect_timeout": "1s",
+		"recovery.check_repl_delay":        true,
+		"recovery.fence":                   "required",
+		"recovery.lease_ttl":               "2s",
+		"recovery.lease_drift":             "500ms",
+		"log.level":                        "info",
+		"log.format":                       "text",
 	}
 }
 

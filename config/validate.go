@@ -188,6 +188,11 @@ func (c *Config) validateRecovery(p *problems) {
 	positive(p, "recovery.max_replica_lag", r.MaxReplicaLag)
 	positive(p, "recovery.apply_timeout", r.ApplyTimeout)
 	positive(p, "recovery.salvage_timeout", r.SalvageTimeout)
+	positive(p, "recovery.salvage_connect_timeout", r.SalvageConnectTimeout)
+	if r.SalvageConnectTimeout > r.SalvageTimeout && r.SalvageTimeout > 0 {
+		p.add("recovery.salvage_connect_timeout", r.SalvageConnectTimeout.String(), ErrInvalidValue,
+			"must not exceed recovery.salvage_timeout (%s)", r.SalvageTimeout)
+	}
 	switch r.Fence {
 	case FenceRequired, FenceBestEffort:
 	default:

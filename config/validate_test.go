@@ -191,7 +191,7 @@ func validConfig() *Config {
 		Source:   "run.yaml",
 		Node:     Node{RaftProfile: "lan"},
 		Detector: Detector{ProbeInterval: 1, ProbeTimeout: 1, FailureThreshold: 1, Quorum: "majority", FreshnessWindow: 1},
-		Recovery: Recovery{AntiFlap: 1, MaxReplicaLag: 1, ApplyTimeout: 1, SalvageTimeout: 1, Fence: FenceRequired, LeaseTTL: time.Second},
+		Recovery: Recovery{AntiFlap: 1, MaxReplicaLag: 1, ApplyTimeout: 1, SalvageTimeout: 1, SalvageConnectTimeout: 1, Fence: FenceRequired, LeaseTTL: time.Second},
 		Log:      Log{Level: "info", Format: "text"},
 		Clusters: []Cluster{{Name: "a", ReplicationMode: "gtid", Instances: []Instance{{Address: "h:1"}, {Address: "h:2"}}}},
 	}

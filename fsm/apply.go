@@ -144,12 +144,26 @@ func (f *FSM) applyStepEnd(payload []byte, index uint64) any {
 	if err != nil {
 		return fmt.Errorf("step end %q: %w", p.Name, err)
 	}
+	if p.NewMaster != "" {
+		switch {
+		case r.Kind != KindFailover && r.Kind != KindSwitchover:
+			return invalid("step end %q: a new master on a %s record", p.Name, r.Kind)
+		case p.Outcome != OutcomeOK && p.Outcome != OutcomeWarning:
+			return invalid("step end %q: a new master with outcome %q", p.Name, p.Outcome)
+		}
+	}
 	for i := len(r.Steps) - 1; i >= 0; i-- {
 		st := &r.Steps[i]
 		if st.Name == p.Name && st.Outcome == OutcomeRunning {
 			st.End = p.At
 			st.Outcome = p.Outcome
 			st.Detail = p.Detail
+			if p.NewMaster != "" {
+				r.NewMaster = p.NewMaster
+				c := f.s.cluster(r.Cluster)
+				c.Master = p.NewMaster
+				c.MasterSetAt = p.At
+			}
 			return nil
 		}
 	}

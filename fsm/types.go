@@ -186,6 +186,14 @@ type StepEnd struct {
 	At       time.Time `json:"at"`
 	Outcome  Outcome   `json:"outcome"`
 	Detail   string    `json:"detail,omitempty"`
+	// NewMaster, set on the successful end of a switchover's promote (a
+	// failover's or switchover's is accepted), names the promoted server
+	// as the cluster's master at once
+	// (as RecordClose does), so clients are sent to it while the rest of
+	// the record (repointing, hooks, report) still runs, instead of one
+	// journal round trip per later step after. A controller of an older
+	// version ignores the field and names it at the close.
+	NewMaster string `json:"new_master,omitempty"`
 }
 
 // Candidates replaces the candidate list of a record.

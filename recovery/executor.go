@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/quorumha/quorumha/fsm"
@@ -105,6 +106,15 @@ type ExecutorConfig struct {
 	// an agent that does not answer in time is given up, and the failover
 	// goes on with the possible loss recorded.
 	SalvageTimeout time.Duration
+	// SalvageConnectTimeout (recovery.salvage_connect_timeout) is how long
+	// the dead master's agent may refuse or ignore TCP connections before
+	// salvage gives it up at once; 0 means 1s. The run starts trying to
+	// connect when the failover starts (see agentReach).
+	SalvageConnectTimeout time.Duration
+	// DialAgentTCP opens a TCP connection to an agent's host:port, only to
+	// learn that it accepts one (NetDialAgentTCP); nil runs no early probe,
+	// and salvage then learns it from the agent client's connect timeout.
+	DialAgentTCP func(ctx context.Context, addr string) (net.Conn, error)
 	// FenceMode is FenceRequired ("" means it) or FenceBestEffort.
 	FenceMode string
 	// FenceAgents connects to a fence target's host agent (the agent proof,
@@ -143,6 +153,9 @@ func NewExecutor(cfg ExecutorConfig, group Group, state History, dial Dialer, ho
 	}
 	if cfg.SalvageTimeout <= 0 {
 		cfg.SalvageTimeout = 10 * time.Second
+	}
+	if cfg.SalvageConnectTimeout <= 0 {
+		cfg.SalvageConnectTimeout = time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -194,6 +207,11 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 		return e.executeSwitchover(ctx, run)
 	}
 	plan := FailoverPlan()
+	// Learn early, while fence and the steps before salvage run, whether
+	// the old master's agent still accepts connections, so salvage does
+	// not spend its connect timeout after the decision when the master's
+	// host vanished.
+	defer run.startAgentReach(ctx)()
 	for {
 		rec, found := e.state.Record(id)
 		if !found {
@@ -265,7 +283,11 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 			return "", fmt.Errorf("record %d step %s: %w", id, step, run.lost)
 		}
 		run.log.Info("step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
-		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
+		// A failover names its new master at the close only: the lease
+		// keepers tell a failover's replaced master by the open record
+		// and, once closed, by LastFailoverID, which the close sets.
+		end := fsm.StepEnd{RecordID: id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}
+		if err := e.apply(ctx, fsm.StepEndType, end); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", id, step, err)
 		}
 		if res.close != "" {
@@ -316,6 +338,17 @@ func (e *Executor) apply(ctx context.Context, t fsm.MessageType, payload any) er
 	}
 	_, err = e.group.Apply(ctx, cmd)
 	return err
+}
+
+// announced is the new master a step's end names (fsm.StepEnd.NewMaster):
+// the target of a promote that succeeded, so the replicated state sends
+// clients to it in the same journal entry that records the promotion,
+// while the later steps run; "" for every other step.
+func announced(step string, res stepResult, target string) string {
+	if step != StepPromote || res.close != "" || (res.outcome != fsm.OutcomeOK && res.outcome != fsm.OutcomeWarning) {
+		return ""
+	}
+	return target
 }
 
 // chosenOf is the journalled new master of a record ("" before select).

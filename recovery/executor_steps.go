@@ -39,6 +39,12 @@ type failoverRun struct {
 	// agents are the host agents' clients this run made, by URL: the fence
 	// step asks them every second while it waits.
 	agents map[string]FenceAgent
+	// lockSession is the session prepared for lock (its id is lockID)
+	// before the write block starts; nil once used or released.
+	lockSession *sql.Conn
+	// reach tells salvage whether the old master's agent accepts
+	// connections (nil when no probe runs).
+	reach *agentReach
 }
 
 // guarded runs stmt, a statement that changes a server's role (read_only
@@ -171,29 +177,6 @@ func tail(s string) string {
 	return " (" + s + ")"
 }
 
-// stopIO stops every reachable replica's IO thread so positions stop moving.
-func (r *failoverRun) stopIO(ctx context.Context) stepResult {
-	var done, bad []string
-	for _, a := range r.replicas() {
-		c, err := r.conn(ctx, a)
-		if err == nil {
-			err = c.StopReplica(ctx, topology.IOThread)
-		}
-		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v", a, err))
-			continue
-		}
-		done = append(done, a)
-	}
-	if len(done) == 0 {
-		return stepFailed(fsm.ResultFailed, "no replica reachable: %s", strings.Join(bad, "; "))
-	}
-	if len(bad) > 0 {
-		return stepWarning("IO thread stopped on %s; not on %s", strings.Join(done, ", "), strings.Join(bad, "; "))
-	}
-	return stepOK("IO thread stopped on %s", strings.Join(done, ", "))
-}
-
 // waitRelay waits, in parallel and bounded by apply_timeout, for the
 // reachable replicas the choice can need (relayWaitTargets) to apply the
 // relay log they hold. The SQL thread is started first (idempotent): a
@@ -225,6 +208,7 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 	need, skipped := relayWaitTargets(r.cc, ins, order)
 	var targets []Instance
 	var addrs []string
+	var running []bool
 	for _, a := range need {
 		c, err := r.conn(ctx, a)
 		if err != nil {
@@ -232,6 +216,7 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 			continue
 		}
 		targets, addrs = append(targets, c), append(addrs, a)
+		running = append(running, ins[a] != nil && ins[a].Replica != nil && ins[a].Replica.SQLRunning)
 	}
 	out := make([]res, len(targets))
 	var wg sync.WaitGroup
@@ -239,7 +224,14 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 		wg.Add(1)
 		go func() { // owned by this step: waited for below, bounded by wctx
 			defer wg.Done()
-			err := c.StartReplica(wctx, topology.SQLThread)
+			// START SLAVE SQL_THREAD only where the applier is not
+			// running: the statement waits for a STOP that stop_io left
+			// pending on a reconnecting IO thread (up to 2 s on MariaDB),
+			// and a running applier needs no start.
+			var err error
+			if !running[i] {
+				err = c.StartReplica(wctx, topology.SQLThread)
+			}
 			if err == nil {
 				err = c.WaitRelayLogApplied(wctx)
 			}

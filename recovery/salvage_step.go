@@ -74,6 +74,21 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 		return finish(stepWarning("%s", rep.LossWindow))
 	}
 
+	if r.reach != nil {
+		// The probe started with the failover; it has usually decided by
+		// now. An agent whose host accepted no connection for the whole
+		// connect timeout is given up without spending salvage_timeout on
+		// it: the host vanished or the agent is down, and waiting cannot
+		// bring its binlog back within the failover.
+		wctx, cancel := context.WithTimeout(ctx, 2*r.e.cfg.SalvageConnectTimeout+agentReachRetry)
+		decided, reachable, why := r.reach.wait(wctx)
+		cancel()
+		if decided && !reachable {
+			rep.Outcome, rep.Error = fsm.SalvageUnreachable, why
+			rep.LossWindow = lost(fmt.Sprintf("agent %s unreachable (%s)", rep.Agent, why))
+			return finish(stepWarning("%s", rep.LossWindow))
+		}
+	}
 	ag, err := r.e.cfg.Agents(r.cc.Name, rep.Agent)
 	if err != nil {
 		rep.Outcome, rep.Error = fsm.SalvageFailed, err.Error()

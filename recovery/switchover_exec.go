@@ -111,7 +111,9 @@ func (e *Executor) executeSwitchover(ctx context.Context, run *failoverRun) (fsm
 			return "", fmt.Errorf("record %d step %s: %w", run.id, step, run.lost)
 		}
 		run.log.Info("switchover step done", "step", step, "outcome", res.outcome, "took", time.Since(start).Round(time.Millisecond), "detail", res.detail)
-		if err := e.apply(ctx, fsm.StepEndType, fsm.StepEnd{RecordID: run.id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}); err != nil {
+		end := fsm.StepEnd{RecordID: run.id, Name: step, At: e.cfg.Now(), Outcome: res.outcome, Detail: res.detail}
+		end.NewMaster = announced(step, res, ev.Target)
+		if err := e.apply(ctx, fsm.StepEndType, end); err != nil {
 			return "", fmt.Errorf("record %d: journal end of %s: %w", run.id, step, err)
 		}
 		if res.close != "" {
@@ -144,10 +146,23 @@ func stepEnded(rec fsm.Record, name string) bool {
 func (r *failoverRun) switchoverStep(ctx context.Context, name string, ev SwitchoverEvidence) stepResult {
 	switch name {
 	case StepOnlineStop:
-		return r.onlineHook(ctx, CommandStop, ev.Target, true)
+		// Before anything blocks a writer: bring the target level and
+		// open every session the block will need.
+		lvl := r.preLevel(ctx, ev)
+		res := r.onlineHook(ctx, CommandStop, ev.Target, true)
+		if lvl != "" && res.outcome != fsm.OutcomeFailed {
+			res.detail += "; " + lvl
+		}
+		return res
 	case StepReadOnlyOld:
 		c, err := r.conn(ctx, r.rec.OldMaster)
 		if err == nil {
+			// The global read lock's session is opened before the
+			// block starts, so kill_old only runs FLUSH TABLES WITH
+			// READ LOCK on it.
+			if perr := r.prepareLock(ctx, c); perr != nil {
+				r.log.Warn("global read lock session not prepared", "err", perr)
+			}
 			err = c.SetReadOnly(ctx, true)
 		}
 		if err != nil {
@@ -261,7 +276,11 @@ func (r *failoverRun) killOld(ctx context.Context, grace time.Duration) stepResu
 			return stepFailed(fsm.ResultRolledBack, "%v", err)
 		}
 	}
-	killed, err := c.KillClientSessions(ctx)
+	var spare []uint64
+	if r.lockSession != nil {
+		spare = append(spare, r.lockID) // the session prepared for the lock
+	}
+	killed, err := c.KillClientSessions(ctx, spare...)
 	if err != nil {
 		return stepFailed(fsm.ResultRolledBack, "kill connections on %s: %v", old, err)
 	}
@@ -280,10 +299,61 @@ func (r *failoverRun) killOld(ctx context.Context, grace time.Duration) stepResu
 	return stepOK("%s", strings.Join(notes, "; "))
 }
 
-// acquireLock takes FLUSH TABLES WITH READ LOCK on a dedicated session of
-// the old master; it blocks every writer, SUPER or not.
-func (r *failoverRun) acquireLock(ctx context.Context, c Instance) error {
-	if r.lock != nil {
+// preLevelRounds bounds how often preLevel chases the old master's moving
+// position; preLevelClose is a round short enough to call the target level.
+const (
+	preLevelRounds = 5
+	preLevelClose  = 20 * time.Millisecond
+)
+
+// preLevel waits, before the switchover blocks any writer, for the target
+// to apply what the old master has written, round after round while the
+// writes go on, until a round takes under preLevelClose (the target is
+// within a few milliseconds of replication lag): wait_target, inside the
+// write block, then only waits for the last few transactions. It also opens
+// the sessions the block uses (target, old master). It never fails the
+// switchover: wait_target is the wait that counts. It returns a note for
+// the journal ("" when there is nothing to say).
+func (r *failoverRun) preLevel(ctx context.Context, ev SwitchoverEvidence) string {
+	tc, err := r.conn(ctx, ev.Target)
+	if err != nil {
+		return ""
+	}
+	if _, err := r.conn(ctx, r.rec.OldMaster); err != nil {
+		return ""
+	}
+	timeout := ev.Timeout
+	if timeout <= 0 {
+		timeout = DefaultSwitchoverTimeout
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	for i := 1; i <= preLevelRounds; i++ {
+		_, oin, err := r.read(pctx, r.rec.OldMaster)
+		if err != nil {
+			return ""
+		}
+		pos, err := oin.BinlogPosition()
+		if err != nil {
+			return ""
+		}
+		round := time.Now()
+		if err := tc.WaitForPosition(pctx, pos); err != nil {
+			return fmt.Sprintf("%s not level with %s before the write block (%v)", ev.Target, r.rec.OldMaster, err)
+		}
+		if time.Since(round) < preLevelClose {
+			return fmt.Sprintf("%s level with %s's %s before the write block (%d rounds, %s)",
+				ev.Target, r.rec.OldMaster, pos, i, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	return fmt.Sprintf("%s within one round of %s before the write block (%s)", ev.Target, r.rec.OldMaster, time.Since(start).Round(time.Millisecond))
+}
+
+// prepareLock opens the dedicated session of the old master that
+// acquireLock takes the global read lock on.
+func (r *failoverRun) prepareLock(ctx context.Context, c Instance) error {
+	if r.lock != nil || r.lockSession != nil {
 		return nil
 	}
 	h, ok := c.(dbHolder)
@@ -300,24 +370,53 @@ func (r *failoverRun) acquireLock(ctx context.Context, c Instance) error {
 		_ = conn.Close()
 		return err
 	}
-	if _, err := conn.ExecContext(lctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+	if err := conn.QueryRowContext(lctx, "SELECT CONNECTION_ID()").Scan(&r.lockID); err != nil {
+		_ = conn.Close()
+		return err
+	}
+	r.lockSession = conn
+	return nil
+}
+
+// acquireLock takes FLUSH TABLES WITH READ LOCK on a dedicated session of
+// the old master; it blocks every writer, SUPER or not.
+func (r *failoverRun) acquireLock(ctx context.Context, c Instance) error {
+	if r.lock != nil {
+		return nil
+	}
+	prepared := r.lockSession != nil
+	for {
+		if err := r.prepareLock(ctx, c); err != nil {
+			return err
+		}
+		conn := r.lockSession
+		r.lockSession = nil
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := conn.ExecContext(lctx, "FLUSH TABLES WITH READ LOCK")
+		cancel()
+		if err == nil {
+			r.lock = conn
+			return nil
+		}
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		_ = conn.Close()
-		return err
+		if !prepared || ctx.Err() != nil {
+			return err
+		}
+		// The session opened before the block may have been killed
+		// meanwhile (by a fence, by an operator): once more on a new one.
+		prepared = false
 	}
-	if err := conn.QueryRowContext(lctx, "SELECT CONNECTION_ID()").Scan(&r.lockID); err != nil {
-		_, _ = conn.ExecContext(lctx, "UNLOCK TABLES")
-		_ = conn.Close()
-		return err
-	}
-	r.lock = conn
-	return nil
 }
 
 // releaseLock releases the old master's global read lock, first killing
 // (kill) the client sessions that waited on it, so none of their writes
 // lands on what is now a replica.
 func (r *failoverRun) releaseLock(ctx context.Context, kill bool) {
+	if r.lockSession != nil {
+		_ = r.lockSession.Close()
+		r.lockSession = nil
+	}
 	if r.lock == nil {
 		return
 	}

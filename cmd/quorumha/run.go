@@ -363,6 +363,7 @@ func (c *controller) onLeader(ctx context.Context) {
 		Clusters: recoveryClusters(c.cfg),
 		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
 			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout,
+			SalvageConnectTimeout: c.cfg.Recovery.SalvageConnectTimeout, DialAgentTCP: recovery.NetDialAgentTCP,
 			FenceMode: c.cfg.Recovery.Fence, Lease: c.witness, FenceAgents: fenceAgentDialer(c.cfg)},
 	}, newMasterGuard(c.node, c.state, c.cfg), c.state, c.detect.det, dialInstance(c.cfg, c.log.With("pkg", "topology")),
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks"), Secrets: configSecrets(c.cfg)}.Run)

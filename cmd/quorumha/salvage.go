@@ -39,14 +39,14 @@ func agentDialer(cfg *config.Config) recovery.AgentDialer {
 	for _, c := range cfg.Clusters {
 		creds[c.Name] = c.Agent
 	}
-	timeout := cfg.Recovery.SalvageTimeout
+	timeout, connect := cfg.Recovery.SalvageTimeout, cfg.Recovery.SalvageConnectTimeout
 	return func(cluster, url string) (recovery.BinlogAgent, error) {
 		a, ok := creds[cluster]
 		if !ok {
 			return nil, fmt.Errorf("no cluster %q in the config", cluster)
 		}
 		c, err := agent.NewClient(url, agent.ClientOptions{Token: a.Token.Reveal(), CAFile: a.CAFile,
-			CertFile: a.CertFile, KeyFile: a.KeyFile, Timeout: max(timeout, time.Second)})
+			CertFile: a.CertFile, KeyFile: a.KeyFile, Timeout: max(timeout, time.Second), ConnectTimeout: connect})
 		if err != nil {
 			return nil, err
 		}

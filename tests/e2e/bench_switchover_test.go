@@ -36,6 +36,7 @@ func TestBenchSwitchover(t *testing.T) {
 	w := startStampedWriter(t, e)
 	leader, _ := e.leaderAndFollower(ctx, t)
 	var windows, switches []time.Duration
+	phases := &benchPhases{}
 	master := 0
 	for i := 0; i < benchRuns(); i++ {
 		target := 1
@@ -58,6 +59,15 @@ func TestBenchSwitchover(t *testing.T) {
 		waitStampedAcks(ctx, t, w, target, 20)
 		switches = append(switches, rec.Closed.Sub(rec.Opened))
 		windows = append(windows, w.window(master, target, rec.Opened))
+		phases.add(t, rec, rec.Opened, time.Time{})
+		if ro, ok := rec.step("read_only_old"); ok {
+			if pr, ok := rec.step("promote"); ok {
+				// The server-side write block: read_only on the old master
+				// until the new master is promoted and named.
+				phases.put("read_only_old start -> promote end", pr.End.Sub(ro.Start))
+			}
+		}
+		t.Logf("run %d: client write gap %s", i+1, windows[len(windows)-1].Round(time.Millisecond))
 		master = target
 	}
 	acked := w.stop()
@@ -78,6 +88,7 @@ func TestBenchSwitchover(t *testing.T) {
 	fmt.Println(summarize("switchover: write-unavailable window (last ack on old master -> first ack on new, 5 ms writer)", windows))
 	fmt.Println(summarize("switchover: whole switch (record opened -> closed)", switches))
 	fmt.Printf("BENCH switchover: acknowledged writes lost over %d runs: %d\n", len(windows), lost)
+	phases.print("switchover")
 }
 
 // stampedWriter inserts every 5 ms into the master the controllers name

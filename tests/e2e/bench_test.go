@@ -169,3 +169,58 @@ func TestBenchDetection(t *testing.T) {
 	}
 	fmt.Println(summarize("detection (kill -9 master -> decision committed, defaults: probe 500ms x3)", took))
 }
+
+// benchPhases collects, over the runs of a failover benchmark, how long
+// each part took: cut -> record opened (detection and decision), each
+// step of the record (its journalled start to end, so the raft round trips
+// of the journal between steps show as "between steps"), and the last
+// step's end -> first writable answer to a client.
+type benchPhases struct {
+	order []string
+	d     map[string][]time.Duration
+}
+
+func (b *benchPhases) put(name string, d time.Duration) {
+	if b.d == nil {
+		b.d = map[string][]time.Duration{}
+	}
+	if _, ok := b.d[name]; !ok {
+		b.order = append(b.order, name)
+	}
+	b.d[name] = append(b.d[name], d)
+}
+
+// add records one run and logs its phases.
+func (b *benchPhases) add(t *testing.T, rec foRecord, cut, writable time.Time) {
+	t.Helper()
+	var parts []string
+	note := func(name string, d time.Duration) {
+		b.put(name, d)
+		parts = append(parts, fmt.Sprintf("%s %s", name, d.Round(time.Millisecond)))
+	}
+	note("cut->decision", rec.Opened.Sub(cut))
+	var inSteps time.Duration
+	for _, s := range rec.Steps {
+		if s.End.IsZero() {
+			continue
+		}
+		d := s.End.Sub(s.Start)
+		inSteps += d
+		note(s.Name, d)
+	}
+	if len(rec.Steps) > 0 {
+		first, last := rec.Steps[0].Start, rec.Steps[len(rec.Steps)-1].End
+		note("decision->first step", first.Sub(rec.Opened))
+		note("between steps", last.Sub(first)-inSteps)
+		if !writable.IsZero() {
+			note("decision->writable", writable.Sub(rec.Opened))
+		}
+	}
+	t.Logf("record %d phases: %s", rec.ID, strings.Join(parts, ", "))
+}
+
+func (b *benchPhases) print(what string) {
+	for _, name := range b.order {
+		fmt.Println(summarize(what+": "+name, b.d[name]))
+	}
+}

@@ -53,9 +53,23 @@ type isoEnv struct {
 // zoneOf returns the zone instance i runs in.
 func (e *isoEnv) zoneOf(i int) *harness.Zone { return e.nw.Zones[isoMasterZone+i] }
 
+// isoOptions vary an isolated-master environment.
+type isoOptions struct {
+	// SlaveNetTimeout is every server's slave_net_timeout in seconds, with
+	// MariaDB's default heartbeat (half of it); 0 keeps 4 s with a 1 s
+	// heartbeat.
+	SlaveNetTimeout int
+}
+
 // startIsolatedEnv builds the environment and waits until every controller
 // sees the master healthy.
 func startIsolatedEnv(ctx context.Context, t *testing.T, logLevel string) *isoEnv {
+	t.Helper()
+	return startIsolatedEnvWith(ctx, t, logLevel, isoOptions{})
+}
+
+// startIsolatedEnvWith is startIsolatedEnv with options.
+func startIsolatedEnvWith(ctx context.Context, t *testing.T, logLevel string, o isoOptions) *isoEnv {
 	t.Helper()
 	path := bin.Path(t)
 	nw := harness.NewNet(t, isoZones)
@@ -66,8 +80,12 @@ func startIsolatedEnv(ctx context.Context, t *testing.T, logLevel string) *isoEn
 	}
 	// slave_net_timeout=4 with a 1 s heartbeat: the replicas notice the lost
 	// master within seconds (fast detection is a later issue).
+	hb, snt := time.Second, 4
+	if o.SlaveNetTimeout > 0 {
+		hb, snt = 0, o.SlaveNetTimeout
+	}
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, SemiSync: true, Placement: place,
-		HeartbeatPeriod: time.Second, ExtraConfig: []string{"slave_net_timeout=4"}})
+		HeartbeatPeriod: hb, ExtraConfig: []string{fmt.Sprintf("slave_net_timeout=%d", snt)}})
 	e := &isoEnv{nw: nw, sb: sb, fencing: true}
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "agent.token")

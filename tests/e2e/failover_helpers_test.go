@@ -31,6 +31,11 @@ type foOptions struct {
 	Async bool
 	// ClusterYAML adds lines (indented 4 spaces) to the cluster entry.
 	ClusterYAML []string
+	// ExtraYAML is appended to the controllers' detector settings
+	// (top-level sections such as recovery:).
+	ExtraYAML string
+	// Net runs the controllers in its zones 0..2.
+	Net *harness.Net
 }
 
 // foEnv is one failover scenario: a GTID, semi-sync sandbox (master and two
@@ -81,7 +86,7 @@ func startFailoverEnvOn(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, 
 	t.Helper()
 	path := bin.Path(t)
 	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: foClustersYAML(sb, opts),
-		ExtraYAML: detectYAML, Env: opts.Env})
+		ExtraYAML: detectYAML + opts.ExtraYAML, Env: opts.Env, Net: opts.Net})
 	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {
 		t.Fatal(err)
 	}

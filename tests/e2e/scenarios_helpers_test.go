@@ -188,13 +188,17 @@ func (e *foEnv) waitReplicaReported(ctx context.Context, t *testing.T, addr, wha
 }
 
 // requireCandidateRefused checks that the record considered addr, did not
-// choose it, and says why.
-func requireCandidateRefused(t *testing.T, r foRecord, addr string) {
+// choose it, and says why: its reason contains why (case-insensitive)
+// when why is not empty.
+func requireCandidateRefused(t *testing.T, r foRecord, addr, why string) {
 	t.Helper()
 	for _, c := range r.Candidates {
 		if c.Address == addr {
 			if c.Chosen || c.Reason == "" {
 				t.Fatalf("candidate %s: chosen=%t reason %q, want refused with a reason: %s", addr, c.Chosen, c.Reason, r.summary())
+			}
+			if why != "" && !strings.Contains(strings.ToLower(c.Reason), strings.ToLower(why)) {
+				t.Errorf("candidate %s refused for %q, want a reason naming %q", addr, c.Reason, why)
 			}
 			t.Logf("candidate %s refused: %s", addr, c.Reason)
 			return

@@ -110,7 +110,7 @@ func TestScenario_BrokenReplicas(t *testing.T) {
 		rec := e.killMasterAndWaitFailover(ctx, t, 0)
 		requireSuccessRecord(t, rec, e.addr(0), e.addr(2), "automatic")
 		e.requireFenceProven(ctx, t, rec)
-		requireCandidateRefused(t, rec, e.addr(1))
+		requireCandidateRefused(t, rec, e.addr(1), "SQL thread error")
 		e.requireFailedOver(ctx, t, load, 2, 0)
 	})
 }
@@ -132,7 +132,7 @@ func TestScenario_MasterAndCandidateDown(t *testing.T) {
 	rec := e.killMasterAndWaitFailover(ctx, t, 0)
 	requireSuccessRecord(t, rec, e.addr(0), "", "automatic")
 	e.requireFenceProven(ctx, t, rec)
-	requireCandidateRefused(t, rec, e.addr(1))
+	requireCandidateRefused(t, rec, e.addr(1), "unreachable")
 	nm := e.index(rec.NewMaster)
 	if nm != 2 && nm != 3 {
 		t.Fatalf("new master %s, want replica 2 or 3: %s", rec.NewMaster, rec.summary())
@@ -166,14 +166,19 @@ func TestScenario_MasterCleanShutdown(t *testing.T) {
 // TestScenario_CandidateUnappliedRelayLog: the candidate_master replica's
 // SQL thread is stopped while writes go on, so its relay log holds
 // acknowledged transactions it has not applied (semi-sync acks on
-// receipt). The master dies: whichever replica is promoted must hold every
-// acknowledged write, so the failover must apply the relay log first.
+// receipt). The other replica's IO thread was stopped before, so the
+// candidate's unapplied relay log is the only copy of the newest
+// acknowledged writes outside the master. The master dies: whichever
+// replica is promoted must hold every acknowledged write, so the failover
+// must apply that relay log first.
 func TestScenario_CandidateUnappliedRelayLog(t *testing.T) {
 	skipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startScenarioEnv(ctx, t, scnOptions{Agents: true, Instances: map[int][]string{1: {"candidate_master: true"}}})
 	load := e.startFollowingLoad(ctx, t)
+	e.stopReplicaThread(ctx, t, 2, "IO_THREAD")
+	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+5)
 	e.stopReplicaThread(ctx, t, 1, "SQL_THREAD")
 	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+20)
 	st, err := e.sb.ReplicaStatus(ctx, 1)
@@ -183,6 +188,15 @@ func TestScenario_CandidateUnappliedRelayLog(t *testing.T) {
 	rec := e.killMasterAndWaitFailover(ctx, t, 0)
 	requireSuccessRecord(t, rec, e.addr(0), "", "automatic")
 	e.requireFenceProven(ctx, t, rec)
+	// Semi-sync acknowledged every committed write on the candidate's
+	// receipt, so its relay log held everything the master had: a salvage
+	// that applied anything from the dead master's binlog means the relay
+	// log was not applied, and without the master's host (no agent) those
+	// writes would be lost.
+	if rec.Salvage != nil && rec.Salvage.Applied > 0 {
+		t.Errorf("the failover salvaged %d transactions from the dead master's binlog that the candidate's relay log held: "+
+			"wait_relay did not apply it (salvage: before %s, recovered %s)", rec.Salvage.Applied, rec.Salvage.Before, rec.Salvage.Recovered)
+	}
 	nm := e.index(rec.NewMaster)
 	e.requireFailedOver(ctx, t, load, nm, otherReplica(nm))
 }

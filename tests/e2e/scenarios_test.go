@@ -383,16 +383,20 @@ func TestScenario_MinorityFollowerCut(t *testing.T) {
 	e.nw.Isolate(minority.NetZone(), majorityIPs...)
 	t.Logf("cut follower %s from %v (leader %s)", minority.ID, majorityIPs, leader.ID)
 
-	// Safety rule 6: the cut controller stops naming a master.
-	err := harness.Poll(ctx, 200*time.Millisecond, func() error {
-		code, err := harness.Do(ctx, http.MethodGet, minority.URL("/v1/clusters/"+detCluster+"/master"), nil, nil)
+	// Safety rule 6: the cut controller stops naming a master once it has
+	// lost leader contact (raft's election timeouts are about a second;
+	// 20 s is generous on a loaded machine).
+	rctx, rcancel := context.WithTimeout(ctx, 20*time.Second)
+	err := harness.Poll(rctx, 200*time.Millisecond, func() error {
+		code, err := harness.Do(rctx, http.MethodGet, minority.URL("/v1/clusters/"+detCluster+"/master"), nil, nil)
 		if code != http.StatusServiceUnavailable {
 			return fmt.Errorf("%s answers %d (%v)", minority.ID, code, err)
 		}
 		return nil
 	})
+	rcancel()
 	if err != nil {
-		t.Errorf("the cut follower keeps naming a master: %v", err)
+		t.Errorf("the cut follower keeps naming a master (design.md safety rule 6): %v", err)
 	}
 	e.fo.requireNoNewFailover(ctx, t, after, scnAbsence)
 

@@ -469,7 +469,9 @@ func TestScenario_MasterNetworkFlaps(t *testing.T) {
 		{8 * time.Second, 3 * time.Second},
 	}
 	var lastHeal time.Time
+	var cuts []time.Time
 	for i, f := range flaps {
+		cuts = append(cuts, time.Now())
 		e.cutMaster()
 		t.Logf("flap %d: cut for %s", i+1, f.cut)
 		sleepCtx(ctx, t, f.cut)
@@ -480,6 +482,12 @@ func TestScenario_MasterNetworkFlaps(t *testing.T) {
 	rec := e.fo.waitFailoverClosed(ctx, t, e.g.Running(), after)
 	requireSuccessRecord(t, rec, old, "", "automatic")
 	e.fo.requireFenceProven(ctx, t, rec)
+	for i := len(cuts) - 1; i >= 0; i-- {
+		if !rec.Opened.Before(cuts[i]) {
+			t.Logf("the failover record was opened %s into cut %d of %d", rec.Opened.Sub(cuts[i]).Round(100*time.Millisecond), i+1, len(cuts))
+			break
+		}
+	}
 	e.fo.waitMasterEverywhere(ctx, t, rec.NewMaster)
 	// No flapping back: no second record over a few more detection windows
 	// with everything reachable.

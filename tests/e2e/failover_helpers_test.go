@@ -222,6 +222,18 @@ type splitBrainSampler struct {
 // on a violation) at the end of the test.
 func startSplitBrainSampler(t *testing.T, sb *sandbox.Sandbox) *splitBrainSampler {
 	t.Helper()
+	s := newSplitBrainSampler(t, sb)
+	t.Cleanup(func() {
+		s.stop()
+		s.require(t)
+	})
+	return s
+}
+
+// newSplitBrainSampler starts sampling sb without checking at the end (the
+// negative control checks by itself).
+func newSplitBrainSampler(t *testing.T, sb *sandbox.Sandbox) *splitBrainSampler {
+	t.Helper()
 	s := &splitBrainSampler{}
 	var targets []harness.SampleTarget
 	for i, in := range sb.Instances() {
@@ -229,10 +241,6 @@ func startSplitBrainSampler(t *testing.T, sb *sandbox.Sandbox) *splitBrainSample
 		targets = append(targets, harness.SampleTarget{Server: in.Addr(), DSN: sb.DSN(i, sandbox.AdminUser, sandbox.AdminPassword)})
 	}
 	s.s = harness.StartReadOnlySampler(t, harness.SamplerOptions{Name: "group", Targets: targets})
-	t.Cleanup(func() {
-		s.stop()
-		s.require(t)
-	})
 	return s
 }
 
@@ -243,10 +251,14 @@ func (s *splitBrainSampler) stop() { s.once.Do(func() { s.s.Stop() }) }
 // harness.CheckNeverTwoWritable.
 func (s *splitBrainSampler) require(t *testing.T) {
 	t.Helper()
-	samples := s.s.Samples()
-	if v := harness.CheckNeverTwoWritable(samples, harness.DefaultMaxGap); len(v) > 0 {
-		t.Errorf("split brain over %d samples:%s", len(samples), harness.Violations(v))
+	if v := s.violations(); len(v) > 0 {
+		t.Errorf("split brain over %d samples:%s", len(s.s.Samples()), harness.Violations(v))
 	}
+}
+
+// violations checks the samples so far.
+func (s *splitBrainSampler) violations() []harness.Violation {
+	return harness.CheckNeverTwoWritable(s.s.Samples(), harness.DefaultMaxGap)
 }
 
 // writable returns the instances whose latest sample (after waiting for

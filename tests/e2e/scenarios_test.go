@@ -536,3 +536,45 @@ func requireNothingSalvaged(t *testing.T, rec foRecord) {
 			"wait_relay did not apply it (salvage: before %s, recovered %s)", rec.Salvage.Applied, rec.Salvage.Before, rec.Salvage.Recovered)
 	}
 }
+
+// TestSplitBrainSampler_CatchesTwoWritable is the negative control of the
+// foEnv sampler: with the replica made writable too (by the test, which
+// only ever makes a server writable, never read-only), the sampler must
+// see both writable and its check must report it; a killed server must
+// then be unknown, never read-only.
+func TestSplitBrainSampler_CatchesTwoWritable(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sb := sandbox.New(t, sandbox.Options{Replicas: 1, GTID: true})
+	s := newSplitBrainSampler(t, sb)
+	defer s.stop()
+	if w := s.writable(ctx, t); !slices.Equal(w, []int{0}) {
+		t.Fatalf("writable %v before the fault, want only the master", w)
+	}
+	if v := s.violations(); len(v) > 0 {
+		t.Fatalf("violations before the fault:%s", harness.Violations(v))
+	}
+	sqlOn(t, sb, 1, "SET GLOBAL read_only=0")
+	if w := s.writable(ctx, t); !slices.Equal(w, []int{0, 1}) {
+		t.Fatalf("writable %v after making the replica writable, want both", w)
+	}
+	v := s.violations()
+	if len(v) == 0 || v[0].Rule != harness.RuleTwoWritable {
+		t.Fatalf("the check reported %v for two writable servers", v)
+	}
+	t.Logf("caught:%s", harness.Violations(v))
+
+	if err := sb.Kill(1); err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now()
+	if _, err := s.s.WaitSample(ctx, sb.Instance(1).Addr(), since, harness.Unknown); err != nil {
+		t.Fatal(err)
+	}
+	for _, smp := range s.s.Samples() {
+		if smp.Server == sb.Instance(1).Addr() && smp.Sent.After(since) && smp.State == harness.ReadOnly {
+			t.Fatalf("a killed server was sampled read-only: %+v", smp)
+		}
+	}
+}

@@ -174,6 +174,9 @@ func expectedTrx(name string, events []binlogEventRow) []Trx {
 // Then it damages copies of the last file, and feeds mariadb-binlog a file
 // spliced from the header and chosen transactions, as the controller does.
 func TestScanBinlog_RealMariaDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
 	live := runLiveWorkload(t)
 	if len(live.files) != 3 {
 		t.Fatalf("binlog files %v, want 3 (two FLUSH BINARY LOGS)", live.files)

@@ -97,6 +97,9 @@ func discover(t *testing.T, seeds ...string) *Topology {
 }
 
 func TestLive_GTIDSandbox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true})
 	insts := sb.Instances()
 	conns := liveConns(t, sb)
@@ -346,6 +349,9 @@ func TestLive_GTIDSandbox(t *testing.T) {
 }
 
 func TestLive_FilePosSandbox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
 	sb := sandbox.New(t, sandbox.Options{Replicas: 1, GTID: false, SemiSync: true})
 	insts := sb.Instances()
 	conns := liveConns(t, sb)

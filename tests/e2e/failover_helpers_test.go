@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -43,6 +42,8 @@ type foOptions struct {
 	NoAgents bool
 	// Fence sets recovery.fence ("" keeps the default, required).
 	Fence string
+	// Net runs the controllers in its zones 0..2.
+	Net *harness.Net
 }
 
 // foAgentToken is the bearer token of the agents startFailoverEnvOn runs.
@@ -148,7 +149,7 @@ func startFailoverEnvOn(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, 
 		}
 	}
 	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: foClustersYAML(sb, opts),
-		ExtraYAML: extra, Env: opts.Env})
+		ExtraYAML: extra, Env: opts.Env, Net: opts.Net})
 	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -269,43 +270,22 @@ func waitAckedAfter(ctx context.Context, t *testing.T, w *harness.WriteLoad, n i
 
 // ---- the split-brain sampler ---------------------------------------------
 
-// splitBrainSampler reads @@global.read_only on every instance every 50 ms
-// (all instances at once) and remembers every sample in which two or more
-// instances were writable. An instance that does not answer within the
-// sample's 300 ms is not writable: a server that cannot be reached cannot
-// take writes either.
+// splitBrainSampler is a harness.ReadOnlySampler over every instance of the
+// sandbox, read from the root namespace, checked at the end of the test by
+// harness.CheckNeverTwoWritable. A sample that times out or fails is
+// unknown, never read-only: a server that cannot be reached may still take
+// writes from clients that can reach it.
 type splitBrainSampler struct {
-	dbs    []*sql.DB
-	names  []string
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
-
-	mu         sync.Mutex
-	samples    int
-	violations []string // the first few, described
-	nViolation int
-	last       []bool
+	s     *harness.ReadOnlySampler
+	addrs []string
+	once  sync.Once
 }
 
 // startSplitBrainSampler starts sampling sb; it stops (and fails the test
 // on a violation) at the end of the test.
 func startSplitBrainSampler(t *testing.T, sb *sandbox.Sandbox) *splitBrainSampler {
 	t.Helper()
-	s := &splitBrainSampler{done: make(chan struct{})}
-	for i, in := range sb.Instances() {
-		db, err := sb.AdminDB(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.SetMaxOpenConns(2)
-		db.SetConnMaxIdleTime(5 * time.Second)
-		s.dbs = append(s.dbs, db)
-		s.names = append(s.names, in.Name+"@"+in.Addr())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	go s.run(ctx) // owned by s: stop cancels and waits
+	s := newSplitBrainSampler(t, sb)
 	t.Cleanup(func() {
 		s.stop()
 		s.require(t)
@@ -313,102 +293,70 @@ func startSplitBrainSampler(t *testing.T, sb *sandbox.Sandbox) *splitBrainSample
 	return s
 }
 
-func (s *splitBrainSampler) run(ctx context.Context) {
-	defer close(s.done)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.sample(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
+// newSplitBrainSampler starts sampling sb without checking at the end (the
+// negative control checks by itself).
+func newSplitBrainSampler(t *testing.T, sb *sandbox.Sandbox) *splitBrainSampler {
+	t.Helper()
+	s := &splitBrainSampler{}
+	var targets []harness.SampleTarget
+	for i, in := range sb.Instances() {
+		s.addrs = append(s.addrs, in.Addr())
+		targets = append(targets, harness.SampleTarget{Server: in.Addr(), DSN: sb.DSN(i, sandbox.AdminUser, sandbox.AdminPassword)})
 	}
-}
-
-// sample reads every instance concurrently and records the outcome.
-func (s *splitBrainSampler) sample(ctx context.Context) {
-	writable := make([]bool, len(s.dbs))
-	var wg sync.WaitGroup
-	for i, db := range s.dbs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-			defer cancel()
-			var ro int
-			if err := db.QueryRowContext(qctx, "SELECT @@global.read_only").Scan(&ro); err == nil && ro == 0 {
-				writable[i] = true
-			}
-		}()
-	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return // a sample cut short by stop says nothing
-	}
-	var names []string
-	for i, w := range writable {
-		if w {
-			names = append(names, s.names[i])
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.samples++
-	s.last = writable
-	if len(names) > 1 {
-		s.nViolation++
-		if len(s.violations) < 5 {
-			s.violations = append(s.violations, time.Now().UTC().Format("15:04:05.000")+": "+strings.Join(names, " and "))
-		}
-	}
+	s.s = harness.StartReadOnlySampler(t, harness.SamplerOptions{Name: "group", Targets: targets})
+	return s
 }
 
 // stop ends sampling; it may be called more than once.
-func (s *splitBrainSampler) stop() {
-	s.once.Do(func() {
-		s.cancel()
-		<-s.done
-		for _, db := range s.dbs {
-			_ = db.Close()
-		}
-	})
-}
+func (s *splitBrainSampler) stop() { s.once.Do(func() { s.s.Stop() }) }
 
-// require fails the test if two instances were ever writable in one sample.
+// require fails the test if two instances were ever writable together by
+// harness.CheckNeverTwoWritable.
 func (s *splitBrainSampler) require(t *testing.T) {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.nViolation > 0 {
-		t.Errorf("split brain: %d of %d samples saw two writable instances, first: %v", s.nViolation, s.samples, s.violations)
+	if v := s.violations(); len(v) > 0 {
+		t.Errorf("split brain over %d samples:%s", len(s.s.Samples()), harness.Violations(v))
 	}
 }
 
-// writable returns the instances writable in the latest sample, after
-// waiting for at least two more samples to be taken.
+// violations checks the samples so far.
+func (s *splitBrainSampler) violations() []harness.Violation {
+	return harness.CheckNeverTwoWritable(s.s.Samples(), harness.DefaultMaxGap)
+}
+
+// writable returns the instances whose latest sample (after waiting for
+// two fresh answered samples of every instance, unknown ones included) was
+// writable. An instance whose latest sample is unknown is in neither list:
+// callers that need "only i is writable" get i alone only when every other
+// instance answered read-only or is down, so a down instance must be
+// skipped by the caller's expectation, not counted as read-only here.
 func (s *splitBrainSampler) writable(ctx context.Context, t *testing.T) []int {
 	t.Helper()
-	s.mu.Lock()
-	start := s.samples
-	s.mu.Unlock()
+	since := time.Now()
+	latest := make([]harness.Sample, len(s.addrs))
 	err := harness.Poll(ctx, 20*time.Millisecond, func() error {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.samples < start+2 {
-			return fmt.Errorf("sampler took %d samples", s.samples-start)
+		n := make([]int, len(s.addrs))
+		for _, smp := range s.s.Samples() {
+			for i, a := range s.addrs {
+				if smp.Server == a && smp.Sent.After(since) {
+					n[i]++
+					latest[i] = smp
+				}
+			}
+		}
+		for i, c := range n {
+			if c < 2 {
+				return fmt.Errorf("sampler read %s %d times since %s", s.addrs[i], c, since.Format("15:04:05.000"))
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []int
-	for i, w := range s.last {
-		if w {
+	for i, smp := range latest {
+		if smp.State == harness.Writable {
 			out = append(out, i)
 		}
 	}

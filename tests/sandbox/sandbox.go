@@ -193,6 +193,11 @@ func findBinary(name string) (string, error) {
 // is "true".
 func New(t testing.TB, opts Options) *Sandbox {
 	t.Helper()
+	// make test-short promises no MariaDB: a test that gets here under
+	// -short lacks its testing.Short() guard.
+	if testing.Short() {
+		t.Fatalf("sandbox.New under -short: guard this test with testing.Short()")
+	}
 	if err := Available(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%v", err)

@@ -83,6 +83,9 @@ func TestAvailable(t *testing.T) {
 }
 
 func TestStart_GTIDSemiSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
 	begin := time.Now()
 	s := New(t, Options{GTID: true, SemiSync: true})
 	t.Logf("Start of 1+2 took %v", time.Since(begin))
@@ -128,6 +131,9 @@ func TestStart_GTIDSemiSync(t *testing.T) {
 }
 
 func TestStart_FilePos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
 	s := New(t, Options{Replicas: 1})
 	ctx := testCtx(t)
 	st, err := s.ReplicaStatus(ctx, 1)
@@ -142,6 +148,9 @@ func TestStart_FilePos(t *testing.T) {
 }
 
 func TestKill_StartInstance_ResumesReplicating(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
 	for _, gtid := range []bool{true, false} {
 		t.Run(fmt.Sprintf("gtid=%v", gtid), func(t *testing.T) { testKillStart(t, gtid) })
 	}
@@ -182,6 +191,9 @@ func testKillStart(t *testing.T, gtid bool) {
 }
 
 func TestTwoSandboxesAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
 	var wg sync.WaitGroup
 	boxes := make([]*Sandbox, 2)
 	errs := make([]error, 2)
@@ -210,6 +222,9 @@ func TestTwoSandboxesAtOnce(t *testing.T) {
 }
 
 func TestLoad_Detached(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MariaDB servers")
+	}
 	ctx := testCtx(t)
 	dir := t.TempDir() + "/sb"
 	s, err := Start(ctx, Options{Replicas: -1, Detach: true, BaseDir: dir})

@@ -228,8 +228,8 @@ func (r *failoverRun) waitRelay(ctx context.Context) stepResult {
 			// running: the statement waits for a STOP that stop_io left
 			// pending on a reconnecting IO thread (up to 2 s on MariaDB),
 			// and a running applier needs no start.
-			var err error
-			if !running[i] {
+			err := applierFailed(ins[addrs[i]])
+			if err == nil && !running[i] {
 				err = c.StartReplica(wctx, topology.SQLThread)
 			}
 			if err == nil {

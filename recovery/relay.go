@@ -57,6 +57,9 @@ func (r *failoverRun) applyRelay(ctx context.Context, addr string) error {
 	if err == nil && !back {
 		return nil
 	}
+	if err := applierFailed(in); err != nil {
+		return fmt.Errorf("%w: %w", errRelayBacklog, err)
+	}
 	wctx, cancel := context.WithTimeout(ctx, r.e.cfg.ApplyTimeout)
 	werr := c.StartReplica(wctx, topology.SQLThread)
 	if werr == nil {
@@ -158,4 +161,19 @@ func aheadOf(a string, order []string, received map[string]topology.Position) st
 		}
 	}
 	return ""
+}
+
+// applierFailed refuses to restart an applier that stopped on an error once
+// stop_io has stopped the IO thread: MariaDB discards the relay log when
+// the SQL thread is started while both threads are stopped, so the restart
+// would not retry the failing transaction but silently drop it and every
+// received transaction after it, and the replica would then look merely
+// behind instead of broken. Such a replica keeps its error, and selection
+// refuses it for that.
+func applierFailed(in *topology.Instance) error {
+	if in == nil || in.Replica == nil || in.Replica.SQLRunning || in.Replica.LastSQLErrno == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: SQL thread stopped with error %d (%s): not restarted, its relay log is kept",
+		in.Key, in.Replica.LastSQLErrno, in.Replica.LastSQLError)
 }

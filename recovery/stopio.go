@@ -102,6 +102,7 @@ func (r *failoverRun) stopIO(ctx context.Context) stepResult {
 // stopOneIO stops c's IO thread, or proves it held (see stopIO). The note
 // says which ("" when the statement returned).
 func stopOneIO(ctx context.Context, c Instance) (string, error) {
+	note := startApplierFirst(ctx, c)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopped := make(chan error, 1)
@@ -113,7 +114,7 @@ func stopOneIO(ctx context.Context, c Instance) (string, error) {
 	for {
 		select {
 		case err := <-stopped:
-			return "", err
+			return note, err
 		case <-ctx.Done():
 			cancel()
 			<-stopped
@@ -124,11 +125,33 @@ func stopOneIO(ctx context.Context, c Instance) (string, error) {
 			if held, why := stopHeld(ctx, w, c); held {
 				cancel() // the server finishes the STOP; this client stops waiting
 				<-stopped
-				return fmt.Sprintf(" (STOP pending after %s: %s)", time.Since(started).Round(time.Millisecond), why), nil
+				return note + fmt.Sprintf(" (STOP pending after %s: %s)", time.Since(started).Round(time.Millisecond), why), nil
 			}
 		}
 		t.Reset(stopIOPoll)
 	}
+}
+
+// startApplierFirst starts c's SQL thread when it is stopped while its IO
+// thread still runs, before stop_io stops the IO thread. MariaDB discards
+// the relay log when the SQL thread is started while both threads are
+// stopped (with GTID the IO thread would fetch it again from the master,
+// which is dead now): a stopped applier started after stop_io would throw
+// away every transaction this replica received and had not applied yet,
+// acknowledged ones under semi-sync included (found by
+// TestScenario_CandidateUnappliedRelayLog). Started while the IO thread
+// runs, the applier keeps that relay log and wait_relay waits for it. An
+// applier stopped by an error stops again at once; selection refuses the
+// replica for that error.
+func startApplierFirst(ctx context.Context, c Instance) string {
+	in, err := c.Read(ctx)
+	if err != nil || in.Replica == nil || in.Replica.SQLRunning || in.Replica.LastSQLErrno != 0 || in.Replica.IORunning == topology.IONo {
+		return ""
+	}
+	if err := c.StartReplica(ctx, topology.SQLThread); err != nil {
+		return fmt.Sprintf(" (its stopped SQL thread did not start: %v)", err)
+	}
+	return " (its stopped SQL thread started first, keeping its relay log)"
 }
 
 // stopHeld reads the processlist, then the replica status, in that order.

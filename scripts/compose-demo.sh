@@ -3,7 +3,8 @@
 # Makefile targets and docker/e2e_test.go call it.
 #
 #   scripts/compose-demo.sh images   # engine, base image, static binary, both images
-#   scripts/compose-demo.sh up       # images, secrets, compose up, wait until ready
+#   scripts/compose-demo.sh up       # images, then start
+#   scripts/compose-demo.sh start    # secrets, compose up (images must exist), wait until ready
 #   scripts/compose-demo.sh wait     # wait until the group is ready
 #   scripts/compose-demo.sh down     # remove containers, networks and volumes;
 #                                    # stop the engine if scripts/docker-engine.sh started it
@@ -101,12 +102,16 @@ wait_ready() {
 	done
 }
 
-up() {
-	images
+start() {
 	secrets
 	say "starting the stack (project $PROJECT)"
 	compose up -d --no-build
 	wait_ready
+}
+
+up() {
+	images
+	start
 	cat <<EOF
 
 The demo runs: three controllers (c1..c3), master db1, replicas db2 and db3,
@@ -140,6 +145,7 @@ down() {
 case ${1:-} in
 images) images ;;
 up) up ;;
+start) start ;;
 wait) wait_ready ;;
 down) down ;;
 compose)
@@ -147,7 +153,7 @@ compose)
 	compose "$@"
 	;;
 *)
-	echo "usage: $0 images|up|wait|down|compose ARGS..." >&2
+	echo "usage: $0 images|up|start|wait|down|compose ARGS..." >&2
 	exit 2
 	;;
 esac

@@ -112,18 +112,24 @@ start() {
 up() {
 	images
 	start
+	local c="$0 compose"
 	cat <<EOF
 
 The demo runs: three controllers (c1..c3), master db1, replicas db2 and db3,
-each server with its host agent. Watch a failover:
+each server with its host agent (fencing on). Watch a failover:
 
-  $0 compose exec c1 quorumha status          # group, master, lease
-  docker kill ${PROJECT}_db1_1                 # (compose v2: ${PROJECT}-db1-1) the master and its agent die
-  $0 compose exec c1 quorumha history         # the failover record, its fence step
-  $0 compose exec c1 quorumha status          # db2 or db3 is the master, the other follows it
-  $0 compose logs -f c1 c2 c3                 # the controllers' decisions
+  # the group, the master, its lease:
+  $c exec c1 quorumha status
+  # kill the master's container (server and agent die together):
+  docker kill \$($c ps -q db1)
+  # the failover record (fence step, candidates, every step):
+  $c exec c1 quorumha history
+  # db2 or db3 is the master now, the other replicates from it:
+  $c exec c1 quorumha status
+  # the controllers' decisions:
+  $c logs -f c1 c2 c3
 
-Writes need the API token: QUORUMHA_TOKEN=\$(cat docker/secrets/controller/api.token)
+Writes to the API need its token: QUORUMHA_TOKEN=\$(cat docker/secrets/controller/api.token)
 Stop and remove everything: make compose-down
 EOF
 }

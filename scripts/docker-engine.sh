@@ -117,6 +117,11 @@ stop() {
 		die "dockerd pid $pid still running 60s after SIGTERM"
 	fi
 	rm -f "$PIDFILE"
+	# dockerd leaves its default bridge behind; remove it when it is the
+	# one this script configured, so the host is as before.
+	if ip -4 -br addr show dev docker0 2>/dev/null | grep -qF "${BIP}"; then
+		ip link del docker0 || true
+	fi
 }
 
 status() {

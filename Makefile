@@ -15,7 +15,7 @@ help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## Install MariaDB, network tools and Chromium when missing (apt-get, needs root)
+deps: ## Install MariaDB, network tools, Chromium, Docker and debootstrap when missing (apt-get, needs root)
 	@scripts/install-deps.sh
 
 .PHONY: build
@@ -63,8 +63,29 @@ demo: deps build ## Bring up a MariaDB sandbox (master + 2 replicas), check it, 
 
 .PHONY: clean
 clean: ## Remove build output
-	rm -rf bin
+	rm -rf bin docker/build
 
 .PHONY: bench-failover
 bench-failover: deps build ## Failover figures: N kill -9 failovers and N isolated masters on fresh sandboxes (QUORUMHA_BENCH_RUNS, default 7)
 	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(Failover|IsolatedMaster)$$' -v -timeout 60m ./tests/e2e/
+
+# The docker compose demo (docker/compose.yaml). The engine is started by
+# scripts/docker-engine.sh with --iptables=false --ip-masq=false
+# --ip-forward=false when none runs: dockerd's defaults would set the
+# host's iptables FORWARD policy to DROP.
+.PHONY: docker-base
+docker-base: ## Base image of the demo images: debian:bookworm-slim if it can be pulled, else quorumha/base:bookworm (debootstrap, made once)
+	@scripts/docker-engine.sh start
+	@scripts/docker-base.sh
+
+.PHONY: docker-images
+docker-images: ## Build quorumha:compose and quorumha-mariadb:compose (static binary, cached layers)
+	@scripts/compose-demo.sh images
+
+.PHONY: compose-demo
+compose-demo: deps ## Docker compose demo: 3 controllers, MariaDB master + 2 replicas with host agents; waits until ready
+	@scripts/compose-demo.sh up
+
+.PHONY: compose-down
+compose-down: ## Stop and remove the compose demo (containers, networks, volumes) and the engine it started
+	@scripts/compose-demo.sh down

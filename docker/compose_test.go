@@ -43,6 +43,7 @@ type service struct {
 	Volumes         []string                     `yaml:"volumes"`
 	Networks        map[string]*serviceNetwork   `yaml:"networks"`
 	Secrets         []string                     `yaml:"secrets"`
+	ExtraHosts      []string                     `yaml:"extra_hosts"`
 	DependsOn       map[string]map[string]string `yaml:"depends_on"`
 	Healthcheck     *healthcheck                 `yaml:"healthcheck"`
 }
@@ -50,6 +51,7 @@ type service struct {
 type build struct {
 	Context    string            `yaml:"context"`
 	Dockerfile string            `yaml:"dockerfile"`
+	Network    string            `yaml:"network"`
 	Args       map[string]string `yaml:"args"`
 }
 
@@ -87,7 +89,15 @@ var (
 const (
 	controllerConfig = "/etc/quorumha/config.yaml"
 	secretsDir       = "/run/secrets/"
+	// builtBinary is the static binary both images COPY (build context
+	// docker/); scripts/compose-demo.sh builds it, it is not committed.
+	builtBinary = "build/quorumha"
+	// agentPort is where each MariaDB container's host agent listens.
+	agentPort = 7080
 )
+
+// dockerfiles are the images the compose file builds, relative to docker/.
+var dockerfiles = []string{"Dockerfile", "mariadb/Dockerfile"}
 
 // loadCompose parses compose.yaml strictly: an unknown key in a service is
 // an error, as a typo would be silently ignored by nothing here.
@@ -206,6 +216,17 @@ func TestCompose_ReferencedFilesExist(t *testing.T) {
 		if s.Build != nil {
 			mustExist(t, name+": build.context", s.Build.Context)
 			mustExist(t, name+": build.dockerfile", filepath.Join(s.Build.Context, s.Build.Dockerfile))
+			if s.Build.Context != "." || !slices.Contains(dockerfiles, s.Build.Dockerfile) {
+				t.Errorf("%s: build %s/%s, want context . and one of %v (what make docker-images builds)", name, s.Build.Context, s.Build.Dockerfile, dockerfiles)
+			}
+			// The engine may run without NAT (scripts/docker-engine.sh):
+			// apt-get in the build needs the host's network.
+			if s.Build.Network != "host" {
+				t.Errorf("%s: build.network = %q, want host", name, s.Build.Network)
+			}
+			if s.Build.Args["BASE_IMAGE"] == "" {
+				t.Errorf("%s: build.args.BASE_IMAGE is not set", name)
+			}
 		}
 	}
 	for name, sec := range cf.Secrets {
@@ -337,7 +358,14 @@ func checkClusterAgainstDatabases(t *testing.T, cf *composeFile, clusters []conf
 		if in.Zone != zoneOf(s) {
 			t.Errorf("instance %s: zone %q, but service %s is on %q", in.Address, in.Zone, in.Host(), zoneOf(s))
 		}
+		if want := "http://" + in.Host() + ":" + strconv.Itoa(agentPort); in.Agent != want {
+			t.Errorf("instance %s: agent %q, want %q (the agent in the server's container)", in.Address, in.Agent, want)
+		}
 	}
+	if clusters[0].Agent.TokenFile == "" {
+		t.Error("cluster demo: agent.token_file is not set (the agents require a token)")
+	}
+	checkExtraHosts(t, cf)
 	if !reflect.DeepEqual(hosts, databases) {
 		t.Errorf("instances = %v, want %v", hosts, databases)
 	}
@@ -379,7 +407,7 @@ func checkClusterAgainstDatabases(t *testing.T, cf *composeFile, clusters []conf
 		if s.Healthcheck == nil || len(s.Healthcheck.Test) == 0 {
 			t.Errorf("%s: no healthcheck (controllers depend on it)", name)
 		}
-		for _, sec := range []string{"db_root_password", "db_monitor_password", "db_repl_password"} {
+		for _, sec := range []string{"db_monitor_password", "db_repl_password", "db_fence_password", "db_agent_token"} {
 			if !slices.Contains(s.Secrets, sec) {
 				t.Errorf("%s: secret %s missing", name, sec)
 			}
@@ -395,6 +423,32 @@ func checkClusterAgainstDatabases(t *testing.T, cf *composeFile, clusters []conf
 			if cf.Services[c].DependsOn[d]["condition"] != "service_healthy" {
 				t.Errorf("%s: want depends_on %s: service_healthy", c, d)
 			}
+		}
+	}
+}
+
+// checkExtraHosts checks that every service resolves every server from
+// /etc/hosts (extra_hosts) to the server's fixed address on db: a killed
+// container's name must not fall through to Docker's DNS (compose.yaml says
+// why).
+func checkExtraHosts(t *testing.T, cf *composeFile) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, d := range databases {
+		sn := cf.Services[d].Networks["db"]
+		if sn == nil || sn.IPv4Address == "" {
+			t.Errorf("%s: no fixed ipv4_address on db", d)
+			continue
+		}
+		want[d+":"+sn.IPv4Address] = true
+	}
+	for name, s := range cf.Services {
+		got := map[string]bool{}
+		for _, h := range s.ExtraHosts {
+			got[h] = true
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: extra_hosts %v, want %v", name, s.ExtraHosts, keys(want))
 		}
 	}
 }
@@ -430,33 +484,147 @@ func TestMariaDB_Files(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{secretsDir + "db_monitor_password", secretsDir + "db_repl_password",
-		"MASTER_USE_GTID = slave_pos", "sql_log_bin = 0", "'quorumha'@'%'", "'repl'@'%'"} {
+		secretsDir + "db_fence_password", "MASTER_USE_GTID = slave_pos", "sql_log_bin = 0", "'quorumha'@'%'", "'repl'@'%'",
+		// docs/agent.md: each of these was shown necessary by a failing test.
+		"GRANT RELOAD, PROCESS, CONNECTION ADMIN, READ_ONLY ADMIN ON *.* TO 'qha_fencer'@'localhost'"} {
 		if !bytes.Contains(script, []byte(want)) {
 			t.Errorf("10-quorumha.sh does not contain %q", want)
 		}
 	}
 	// The accounts the script creates are the ones the configs use.
-	cfg := loadWithSecrets(t, "config/c1.yaml", []string{"monitor_password", "repl_password", "api_token", "gossip_key"})
+	cfg := loadWithSecrets(t, "config/c1.yaml", []string{"monitor_password", "repl_password", "api_token", "gossip_key", "agent_token"})
 	cl := cfg.Clusters[0]
 	if cl.User != "quorumha" || cl.ReplUser != "repl" || cl.ReplicationMode != config.ReplicationGTID {
 		t.Errorf("cluster user/repl_user/mode = %q/%q/%q, want quorumha/repl/gtid", cl.User, cl.ReplUser, cl.ReplicationMode)
 	}
-	for _, f := range []string{"mariadb/init/10-quorumha.sh", "gen-secrets.sh"} {
+	for _, f := range []string{"mariadb/init/10-quorumha.sh", "gen-secrets.sh", "mariadb/entrypoint.sh", "mariadb/healthcheck.sh",
+		"../scripts/compose-demo.sh", "../scripts/docker-engine.sh", "../scripts/docker-base.sh"} {
 		syntaxCheck(t, f)
+	}
+	entry, err := os.ReadFile("mariadb/entrypoint.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{secretsDir + "db_agent_token", secretsDir + "db_fence_password", "/etc/quorumha-agent/agent.yaml",
+		"/docker-entrypoint-initdb.d", "--skip-networking", "--rpl-semi-sync-master-enabled=OFF", "wait -n"} {
+		if !strings.Contains(strings.ReplaceAll(string(entry), "copy_secret ", secretsDir), want) {
+			t.Errorf("mariadb/entrypoint.sh does not contain %q", want)
+		}
 	}
 }
 
-// TestDockerfile checks the build flags, the non-root user, the exposed
-// ports, the health check and that every COPY source exists in the build
-// context (the repository root).
+// TestMariaDB_AgentConfig loads the agent config baked into the MariaDB
+// image with config.LoadAgent, its absolute paths moved under a temp dir
+// that holds what the container holds at the agent's start, and checks it
+// against the init script's fencing account and the controllers' agent URLs.
+func TestMariaDB_AgentConfig(t *testing.T) {
+	data, err := os.ReadFile("mariadb/agent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	text := regexp.MustCompile(`(?m)(:\s+)(/\S+)`).ReplaceAllString(string(data), "${1}"+root+"${2}")
+	for _, d := range []string{"var/lib/mysql", "var/lib/quorumha-agent", "run/quorumha-agent", "run/mysqld"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for f, mode := range map[string]os.FileMode{"var/lib/mysql/mysql-bin.index": 0o640,
+		"run/quorumha-agent/agent.token": 0o600, "run/quorumha-agent/fence.pass": 0o600} {
+		if err := os.WriteFile(filepath.Join(root, f), []byte("0123456789abcdef\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfgPath := filepath.Join(root, "agent.yaml")
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := config.LoadAgent(cfgPath)
+	if err != nil {
+		t.Fatalf("mariadb/agent.yaml: %v", err)
+	}
+	if _, port, _ := net.SplitHostPort(a.Listen); port != strconv.Itoa(agentPort) {
+		t.Errorf("agent.listen %q, want port %d (the controllers' agent URLs)", a.Listen, agentPort)
+	}
+	if !a.Fence.Enabled() || a.Fence.User != "qha_fencer" || a.Fence.Socket == "" || a.Fence.StateFile == "" || a.Fence.PasswordFile == "" {
+		t.Errorf("agent.fence = %+v, want socket, user qha_fencer (init/10-quorumha.sh), password_file and state_file", a.Fence)
+	}
+	// The state file lives on the agent's volume, so armed/fenced survives
+	// a restart of the container.
+	if !strings.HasPrefix(a.Fence.StateFile, filepath.Join(root, "var/lib/quorumha-agent")+"/") {
+		t.Errorf("agent.fence.state_file %s is not on the /var/lib/quorumha-agent volume", a.Fence.StateFile)
+	}
+	df, err := os.ReadFile("mariadb/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^EXPOSE .*\b` + strconv.Itoa(agentPort) + `/tcp`).Match(df) {
+		t.Errorf("mariadb/Dockerfile does not EXPOSE %d/tcp", agentPort)
+	}
+}
+
+// TestDockerfile checks both images' Dockerfiles: a BASE_IMAGE argument
+// defaulting to the public Debian image, the static binary built by
+// scripts/compose-demo.sh, every other COPY source present in the build
+// context (docker/) and not excluded by .dockerignore; and for the
+// controller image the non-root user, the exposed ports and the health
+// check.
 func TestDockerfile(t *testing.T) {
+	script, err := os.ReadFile("../scripts/compose-demo.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=", "./cmd/quorumha", "-o docker/" + builtBinary,
+		"--network host", "BASE_IMAGE="} {
+		if !bytes.Contains(script, []byte(want)) {
+			t.Errorf("scripts/compose-demo.sh does not contain %q (it builds the binary and the images)", want)
+		}
+	}
+	ignored := dockerignore(t)
+	for _, must := range []string{"build", builtBinary, "mariadb"} {
+		if ignored[must] {
+			t.Errorf(".dockerignore excludes %s, which the images need", must)
+		}
+	}
+	if !ignored["secrets"] {
+		t.Error(".dockerignore must exclude secrets (no credentials in the images)")
+	}
+	for _, name := range dockerfiles {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		df := string(data)
+		for _, want := range []string{"ARG BASE_IMAGE=debian:bookworm-slim", "FROM ${BASE_IMAGE}", "COPY " + builtBinary + " /usr/local/bin/quorumha",
+			"HEALTHCHECK", "STOPSIGNAL SIGTERM"} {
+			if !strings.Contains(df, want) {
+				t.Errorf("%s does not contain %q", name, want)
+			}
+		}
+		if strings.Contains(df, "# syntax=") {
+			t.Errorf("%s has a syntax directive: BuildKit would pull the frontend image, and no registry may be reachable", name)
+		}
+		for _, line := range strings.Split(df, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 3 || f[0] != "COPY" || strings.HasPrefix(f[1], "--from") {
+				continue
+			}
+			for _, src := range f[1 : len(f)-1] {
+				if src != builtBinary {
+					mustExist(t, name+" COPY", src)
+				}
+				if ignored[src] {
+					t.Errorf("%s: COPY %s, but .dockerignore excludes it", name, src)
+				}
+			}
+		}
+	}
 	data, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	df := string(data)
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=${VERSION}", "./cmd/quorumha",
-		"HEALTHCHECK", "/readyz", "curl", "STOPSIGNAL SIGTERM", "USER 10001:10001"} {
+	for _, want := range []string{"/readyz", "curl", "USER 10001:10001"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile does not contain %q", want)
 		}
@@ -470,27 +638,6 @@ func TestDockerfile(t *testing.T) {
 		if !ports[p] {
 			t.Errorf("Dockerfile does not EXPOSE %s", p)
 		}
-	}
-	ignored := dockerignore(t)
-	for _, line := range strings.Split(df, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 || f[0] != "COPY" || strings.HasPrefix(f[1], "--from") {
-			continue
-		}
-		for _, src := range f[1 : len(f)-1] {
-			mustExist(t, "Dockerfile COPY", filepath.Join("..", src))
-			if src != "." && ignored[src] {
-				t.Errorf("Dockerfile COPY %s, but Dockerfile.dockerignore excludes it", src)
-			}
-		}
-	}
-	for _, must := range []string{"go.mod", "go.sum", "cmd/quorumha"} {
-		if ignored[must] {
-			t.Errorf("Dockerfile.dockerignore excludes %s, which the build needs", must)
-		}
-	}
-	if !ignored["docker/secrets"] {
-		t.Error("Dockerfile.dockerignore must exclude docker/secrets (no credentials in the image)")
 	}
 }
 
@@ -517,10 +664,11 @@ func dockerfileExposed(t *testing.T) map[string]bool {
 	return ports
 }
 
-// dockerignore returns the patterns of Dockerfile.dockerignore.
+// dockerignore returns the patterns of .dockerignore (the build context
+// is docker/, and the legacy builder reads only the context's .dockerignore).
 func dockerignore(t *testing.T) map[string]bool {
 	t.Helper()
-	data, err := os.ReadFile("Dockerfile.dockerignore")
+	data, err := os.ReadFile(".dockerignore")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,7 +788,7 @@ func mustExist(t *testing.T, what, path string) {
 func syntaxCheck(t *testing.T, path string) {
 	t.Helper()
 	shell := "sh"
-	if data, err := os.ReadFile(path); err == nil && strings.HasPrefix(string(data), "#!/bin/bash") {
+	if data, err := os.ReadFile(path); err == nil && (strings.HasPrefix(string(data), "#!/bin/bash") || strings.HasPrefix(string(data), "#!/usr/bin/env bash")) {
 		shell = "bash"
 	}
 	bin, err := exec.LookPath(shell)

@@ -5,11 +5,13 @@
 # gossip key file that its group or others can read, and a bind mount keeps
 # the host owner and mode.
 #
-#   secrets/controller/{monitor.pass,repl.pass,api.token,gossip.key}  0600, uid 10001
-#   secrets/db/{root.pass,monitor.pass,repl.pass}                     0644 in a 0700 dir
+#   secrets/controller/{monitor.pass,repl.pass,api.token,gossip.key,agent.token}  0600, uid 10001
+#   secrets/db/{monitor.pass,repl.pass,fence.pass,agent.token}                    0600
 #
-# The db copies are read by the mariadb image's init script as its mysql
-# user (uid 999), hence 0644; the 0700 directory keeps other host users out.
+# The db copies are read by the MariaDB containers' entrypoint, which runs
+# as root: the init script creates the accounts with them, and the host
+# agent gets private 0600 copies of agent.token and fence.pass owned by the
+# container's mysql user. MariaDB's root has no password (unix_socket).
 # Existing files are kept (pass --force to regenerate everything).
 set -eu
 
@@ -29,19 +31,23 @@ umask 077
 mkdir -p "$dir/controller" "$dir/db"
 chmod 0700 "$dir" "$dir/db"
 chmod 0755 "$dir/controller"
+rm -f "$dir/db/root.pass" # older demos; root authenticates by unix_socket now
 
 put() { # put FILE VALUE: write VALUE unless FILE exists
 	[ -e "$1" ] || printf '%s\n' "$2" >"$1"
 }
 
-put "$dir/db/root.pass" "$(rand 24)"
 put "$dir/db/monitor.pass" "$(rand 24)"
 put "$dir/db/repl.pass" "$(rand 24)"
-chmod 0644 "$dir/db/root.pass" "$dir/db/monitor.pass" "$dir/db/repl.pass"
+put "$dir/db/fence.pass" "$(rand 24)"
+# The agents' bearer token: the controllers send it, the agents check it.
+put "$dir/db/agent.token" "$(rand 32)"
+chmod 0600 "$dir"/db/*
 
 # The controller gets the same passwords, in its own 0600 copies.
 put "$dir/controller/monitor.pass" "$(cat "$dir/db/monitor.pass")"
 put "$dir/controller/repl.pass" "$(cat "$dir/db/repl.pass")"
+put "$dir/controller/agent.token" "$(cat "$dir/db/agent.token")"
 put "$dir/controller/api.token" "$(rand 32)"
 # memberlist key: 32 random bytes, base64 (quorumha also accepts 16 or 24).
 put "$dir/controller/gossip.key" "$(head -c 32 /dev/urandom | base64)"

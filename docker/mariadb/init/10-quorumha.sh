@@ -1,15 +1,20 @@
 #!/bin/bash
-# Sourced by the official mariadb image's entrypoint on the first start of a
-# container (empty /var/lib/mysql), against its temporary server.
+# Sourced by the demo's MariaDB entrypoint (mariadb/entrypoint.sh) on the
+# first start of a container (empty /var/lib/mysql), against its temporary
+# server, as root over the unix socket (root has no password).
 #
-# On every server: create the account quorumha probes and administers with
-# and the replication account, with sql_log_bin=0 so no server gets GTIDs of
-# its own (quorumha's check-repl reports errant GTIDs). On a replica
-# (DB_ROLE=replica): point it at $DB_MASTER_HOST with GTID (slave_pos); the
-# replication threads start with the real server.
+# On every server, with sql_log_bin=0 so no server gets GTIDs of its own
+# (quorumha's check-repl reports errant GTIDs):
+#   - 'quorumha'@'%': the account the controllers probe and administer with;
+#   - 'repl'@'%': replication;
+#   - 'qha_fencer'@'localhost': the host agent's fencing account, over the
+#     socket only, with exactly the privileges docs/agent.md lists.
+# On a replica (DB_ROLE=replica): point it at $DB_MASTER_HOST with GTID
+# (slave_pos); the replication threads start with the real server.
 #
-# Passwords come from the docker secrets db_monitor_password and
-# db_repl_password (see compose.yaml and gen-secrets.sh).
+# Passwords come from the docker secrets db_monitor_password,
+# db_repl_password and db_fence_password (see compose.yaml and
+# gen-secrets.sh).
 
 qha_secret() {
 	local f=$1 v
@@ -28,11 +33,12 @@ qha_secret() {
 }
 
 qha_sql() {
-	mariadb --protocol=socket -uroot -p"${MARIADB_ROOT_PASSWORD}" -e "$1"
+	mariadb --protocol=socket --socket="${QHA_SOCKET:-/run/mysqld/mysqld.sock}" -uroot -e "$1"
 }
 
 qha_monitor_pw=$(qha_secret /run/secrets/db_monitor_password)
 qha_repl_pw=$(qha_secret /run/secrets/db_repl_password)
+qha_fence_pw=$(qha_secret /run/secrets/db_fence_password)
 
 qha_sql "
 SET SESSION sql_log_bin = 0;
@@ -42,6 +48,11 @@ CREATE USER IF NOT EXISTS 'quorumha'@'%' IDENTIFIED BY '${qha_monitor_pw}';
 GRANT ALL PRIVILEGES ON *.* TO 'quorumha'@'%' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY '${qha_repl_pw}';
 GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'repl'@'%';
+-- The agent's self-fencing: READ_ONLY ADMIN sets read_only, CONNECTION
+-- ADMIN kills other sessions, RELOAD takes the global read lock, PROCESS
+-- shows every session (docs/agent.md).
+CREATE USER IF NOT EXISTS 'qha_fencer'@'localhost' IDENTIFIED BY '${qha_fence_pw}';
+GRANT RELOAD, PROCESS, CONNECTION ADMIN, READ_ONLY ADMIN ON *.* TO 'qha_fencer'@'localhost';
 "
 
 case ${DB_ROLE:-} in
@@ -65,4 +76,4 @@ CHANGE MASTER TO
 	exit 1
 	;;
 esac
-unset qha_monitor_pw qha_repl_pw
+unset qha_monitor_pw qha_repl_pw qha_fence_pw

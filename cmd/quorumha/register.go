@@ -70,7 +70,11 @@ func registerSelf(ctx context.Context, cfg *config.Config, state *fsm.FSM, key e
 // registered reports whether the replicated state holds want.
 func registered(state *fsm.FSM, want api.NodeKeyRequest) bool {
 	k, ok := state.NodeKey(want.ID)
-	if !ok || !k.Equal(want.PublicKey) {
+	// bytes.Equal, not k.Equal: ed25519.PublicKey.Equal type-asserts its
+	// argument to ed25519.PublicKey, and want.PublicKey is a plain []byte,
+	// so it would never match and every controller would re-register (two
+	// raft writes) every registerEvery for ever.
+	if !ok || !bytes.Equal(k, want.PublicKey) {
 		return false
 	}
 	m, ok := state.Node(want.ID)

@@ -84,6 +84,9 @@ func withAgents(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, opts foO
 		inst[i] = slices.Clone(kv)
 	}
 	for i := range sb.Instances() {
+		if slices.ContainsFunc(inst[i], func(kv string) bool { return strings.HasPrefix(kv, "agent:") }) {
+			continue // the test brings its own agent for this instance
+		}
 		ag := startAgent(ctx, t, sb, i, foAgentToken)
 		inst[i] = append(inst[i], "agent: "+ag.url)
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // liveBinlogs is what TestScanBinlog_RealMariaDB's workload left behind.

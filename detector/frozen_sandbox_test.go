@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/agent"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // freezeMaster stops the master's process with SIGSTOP: its sockets stay

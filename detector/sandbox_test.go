@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
-// These tests run against real mariadbd processes (tests/sandbox); they are
+// These tests run against real mariadbd processes (package sandbox); they are
 // skipped with -short or when MariaDB is not installed.
 
 func newSandbox(t *testing.T, opts sandbox.Options) *sandbox.Sandbox {

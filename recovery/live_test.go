@@ -10,7 +10,7 @@ import (
 
 	"github.com/quorumha/quorumha/fsm"
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 	"github.com/quorumha/quorumha/topology"
 )
 

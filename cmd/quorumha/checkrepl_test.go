@@ -16,7 +16,7 @@ import (
 
 	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/recovery"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // closedPorts returns n loopback addresses nothing listens on.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // TestBenchFailover runs kill -9 failovers on fresh sandboxes (GTID,

@@ -15,7 +15,7 @@ import (
 
 	"github.com/quorumha/quorumha/agent"
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // TestBenchFailoverAgents is TestBenchFailover with a host agent beside every

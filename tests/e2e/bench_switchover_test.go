@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // TestBenchSwitchover runs planned switchovers back and forth on one

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // benchRuns is how many rounds a printed benchmark does; QUORUMHA_BENCH_RUNS

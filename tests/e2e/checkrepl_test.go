@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // crResult is check-repl's --json output, as much as the tests read.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // TestDetect_ReplicasNameMasterByAlias_AllCut_NoDecision: the replicas name

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // TestDetect_LeaderAloneInGossip_NoDecision: the leader loses gossip with the

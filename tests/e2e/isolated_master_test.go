@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // isoProofs are the fence proofs (design.md safety rule 3, fsm.Proof*)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // masterAnswer is one controller's answer to GET /v1/clusters/{c}/master.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // swFollower is masterFollower for any account: the DSN of the master the

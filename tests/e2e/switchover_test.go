@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // TestSwitchover_NamedAndBack is issue 6's main scenario: with an

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quorumha/quorumha/tests/sandbox"
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 func TestWriteLoad_CountsAckedAndFailedAcrossMasterRestart(t *testing.T) {

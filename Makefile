@@ -15,7 +15,7 @@ help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## Install MariaDB, network tools, Chromium, Docker and debootstrap when missing (apt-get, needs root)
+deps: ## Install MariaDB, network tools, HAProxy, promtool, Chromium, Docker and debootstrap when missing (apt-get, needs root)
 	@scripts/install-deps.sh
 
 .PHONY: build

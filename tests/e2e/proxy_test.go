@@ -1,0 +1,446 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/quorumha/quorumha/tests/harness"
+	"github.com/quorumha/quorumha/tests/sandbox"
+)
+
+// proxyTable is where proxyWriter inserts: each row names the server that
+// wrote it (@@server_id evaluated on that server).
+const proxyTable = "qha_test.proxy_load"
+
+// proxyAck is one acknowledged write through the proxy: its id, the server
+// that answered (in the same transaction), when it was sent and when the
+// COMMIT's OK arrived.
+type proxyAck struct {
+	ID       int64
+	ServerID int
+	Sent, At time.Time
+}
+
+// proxyWriter writes through one fixed DSN (the proxy's write port), as an
+// application behind HAProxy does: it never asks the controllers anything.
+type proxyWriter struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+
+	mu      sync.Mutex
+	acks    []proxyAck
+	failed  int
+	lastErr string
+}
+
+func startProxyWriter(t *testing.T, dsn string, interval time.Duration) *proxyWriter {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &proxyWriter{cancel: cancel, done: make(chan struct{})}
+	go w.run(ctx, dsn, interval) // owned by w: stop (or the cleanup) waits for it
+	t.Cleanup(func() { w.stop() })
+	return w
+}
+
+func (w *proxyWriter) stop() {
+	w.once.Do(func() {
+		w.cancel()
+		<-w.done
+	})
+}
+
+func (w *proxyWriter) snapshot() ([]proxyAck, int, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.acks), w.failed, w.lastErr
+}
+
+func (w *proxyWriter) run(ctx context.Context, dsn string, interval time.Duration) {
+	defer close(w.done)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		w.mu.Lock()
+		w.failed, w.lastErr = w.failed+1, err.Error()
+		w.mu.Unlock()
+		return
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	next := time.Now().UnixMicro()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		next++
+		sent := time.Now()
+		sid, err := w.insert(ctx, db, next)
+		if err != nil && ctx.Err() != nil {
+			return // cancelled by stop: neither acknowledged nor failed
+		}
+		w.mu.Lock()
+		if err == nil {
+			w.acks = append(w.acks, proxyAck{ID: next, ServerID: sid, Sent: sent, At: time.Now()})
+		} else {
+			w.failed, w.lastErr = w.failed+1, err.Error()
+		}
+		w.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// insert writes one row and reads @@server_id in one transaction: the
+// COMMIT's OK acknowledges both, so the ack names the server that holds
+// the row.
+func (w *proxyWriter) insert(ctx context.Context, db *sql.DB, id int64) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+proxyTable+
+		" (id BIGINT PRIMARY KEY, sid INT NOT NULL, at DATETIME(6) NOT NULL)"); err != nil {
+		return 0, fmt.Errorf("create table: %w", err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+proxyTable+" (id, sid, at) VALUES (?, @@server_id, NOW(6))", id); err != nil {
+		return 0, err
+	}
+	var sid int
+	if err := tx.QueryRowContext(ctx, "SELECT @@server_id").Scan(&sid); err != nil {
+		return 0, err
+	}
+	return sid, tx.Commit()
+}
+
+// proxyDSN is the application account's DSN through a proxy port.
+func proxyDSN(addr string) string {
+	c := mysql.NewConfig()
+	c.User, c.Passwd = sandbox.AppUser, sandbox.AppPassword
+	c.Net, c.Addr = "tcp", addr
+	c.Timeout, c.ReadTimeout, c.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
+	c.InterpolateParams = true
+	return c.FormatDSN()
+}
+
+// serverIDVia answers SELECT @@server_id over a fresh connection to addr.
+func serverIDVia(ctx context.Context, addr string) (int, error) {
+	db, err := sql.Open("mysql", proxyDSN(addr))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	var sid int
+	err = db.QueryRowContext(ctx, "SELECT @@server_id").Scan(&sid)
+	return sid, err
+}
+
+// haproxyEnv is an HAProxy started by the test from the config
+// `quorumha proxy-config haproxy` generates for the sandbox cluster.
+type haproxyEnv struct {
+	write, read, check string
+	logPath            string
+}
+
+func haproxyBinary(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"haproxy", "/usr/sbin/haproxy"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("haproxy is not installed (make deps)")
+	}
+	t.Skip("haproxy is not installed (make deps)")
+	return ""
+}
+
+func startHAProxy(ctx context.Context, t *testing.T, e *foEnv) *haproxyEnv {
+	t.Helper()
+	hp := haproxyBinary(t)
+	ports := harness.FreePorts(t, 3)
+	h := &haproxyEnv{
+		write: "127.0.0.1:" + strconv.Itoa(ports[0]),
+		read:  "127.0.0.1:" + strconv.Itoa(ports[1]),
+		check: "127.0.0.1:" + strconv.Itoa(ports[2]),
+	}
+	var ctls []string
+	for _, c := range e.g.Nodes {
+		ctls = append(ctls, c.HTTPAddr)
+	}
+	cmd := exec.CommandContext(ctx, bin.Path(t), "proxy-config", "haproxy", "--config", e.g.Nodes[0].ConfigPath,
+		"--cluster", detCluster, "--listen", h.write, "--read-listen", h.read, "--check-listen", h.check,
+		"--controllers", strings.Join(ctls, ","))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cfg, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("proxy-config haproxy: %v\n%s", err, stderr.String())
+	}
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.logPath = filepath.Join(dir, "haproxy.log")
+	logf, err := os.Create(h.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -db: stay in the foreground, so the test owns the process.
+	proc := exec.Command(hp, "-db", "-f", cfgPath)
+	proc.Stdout, proc.Stderr = logf, logf
+	if err := proc.Start(); err != nil {
+		t.Fatalf("start haproxy: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = proc.Wait(); logf.Close(); close(exited) }() // owned by the cleanup below
+	t.Cleanup(func() {
+		_ = proc.Process.Kill()
+		<-exited
+		if t.Failed() {
+			if b, err := os.ReadFile(h.logPath); err == nil {
+				t.Logf("haproxy log (tail):\n%s", tailString(string(b), 60))
+			}
+			t.Logf("haproxy.cfg:\n%s", cfg)
+		}
+	})
+	err = harness.Poll(ctx, 100*time.Millisecond, func() error {
+		select {
+		case <-exited:
+			t.Fatalf("haproxy exited; see its log %s", h.logPath)
+		default:
+		}
+		c, err := net.DialTimeout("tcp", h.write, time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	if err != nil {
+		t.Fatalf("haproxy write port %s: %v", h.write, err)
+	}
+	return h
+}
+
+func tailString(s string, lines int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}
+
+// waitServerVia polls until addr (a proxy port) answers with one of the
+// wanted server ids.
+func waitServerVia(ctx context.Context, t *testing.T, addr string, want ...int) int {
+	t.Helper()
+	var got int
+	err := harness.Poll(ctx, 100*time.Millisecond, func() error {
+		sid, err := serverIDVia(ctx, addr)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(want, sid) {
+			return fmt.Errorf("%s answered server_id %d, want one of %v", addr, sid, want)
+		}
+		got = sid
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// waitAckBy polls until the writer has an acknowledged write by server sid.
+func waitAckBy(ctx context.Context, t *testing.T, w *proxyWriter, sid int) {
+	t.Helper()
+	err := harness.Poll(ctx, 50*time.Millisecond, func() error {
+		acks, failed, last := w.snapshot()
+		n := 0
+		for _, a := range acks {
+			if a.ServerID == sid {
+				n++
+			}
+		}
+		if n < 5 {
+			return fmt.Errorf("%d writes acknowledged by server_id %d (%d in all, %d failed, last error: %s)", n, sid, len(acks), failed, last)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeGap is the time between the last acknowledged write by from and the
+// first by to: how long applications behind the proxy could not write.
+func writeGap(acks []proxyAck, from, to int) time.Duration {
+	var lastFrom, firstTo time.Time
+	for _, a := range acks {
+		if a.ServerID == from {
+			lastFrom = a.At
+		}
+		if a.ServerID == to && firstTo.IsZero() {
+			firstTo = a.At
+		}
+	}
+	if lastFrom.IsZero() || firstTo.IsZero() {
+		return -1
+	}
+	return firstTo.Sub(lastFrom)
+}
+
+// requireOneServerAtATime checks the acknowledged writes, in order, came
+// from one server at a time: each server's acks form one contiguous run in
+// the order of the masters, never back and forth (which would mean two
+// servers took writes through the proxy in the same period).
+func requireOneServerAtATime(t *testing.T, acks []proxyAck, order ...int) {
+	t.Helper()
+	var runs []int
+	for _, a := range acks {
+		if len(runs) == 0 || runs[len(runs)-1] != a.ServerID {
+			runs = append(runs, a.ServerID)
+		}
+	}
+	if !slices.Equal(runs, order) {
+		t.Fatalf("acknowledged writes came from servers in runs %v, want exactly %v", runs, order)
+	}
+}
+
+// TestProxy_HAProxyFollowsTheMaster is issue 18: an application writing
+// through a real HAProxy configured by `quorumha proxy-config haproxy`
+// follows the master through a kill -9 failover and a switchover, loses no
+// acknowledged write and never has writes acknowledged by two servers in
+// the same period; the read port serves a replica.
+func TestProxy_HAProxyFollowsTheMaster(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*foTimeout)
+	defer cancel()
+	e := startFailoverEnv(ctx, t, foOptions{})
+	h := startHAProxy(ctx, t, e)
+	sid := func(i int) int { return e.sb.Instance(i).ServerID }
+
+	// Writes reach the master, reads a replica.
+	waitServerVia(ctx, t, h.write, sid(0))
+	waitServerVia(ctx, t, h.read, sid(1), sid(2))
+
+	w := startProxyWriter(t, proxyDSN(h.write), 20*time.Millisecond)
+	waitAckBy(ctx, t, w, sid(0))
+
+	// kill -9 of the master: the controllers fail over, HAProxy follows.
+	killed := time.Now()
+	rec := e.killMasterAndWaitFailover(ctx, t, 0)
+	requireSuccessRecord(t, rec, e.addr(0), "", "automatic")
+	nm := e.index(rec.NewMaster)
+	if nm != 1 && nm != 2 {
+		t.Fatalf("new master %s is not a replica", rec.NewMaster)
+	}
+	waitAckBy(ctx, t, w, sid(nm))
+	acks, _, _ := w.snapshot()
+	failoverGap := writeGap(acks, sid(0), sid(nm))
+	var killToAck time.Duration
+	for _, a := range acks {
+		if a.ServerID == sid(nm) {
+			killToAck = a.At.Sub(killed)
+			break
+		}
+	}
+	t.Logf("failover: writes through HAProxy resumed on %s; write gap %s (kill -9 to the first ack on the new master %s)",
+		e.addr(nm), failoverGap.Round(time.Millisecond), killToAck.Round(time.Millisecond))
+
+	// A switchover to the other replica: HAProxy follows again.
+	other := otherReplica(nm)
+	e.waitReplicatesFrom(ctx, t, other, nm)
+	_, follower := e.leaderAndFollower(ctx, t)
+	before := e.lastRecordID(ctx, t)
+	if out, code := cli(ctx, t, "switchover", "--cluster", detCluster, "--to", e.addr(other), "--addr", follower.HTTPAddr); code != 0 {
+		t.Fatalf("switchover to %s: exit %d: %s", e.addr(other), code, out)
+	}
+	sw := e.waitSwitchoverClosed(ctx, t, before)
+	if sw.Result != "success" {
+		t.Fatalf("switchover: %s", sw.summary())
+	}
+	waitAckBy(ctx, t, w, sid(other))
+	w.stop()
+	acks, failed, lastErr := w.snapshot()
+	switchoverGap := writeGap(acks, sid(nm), sid(other))
+	t.Logf("switchover: writes through HAProxy resumed on %s; write gap %s", e.addr(other), switchoverGap.Round(time.Millisecond))
+	t.Logf("writer: %d acknowledged, %d failed (last error: %s)", len(acks), failed, lastErr)
+
+	// Never two servers at once: master 0, then nm, then other.
+	requireOneServerAtATime(t, acks, sid(0), sid(nm), sid(other))
+
+	// Nothing acknowledged is lost, and each row was written where the
+	// ack said: the final master (and the old one, now its replica) hold
+	// every acknowledged row with the server id its ack named.
+	if err := e.sb.WaitReplicating(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{other, nm} {
+		db, err := e.sb.AdminDB(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := map[int64]int{}
+		err = func() error {
+			r, err := db.QueryContext(ctx, "SELECT id, sid FROM "+proxyTable)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			for r.Next() {
+				var id int64
+				var s int
+				if err := r.Scan(&id, &s); err != nil {
+					return err
+				}
+				rows[id] = s
+			}
+			return r.Err()
+		}()
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lost, wrong []string
+		for _, a := range acks {
+			s, ok := rows[a.ID]
+			switch {
+			case !ok:
+				lost = append(lost, strconv.FormatInt(a.ID, 10))
+			case s != a.ServerID:
+				wrong = append(wrong, fmt.Sprintf("%d (row says %d, ack %d)", a.ID, s, a.ServerID))
+			}
+		}
+		if len(lost) > 0 || len(wrong) > 0 {
+			t.Fatalf("%s: %d acknowledged writes lost %v; %d written elsewhere than acknowledged %v", e.addr(i), len(lost), lost, len(wrong), wrong)
+		}
+	}
+	if os.Getenv("QUORUMHA_BENCH") != "" {
+		fmt.Printf("BENCH proxy haproxy: failover write gap %s, switchover write gap %s\n",
+			failoverGap.Round(time.Millisecond), switchoverGap.Round(time.Millisecond))
+	}
+}

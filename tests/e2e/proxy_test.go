@@ -82,12 +82,13 @@ func (w *proxyWriter) run(ctx context.Context, dsn string, interval time.Duratio
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	next := time.Now().UnixMicro()
+	ready := false // the table exists on the server behind the proxy
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		next++
 		sent := time.Now()
-		sid, err := w.insert(ctx, db, next)
+		sid, err := w.insert(ctx, db, &ready, next)
 		if err != nil && ctx.Err() != nil {
 			return // cancelled by stop: neither acknowledged nor failed
 		}
@@ -109,12 +110,15 @@ func (w *proxyWriter) run(ctx context.Context, dsn string, interval time.Duratio
 // insert writes one row and reads @@server_id in one transaction: the
 // COMMIT's OK acknowledges both, so the ack names the server that holds
 // the row.
-func (w *proxyWriter) insert(ctx context.Context, db *sql.DB, id int64) (int, error) {
+func (w *proxyWriter) insert(ctx context.Context, db *sql.DB, ready *bool, id int64) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+proxyTable+
-		" (id BIGINT PRIMARY KEY, sid INT NOT NULL, at DATETIME(6) NOT NULL)"); err != nil {
-		return 0, fmt.Errorf("create table: %w", err)
+	if !*ready {
+		if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+proxyTable+
+			" (id BIGINT PRIMARY KEY, sid INT NOT NULL, at DATETIME(6) NOT NULL)"); err != nil {
+			return 0, fmt.Errorf("create table: %w", err)
+		}
+		*ready = true
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
@@ -384,6 +388,28 @@ func TestProxy_HAProxyFollowsTheMaster(t *testing.T) {
 		t.Fatalf("switchover: %s", sw.summary())
 	}
 	waitAckBy(ctx, t, w, sid(other))
+
+	// One controller down does not mark the master down: HAProxy's checks
+	// go round the controllers and retry another on a refused connection.
+	// Writes go on without a single failure while a follower is killed
+	// and for the next two seconds of checks.
+	_, gone := e.leaderAndFollower(ctx, t)
+	acks, failedBefore, _ := w.snapshot()
+	e.g.Kill(gone)
+	killedCtl, n0 := time.Now(), len(acks)
+	err := harness.Poll(ctx, 100*time.Millisecond, func() error {
+		acks, failed, last := w.snapshot()
+		if failed != failedBefore {
+			t.Fatalf("with controller %s down, %d writes through HAProxy failed (last: %s)", gone.ID, failed-failedBefore, last)
+		}
+		if since := time.Since(killedCtl); since < 2*time.Second || len(acks) < n0+20 {
+			return fmt.Errorf("%d acks since controller %s was killed %s ago", len(acks)-n0, gone.ID, since.Round(time.Millisecond))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.stop()
 	acks, failed, lastErr := w.snapshot()
 	switchoverGap := writeGap(acks, sid(nm), sid(other))

@@ -66,8 +66,8 @@ clean: ## Remove build output
 	rm -rf bin docker/build
 
 .PHONY: bench-failover
-bench-failover: deps build ## Failover figures: N kill -9 failovers and N isolated masters on fresh sandboxes (QUORUMHA_BENCH_RUNS, default 7)
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(Failover|IsolatedMaster)$$' -v -timeout 60m ./tests/e2e/
+bench-failover: deps build ## Failover figures: N kill -9 failovers, N isolated masters and N failovers+switchovers through HAProxy on fresh sandboxes (QUORUMHA_BENCH_RUNS, default 7)
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(Failover|IsolatedMaster|Proxy)$$' -v -timeout 60m ./tests/e2e/
 
 # The docker compose demo (docker/compose.yaml). The engine is started by
 # scripts/docker-engine.sh with --iptables=false --ip-masq=false

@@ -334,60 +334,137 @@ func requireOneServerAtATime(t *testing.T, acks []proxyAck, order ...int) {
 	}
 }
 
-// TestProxy_HAProxyFollowsTheMaster is issue 18: an application writing
-// through a real HAProxy configured by `quorumha proxy-config haproxy`
-// follows the master through a kill -9 failover and a switchover, loses no
-// acknowledged write and never has writes acknowledged by two servers in
-// the same period; the read port serves a replica.
-func TestProxy_HAProxyFollowsTheMaster(t *testing.T) {
-	skipShort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*foTimeout)
-	defer cancel()
+// proxyRun is one sandbox behind HAProxy with a writer through its write
+// port.
+type proxyRun struct {
+	e *foEnv
+	h *haproxyEnv
+	w *proxyWriter
+}
+
+func (r *proxyRun) sid(i int) int { return r.e.sb.Instance(i).ServerID }
+
+// startProxyRun starts the sandbox, the controllers, HAProxy and the
+// writer, and waits until writes through HAProxy reach the master and
+// reads a replica.
+func startProxyRun(ctx context.Context, t *testing.T) *proxyRun {
+	t.Helper()
 	e := startFailoverEnv(ctx, t, foOptions{})
-	h := startHAProxy(ctx, t, e)
-	sid := func(i int) int { return e.sb.Instance(i).ServerID }
+	r := &proxyRun{e: e, h: startHAProxy(ctx, t, e)}
+	waitServerVia(ctx, t, r.h.write, r.sid(0))
+	waitServerVia(ctx, t, r.h.read, r.sid(1), r.sid(2))
+	r.w = startProxyWriter(t, proxyDSN(r.h.write), 20*time.Millisecond)
+	waitAckBy(ctx, t, r.w, r.sid(0))
+	return r
+}
 
-	// Writes reach the master, reads a replica.
-	waitServerVia(ctx, t, h.write, sid(0))
-	waitServerVia(ctx, t, h.read, sid(1), sid(2))
-
-	w := startProxyWriter(t, proxyDSN(h.write), 20*time.Millisecond)
-	waitAckBy(ctx, t, w, sid(0))
-
-	// kill -9 of the master: the controllers fail over, HAProxy follows.
+// failover kills the master (instance 0) with SIGKILL and waits for the
+// writes through HAProxy to reach the new master; it returns the new
+// master and the write gap seen through the proxy.
+func (r *proxyRun) failover(ctx context.Context, t *testing.T) (int, time.Duration) {
+	t.Helper()
 	killed := time.Now()
-	rec := e.killMasterAndWaitFailover(ctx, t, 0)
-	requireSuccessRecord(t, rec, e.addr(0), "", "automatic")
-	nm := e.index(rec.NewMaster)
+	rec := r.e.killMasterAndWaitFailover(ctx, t, 0)
+	requireSuccessRecord(t, rec, r.e.addr(0), "", "automatic")
+	nm := r.e.index(rec.NewMaster)
 	if nm != 1 && nm != 2 {
 		t.Fatalf("new master %s is not a replica", rec.NewMaster)
 	}
-	waitAckBy(ctx, t, w, sid(nm))
-	acks, _, _ := w.snapshot()
-	failoverGap := writeGap(acks, sid(0), sid(nm))
+	waitAckBy(ctx, t, r.w, r.sid(nm))
+	acks, _, _ := r.w.snapshot()
+	gap := writeGap(acks, r.sid(0), r.sid(nm))
 	var killToAck time.Duration
 	for _, a := range acks {
-		if a.ServerID == sid(nm) {
+		if a.ServerID == r.sid(nm) {
 			killToAck = a.At.Sub(killed)
 			break
 		}
 	}
 	t.Logf("failover: writes through HAProxy resumed on %s; write gap %s (kill -9 to the first ack on the new master %s)",
-		e.addr(nm), failoverGap.Round(time.Millisecond), killToAck.Round(time.Millisecond))
+		r.e.addr(nm), gap.Round(time.Millisecond), killToAck.Round(time.Millisecond))
+	return nm, gap
+}
 
-	// A switchover to the other replica: HAProxy follows again.
+// switchover switches from master nm to the other replica through a
+// follower and waits for the writes through HAProxy to reach it; it
+// returns the new master and the write gap.
+func (r *proxyRun) switchover(ctx context.Context, t *testing.T, nm int) (int, time.Duration) {
+	t.Helper()
 	other := otherReplica(nm)
-	e.waitReplicatesFrom(ctx, t, other, nm)
-	_, follower := e.leaderAndFollower(ctx, t)
-	before := e.lastRecordID(ctx, t)
-	if out, code := cli(ctx, t, "switchover", "--cluster", detCluster, "--to", e.addr(other), "--addr", follower.HTTPAddr); code != 0 {
-		t.Fatalf("switchover to %s: exit %d: %s", e.addr(other), code, out)
+	r.e.waitReplicatesFrom(ctx, t, other, nm)
+	_, follower := r.e.leaderAndFollower(ctx, t)
+	before := r.e.lastRecordID(ctx, t)
+	if out, code := cli(ctx, t, "switchover", "--cluster", detCluster, "--to", r.e.addr(other), "--addr", follower.HTTPAddr); code != 0 {
+		t.Fatalf("switchover to %s: exit %d: %s", r.e.addr(other), code, out)
 	}
-	sw := e.waitSwitchoverClosed(ctx, t, before)
+	sw := r.e.waitSwitchoverClosed(ctx, t, before)
 	if sw.Result != "success" {
 		t.Fatalf("switchover: %s", sw.summary())
 	}
-	waitAckBy(ctx, t, w, sid(other))
+	waitAckBy(ctx, t, r.w, r.sid(other))
+	acks, _, _ := r.w.snapshot()
+	gap := writeGap(acks, r.sid(nm), r.sid(other))
+	t.Logf("switchover: writes through HAProxy resumed on %s; write gap %s", r.e.addr(other), gap.Round(time.Millisecond))
+	return other, gap
+}
+
+// lostOn stops the writer and returns the acknowledged writes instance i
+// lacks, and those whose row names another server than the ack did.
+func (r *proxyRun) lostOn(ctx context.Context, t *testing.T, i int) (lost, wrong []string) {
+	t.Helper()
+	r.w.stop()
+	acks, _, _ := r.w.snapshot()
+	if err := r.e.sb.WaitReplicating(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := r.e.sb.AdminDB(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows := map[int64]int{}
+	q, err := db.QueryContext(ctx, "SELECT id, sid FROM "+proxyTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for q.Next() {
+		var id int64
+		var s int
+		if err := q.Scan(&id, &s); err != nil {
+			t.Fatal(err)
+		}
+		rows[id] = s
+	}
+	if err := q.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range acks {
+		s, ok := rows[a.ID]
+		switch {
+		case !ok:
+			lost = append(lost, strconv.FormatInt(a.ID, 10))
+		case s != a.ServerID:
+			wrong = append(wrong, fmt.Sprintf("%d (row says %d, ack %d)", a.ID, s, a.ServerID))
+		}
+	}
+	return lost, wrong
+}
+
+// TestProxy_HAProxyFollowsTheMaster is issue 18: an application writing
+// through a real HAProxy configured by `quorumha proxy-config haproxy`
+// follows the master through a kill -9 failover and a switchover, loses no
+// acknowledged write and never has writes acknowledged by two servers in
+// the same period; the read port serves a replica; killing the raft leader
+// does not interrupt the writes.
+func TestProxy_HAProxyFollowsTheMaster(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*foTimeout)
+	defer cancel()
+	r := startProxyRun(ctx, t)
+	e, w := r.e, r.w
+	nm, _ := r.failover(ctx, t)
+	other, _ := r.switchover(ctx, t, nm)
 
 	// One controller down does not mark the master down: HAProxy's checks
 	// go round the controllers and retry another on a refused connection.
@@ -418,63 +495,17 @@ func TestProxy_HAProxyFollowsTheMaster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.stop()
-	acks, failed, lastErr := w.snapshot()
-	switchoverGap := writeGap(acks, sid(nm), sid(other))
-	t.Logf("switchover: writes through HAProxy resumed on %s; write gap %s", e.addr(other), switchoverGap.Round(time.Millisecond))
-	t.Logf("writer: %d acknowledged, %d failed (last error: %s)", len(acks), failed, lastErr)
-
-	// Never two servers at once: master 0, then nm, then other.
-	requireOneServerAtATime(t, acks, sid(0), sid(nm), sid(other))
 
 	// Nothing acknowledged is lost, and each row was written where the
-	// ack said: the final master (and the old one, now its replica) hold
+	// ack said: the final master and the old one (now its replica) hold
 	// every acknowledged row with the server id its ack named.
-	if err := e.sb.WaitReplicating(ctx); err != nil {
-		t.Fatal(err)
-	}
 	for _, i := range []int{other, nm} {
-		db, err := e.sb.AdminDB(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows := map[int64]int{}
-		err = func() error {
-			r, err := db.QueryContext(ctx, "SELECT id, sid FROM "+proxyTable)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			for r.Next() {
-				var id int64
-				var s int
-				if err := r.Scan(&id, &s); err != nil {
-					return err
-				}
-				rows[id] = s
-			}
-			return r.Err()
-		}()
-		db.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lost, wrong []string
-		for _, a := range acks {
-			s, ok := rows[a.ID]
-			switch {
-			case !ok:
-				lost = append(lost, strconv.FormatInt(a.ID, 10))
-			case s != a.ServerID:
-				wrong = append(wrong, fmt.Sprintf("%d (row says %d, ack %d)", a.ID, s, a.ServerID))
-			}
-		}
-		if len(lost) > 0 || len(wrong) > 0 {
+		if lost, wrong := r.lostOn(ctx, t, i); len(lost) > 0 || len(wrong) > 0 {
 			t.Fatalf("%s: %d acknowledged writes lost %v; %d written elsewhere than acknowledged %v", e.addr(i), len(lost), lost, len(wrong), wrong)
 		}
 	}
-	if os.Getenv("QUORUMHA_BENCH") != "" {
-		fmt.Printf("BENCH proxy haproxy: failover write gap %s, switchover write gap %s\n",
-			failoverGap.Round(time.Millisecond), switchoverGap.Round(time.Millisecond))
-	}
+	acks, failed, lastErr := w.snapshot()
+	t.Logf("writer: %d acknowledged, %d failed (last error: %s)", len(acks), failed, lastErr)
+	// Never two servers at once: master 0, then nm, then other.
+	requireOneServerAtATime(t, acks, r.sid(0), r.sid(nm), r.sid(other))
 }

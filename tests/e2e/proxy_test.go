@@ -404,7 +404,8 @@ func (r *proxyRun) switchover(ctx context.Context, t *testing.T, nm int) (int, t
 	waitAckBy(ctx, t, r.w, r.sid(other))
 	acks, _, _ := r.w.snapshot()
 	gap := writeGap(acks, r.sid(nm), r.sid(other))
-	t.Logf("switchover: writes through HAProxy resumed on %s; write gap %s", r.e.addr(other), gap.Round(time.Millisecond))
+	t.Logf("switchover: writes through HAProxy resumed on %s; write gap %s (the switchover record was open %s)",
+		r.e.addr(other), gap.Round(time.Millisecond), sw.Closed.Sub(sw.Opened).Round(time.Millisecond))
 	return other, gap
 }
 

@@ -30,9 +30,10 @@ import (
 // The replica answer also needs leader contact (a controller cut off from
 // the group does not know who the master is, so cannot tell a replica from
 // it), the address must be a configured instance and not the recorded
-// master, and this controller's latest observation of it must show both
-// replication threads running within the cluster's lag limit
-// (clusters[].max_lag, else recovery.max_replica_lag) and be recent.
+// master, and this controller's latest observation of it must show it
+// replicating from the recorded master, both replication threads running,
+// within the cluster's lag limit (clusters[].max_lag, else
+// recovery.max_replica_lag), and be recent.
 
 // ReplicaHealth is this controller's latest observation of one configured
 // instance as a replica, for GET /v1/clusters/{name}/replica/{address}.
@@ -48,6 +49,12 @@ type ReplicaHealth struct {
 	SQLRunning bool
 	// SecondsBehind is Seconds_Behind_Master; nil when NULL.
 	SecondsBehind *int64
+	// Source is the master it replicates from, Master_Host:Master_Port.
+	Source string
+	// SourceServerOf is the address of the master the detector watches
+	// when the server this replica last connected to (Master_Server_Id) is
+	// that master, whatever address the replica uses for it; "" otherwise.
+	SourceServerOf string
 	// ObservedAt is when the observation was made.
 	ObservedAt time.Time
 	// LagLimit is the cluster's replication lag limit; 0 means none.
@@ -114,10 +121,20 @@ func (s *Server) replicaHealth(_ http.ResponseWriter, r *http.Request) (any, err
 	if !s.replicas.Configured(name, addr) {
 		return nil, fmt.Errorf("cluster %q: %s: %w: not a configured instance", name, addr, ErrNotReplica)
 	}
-	if cs, ok := s.state.Cluster(name); ok && sameAddress(cs.Master, addr) {
+	cs, _ := s.state.Cluster(name)
+	switch {
+	case cs.Master == "":
+		return nil, fmt.Errorf("cluster %q: %s: %w: no master recorded in the replicated state", name, addr, ErrNotReplica)
+	case sameAddress(cs.Master, addr):
 		return nil, fmt.Errorf("cluster %q: %s: %w: it is the recorded master", name, addr, ErrNotReplica)
 	}
-	if err := replicaServes(s.replicas.ReplicaHealth(name, addr), s.now()); err != nil {
+	h := s.replicas.ReplicaHealth(name, addr)
+	if h.Observed && !sameAddress(h.Source, cs.Master) && !sameAddress(h.SourceServerOf, cs.Master) {
+		// Up to date with some other server (an old master not yet
+		// demoted from its replicas' point of view) is not up to date.
+		return nil, fmt.Errorf("cluster %q: %s: %w: replicates from %s, not from the recorded master %s", name, addr, ErrNotReplica, h.Source, cs.Master)
+	}
+	if err := replicaServes(h, s.now()); err != nil {
 		return nil, fmt.Errorf("cluster %q: %s: %w: %w", name, addr, ErrNotReplica, err)
 	}
 	return ProxyHealthResponse{Cluster: name, Address: addr, Role: "replica"}, nil

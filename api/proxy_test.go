@@ -25,7 +25,7 @@ func (f *fakeReplicas) ReplicaHealth(_, addr string) ReplicaHealth { return f.he
 func lag(n int64) *int64 { return &n }
 
 func healthyReplica() ReplicaHealth {
-	return ReplicaHealth{Observed: true, Reachable: true, IORunning: "Yes", SQLRunning: true, SecondsBehind: lag(0),
+	return ReplicaHealth{Observed: true, Reachable: true, IORunning: "Yes", SQLRunning: true, SecondsBehind: lag(0), Source: "db1:3306",
 		ObservedAt: testNow.Add(-time.Second), LagLimit: 10 * time.Second, MaxAge: 5 * time.Second}
 }
 
@@ -131,6 +131,15 @@ func TestProxyHealth_Replica(t *testing.T) {
 		{"lag at the limit", with(func(h *ReplicaHealth) { h.SecondsBehind = lag(10) }), nil, "/v1/clusters/app1/replica/db2:3306", 200},
 		{"lag above the limit", with(func(h *ReplicaHealth) { h.SecondsBehind = lag(11) }), nil, "/v1/clusters/app1/replica/db2:3306", 503},
 		{"observation too old", with(func(h *ReplicaHealth) { h.ObservedAt = testNow.Add(-6 * time.Second) }), nil, "/v1/clusters/app1/replica/db2:3306", 503},
+		{"replicates from another server", with(func(h *ReplicaHealth) { h.Source = "db3:3306" }), nil, "/v1/clusters/app1/replica/db2:3306", 503},
+		{"from the recorded master under another name", with(func(h *ReplicaHealth) { h.Source, h.SourceServerOf = "db1.example:3306", "db1:3306" }), nil, "/v1/clusters/app1/replica/db2:3306", 200},
+		{"same server as a watched master that is not the recorded one", with(func(h *ReplicaHealth) { h.Source, h.SourceServerOf = "db9.example:3306", "db9:3306" }), nil, "/v1/clusters/app1/replica/db2:3306", 503},
+		{"source address case-insensitive", with(func(h *ReplicaHealth) { h.Source = "DB1:3306" }), nil, "/v1/clusters/app1/replica/db2:3306", 200},
+		{"no master recorded", with(nil), func(f fixture) {
+			f.state.mu.Lock()
+			f.state.clusters["app1"] = fsm.ClusterState{Name: "app1"}
+			f.state.mu.Unlock()
+		}, "/v1/clusters/app1/replica/db2:3306", 503},
 		{"unknown cluster", with(nil), nil, "/v1/clusters/nope/replica/db2:3306", 404},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,6 +62,12 @@ func (v *replicaView) ReplicaHealth(cluster, addr string) api.ReplicaHealth {
 			h.Observed, h.Reachable = true, o.Reachable
 			h.IORunning, h.SQLRunning, h.SecondsBehind = o.IORunning, o.SQLRunning, o.SecondsBehind
 			h.ObservedAt = o.ObservedAt
+			if o.MasterHost != "" {
+				h.Source = net.JoinHostPort(o.MasterHost, strconv.Itoa(o.MasterPort))
+			}
+			if o.SameServer {
+				h.SourceServerOf = a.Master
+			}
 		}
 	}
 	return h

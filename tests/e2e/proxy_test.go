@@ -466,6 +466,9 @@ func TestProxy_HAProxyFollowsTheMaster(t *testing.T) {
 	e, w := r.e, r.w
 	nm, _ := r.failover(ctx, t)
 	other, _ := r.switchover(ctx, t, nm)
+	// Reads follow too: the old master, now a replica of the new one, is
+	// the only replica left (instance 0 is dead).
+	waitServerVia(ctx, t, r.h.read, r.sid(nm))
 
 	// One controller down does not mark the master down: HAProxy's checks
 	// go round the controllers and retry another on a refused connection.

@@ -15,7 +15,7 @@ help: ## List the targets with a one-line description
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## Install MariaDB, network tools, Chromium, Docker and debootstrap when missing (apt-get, needs root)
+deps: ## Install MariaDB, network tools, HAProxy, promtool, Chromium, Docker and debootstrap when missing (apt-get, needs root)
 	@scripts/install-deps.sh
 
 .PHONY: build
@@ -66,8 +66,8 @@ clean: ## Remove build output
 	rm -rf bin docker/build
 
 .PHONY: bench-failover
-bench-failover: deps build ## Failover figures: N kill -9 failovers and N isolated masters on fresh sandboxes (QUORUMHA_BENCH_RUNS, default 7)
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(Failover|IsolatedMaster)$$' -v -timeout 60m ./tests/e2e/
+bench-failover: deps build ## Failover figures: N kill -9 failovers, N isolated masters and N failovers+switchovers through HAProxy on fresh sandboxes (QUORUMHA_BENCH_RUNS, default 7)
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(Failover|IsolatedMaster|Proxy)$$' -v -timeout 60m ./tests/e2e/
 
 # The docker compose demo (docker/compose.yaml). The engine is started by
 # scripts/docker-engine.sh with --iptables=false --ip-masq=false

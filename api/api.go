@@ -146,6 +146,10 @@ type Deps struct {
 	State State
 	// Clusters is the detector's live view (optional).
 	Clusters ClusterView
+	// Replicas is the detector's latest observation of the replicas, for
+	// the proxy replica endpoint (optional: without it that endpoint
+	// answers 503).
+	Replicas ReplicaView
 	// Members lists the gossip members with their zones (optional).
 	Members MemberLister
 	// Recovery runs manual failovers (optional): without it the failover
@@ -162,18 +166,19 @@ type Deps struct {
 
 // Server serves the HTTP API of one controller.
 type Server struct {
-	cfg     Config
-	raft    Raft
-	state   State
-	view    ClusterView
-	members MemberLister
-	rec     Recovery
-	sw      Switchover
-	client  *http.Client
-	now     func() time.Time
-	log     *slog.Logger
-	metrics *metrics
-	handler http.Handler
+	cfg      Config
+	raft     Raft
+	state    State
+	view     ClusterView
+	replicas ReplicaView
+	members  MemberLister
+	rec      Recovery
+	sw       Switchover
+	client   *http.Client
+	now      func() time.Time
+	log      *slog.Logger
+	metrics  *metrics
+	handler  http.Handler
 }
 
 // New validates the config, fills defaults and builds the routes.
@@ -206,16 +211,17 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	s := &Server{
-		cfg:     cfg,
-		raft:    deps.Raft,
-		state:   deps.State,
-		view:    deps.Clusters,
-		members: deps.Members,
-		rec:     deps.Recovery,
-		sw:      deps.Switchover,
-		client:  deps.Client,
-		now:     deps.Now,
-		log:     cfg.Logger,
+		cfg:      cfg,
+		raft:     deps.Raft,
+		state:    deps.State,
+		view:     deps.Clusters,
+		replicas: deps.Replicas,
+		members:  deps.Members,
+		rec:      deps.Recovery,
+		sw:       deps.Switchover,
+		client:   deps.Client,
+		now:      deps.Now,
+		log:      cfg.Logger,
 	}
 	if s.client == nil {
 		// No proxy: HTTP_PROXY must not see the write token.
@@ -265,6 +271,10 @@ func (s *Server) routes() http.Handler {
 	read("GET /v1/clusters", s.clusters)
 	read("GET /v1/clusters/{name}", s.cluster)
 	read("GET /v1/clusters/{name}/master", s.master)
+	// Proxy health checks (proxy.go): HAProxy's httpchk, under the read
+	// token when one is set, like every read.
+	read("GET /v1/clusters/{name}/primary/{address}", s.primaryHealth)
+	read("GET /v1/clusters/{name}/replica/{address}", s.replicaHealth)
 	write("POST /v1/clusters/{name}/ack", s.ack)
 	write("POST /v1/clusters/{name}/maintenance", s.maintenanceStart)
 	write("DELETE /v1/clusters/{name}/maintenance", s.maintenanceEnd)

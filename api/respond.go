@@ -93,7 +93,8 @@ func statusFor(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrNotImplemented):
 		return http.StatusNotImplemented
-	case errors.Is(err, ErrLeadershipChanged), errors.Is(err, ErrNoMaster), errors.Is(err, ErrNoLeaderContact), errors.Is(err, ErrNotMember), errors.Is(err, ErrOutcomeUnknown),
+	case errors.Is(err, ErrLeadershipChanged), errors.Is(err, ErrNoMaster), errors.Is(err, ErrNoLeaderContact), errors.Is(err, ErrNotMember),
+		errors.Is(err, ErrNotPrimary), errors.Is(err, ErrNotReplica), errors.Is(err, ErrOutcomeUnknown),
 		errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrNoLeader),
 		errors.Is(err, consensus.ErrShutdown), errors.Is(err, recovery.ErrRunnerStopped), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable

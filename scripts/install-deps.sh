@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what quorumha's tests and demo need on a Debian machine: MariaDB
 # server and client tools (real servers for every integration test), the
-# network tools used by partition tests, Chromium for the web view's
+# network tools used by partition tests, HAProxy and promtool, Chromium for the web view's
 # browser test, and Docker (engine, compose, debootstrap for a local base
 # image) for the compose demo and its e2e test. Idempotent: does nothing when all is present. Without root it
 # only says what to install, and fails.
@@ -26,6 +26,10 @@ command -v docker >/dev/null 2>&1 || need+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 # The web view's browser test (tests/e2e/ui_test.go) runs headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The proxy e2e test (tests/e2e/proxy_test.go) and proxy-config's golden
+# test run the real HAProxy; the alert rules are checked by promtool.
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v go >/dev/null 2>&1 || { echo "install-deps: Go is not on PATH (need Go >= 1.26, /usr/local/go/bin)" >&2; exit 1; }
 
 if [ ${#need[@]} -eq 0 ]; then
@@ -42,7 +46,7 @@ echo "install-deps: installing ${need[*]} (apt-get)" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # policy-rc.d keeps Debian's postinst from starting a system mariadb we do
-# not use, and a dockerd with its defaults (which set the iptables FORWARD
+# not use, a system haproxy or prometheus, and a dockerd with its defaults (which set the iptables FORWARD
 # policy to DROP and break the partition tests' bridges).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -51,7 +55,7 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || { echo "install-deps: mariadbd still missing after install" >&2; exit 1; }
-for tool in dockerd debootstrap; do
+for tool in dockerd debootstrap haproxy; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || { echo "install-deps: $tool still missing after install" >&2; exit 1; }
 done
 if printf '%s\n' "${need[@]}" | grep -qx docker.io && [ -d /run/systemd/system ]; then

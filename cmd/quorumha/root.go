@@ -29,6 +29,7 @@ only act when a quorum of vantage points agrees the master is dead.`,
 		newSwitchoverCmd(),
 		newAgentCmd(),
 		newPeersCmd(),
+		newProxyConfigCmd(),
 	)
 	return root
 }

@@ -198,7 +198,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det, c.lease), Recovery: manualFailover{c}, Switchover: manualFailover{c},
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det, c.lease), Replicas: newReplicaView(cfg, c.detect.det), Recovery: manualFailover{c}, Switchover: manualFailover{c},
 		Client: forwardClient(tlsConf.apiClient)}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip

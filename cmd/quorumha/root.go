@@ -27,6 +27,7 @@ only act when a quorum of vantage points agrees the master is dead.`,
 		newMaintenanceCmd(),
 		newFailoverCmd(),
 		newSwitchoverCmd(),
+		newRejoinCmd(),
 		newAgentCmd(),
 		newPeersCmd(),
 	)

@@ -41,8 +41,11 @@ type RejoinResponse struct {
 	Instance string   `json:"instance"`
 	Master   string   `json:"master,omitempty"`
 	Errant   []string `json:"errant,omitempty"`
-	Rewind   bool     `json:"rewind,omitempty"`
-	Message  string   `json:"message"`
+	// ErrantGTIDs lists the errant transactions one by one (read from the
+	// instance's binlog through its agent; absent without one).
+	ErrantGTIDs []string `json:"errant_gtids,omitempty"`
+	Rewind      bool     `json:"rewind,omitempty"`
+	Message     string   `json:"message"`
 }
 
 // rejoin hands a rejoin to the leader's runner.
@@ -74,7 +77,7 @@ func (s *Server) rejoin(r *http.Request, body []byte) (any, error) {
 		return nil, fmt.Errorf("rejoin of %s to cluster %q: %w", req.Instance, name, err)
 	}
 	resp := RejoinResponse{Cluster: name, RecordID: res.RecordID, DryRun: res.DryRun, Instance: res.Instance,
-		Master: res.Master, Errant: res.Errant, Rewind: res.Rewind, Message: res.Message}
+		Master: res.Master, Errant: res.Errant, ErrantGTIDs: res.ErrantGTIDs, Rewind: res.Rewind, Message: res.Message}
 	if res.DryRun {
 		return resp, nil
 	}

@@ -36,9 +36,12 @@ type RejoinResult struct {
 	Master   string `json:"master,omitempty"`
 	// Errant lists what the instance has that the master lacks: MariaDB
 	// "domain-server-first..last" ranges, MySQL a GTID set.
-	Errant  []string `json:"errant,omitempty"`
-	Rewind  bool     `json:"rewind,omitempty"`
-	Message string   `json:"message"`
+	Errant []string `json:"errant,omitempty"`
+	// ErrantGTIDs are the errant transactions one by one, read from the
+	// instance's binlog through its agent (empty without one).
+	ErrantGTIDs []string `json:"errant_gtids,omitempty"`
+	Rewind      bool     `json:"rewind,omitempty"`
+	Message     string   `json:"message"`
 }
 
 // RejoinEvidence is the evidence of a rejoin record: what the executor (and
@@ -267,12 +270,20 @@ func (d *Runner) Rejoin(ctx context.Context, req RejoinRequest) (RejoinResult, e
 	if sameAddr(cs.Master, req.Instance) {
 		return res, fmt.Errorf("%w: %s is the recorded master of %s", ErrRejoinRefused, req.Instance, req.Cluster)
 	}
-	chk, err := d.rejoinFacts(ctx, cc, *ci, cs.Master, req.Rewind)
+	chk, ref, err := d.rejoinFacts(ctx, cc, *ci, cs.Master, req.Rewind)
 	res.Errant = chk.Errant
 	if err != nil {
 		return res, err
 	}
 	rewind, err := decideRejoin(chk)
+	if len(chk.Errant) > 0 && chk.Flavor == topology.MariaDB {
+		// The GTID state gives ranges; the binlog names each transaction.
+		// Best effort: without an agent the ranges must do.
+		res.ErrantGTIDs = d.errantInBinlog(ctx, cc, *ci, ref)
+		if err != nil && len(res.ErrantGTIDs) > 0 {
+			err = fmt.Errorf("%w; in its binlog: %s", err, listSome(res.ErrantGTIDs, 50))
+		}
+	}
 	if err != nil {
 		res.Message = err.Error()
 		return res, err
@@ -314,17 +325,17 @@ func (d *Runner) Rejoin(ctx context.Context, req RejoinRequest) (RejoinResult, e
 // rejoinFacts reads the instance and the master and gathers the decision's
 // inputs. The instance is read before the master, so a master that merely
 // moved on is never taken for one behind the instance.
-func (d *Runner) rejoinFacts(ctx context.Context, cc ClusterConfig, ci ClusterInstance, master string, rewind bool) (rejoinFacts, error) {
-	f := rejoinFacts{Instance: ci.Address, GTID: cc.useGTID(), ReplUser: cc.ReplUser, Rewind: rewind, Agent: ci.Agent != ""}
+func (d *Runner) rejoinFacts(ctx context.Context, cc ClusterConfig, ci ClusterInstance, master string, rewind bool) (f rejoinFacts, ref topology.MariaDBGTIDList, err error) {
+	f = rejoinFacts{Instance: ci.Address, GTID: cc.useGTID(), ReplUser: cc.ReplUser, Rewind: rewind, Agent: ci.Agent != ""}
 	cred := topology.Credentials{User: cc.User, Password: cc.Password}
 	ic, err := d.exec.dial(ctx, ci.Address, cred)
 	if err != nil {
-		return f, fmt.Errorf("%w: %s unreachable: %w", ErrRejoinRefused, ci.Address, err)
+		return f, nil, fmt.Errorf("%w: %s unreachable: %w", ErrRejoinRefused, ci.Address, err)
 	}
 	defer ic.Close()
 	in, err := ic.Read(ctx)
 	if err != nil {
-		return f, fmt.Errorf("%w: %s unreadable: %w", ErrRejoinRefused, ci.Address, err)
+		return f, nil, fmt.Errorf("%w: %s unreadable: %w", ErrRejoinRefused, ci.Address, err)
 	}
 	f.Flavor, f.BinlogFormat = in.Version.Flavor, in.BinlogFormat
 	if v, ok := ic.(variableReader); ok {
@@ -332,21 +343,56 @@ func (d *Runner) rejoinFacts(ctx context.Context, cc ClusterConfig, ci ClusterIn
 	}
 	mc, err := d.exec.dial(ctx, master, cred)
 	if err != nil {
-		return f, fmt.Errorf("%w: master %s unreachable: %w", ErrRejoinRefused, master, err)
+		return f, nil, fmt.Errorf("%w: master %s unreachable: %w", ErrRejoinRefused, master, err)
 	}
 	defer mc.Close()
 	mst, err := mc.Read(ctx)
 	if err != nil {
-		return f, fmt.Errorf("%w: master %s unreadable: %w", ErrRejoinRefused, master, err)
+		return f, nil, fmt.Errorf("%w: master %s unreadable: %w", ErrRejoinRefused, master, err)
 	}
 	if !f.GTID {
-		return f, nil
+		return f, nil, nil
 	}
 	f.Errant, _, err = rejoinErrant(in, mst)
 	if err != nil {
-		return f, fmt.Errorf("%w: compare %s with the master %s: %w", ErrRejoinRefused, ci.Address, master, err)
+		return f, nil, fmt.Errorf("%w: compare %s with the master %s: %w", ErrRejoinRefused, ci.Address, master, err)
 	}
-	return f, nil
+	if f.Flavor == topology.MariaDB {
+		ref, _ = parseJoined(master, mst.GTIDBinlogState, mst.GTIDSlavePos, mst.GTIDCurrentPos)
+	}
+	return f, ref, nil
+}
+
+// errantInBinlog lists the errant transactions' GTIDs from the instance's
+// binlog through its agent; nil when there is no agent or it fails.
+func (d *Runner) errantInBinlog(ctx context.Context, cc ClusterConfig, ci ClusterInstance, ref topology.MariaDBGTIDList) []string {
+	if ci.Agent == "" || d.exec.cfg.Agents == nil || ref == nil {
+		return nil
+	}
+	ag, err := d.exec.cfg.Agents(cc.Name, ci.Agent)
+	if err != nil {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, d.exec.cfg.SalvageTimeout)
+	defer cancel()
+	sc, err := findErrant(actx, ag, ref)
+	if err != nil {
+		d.log.Warn("list errant transactions through the agent", "cluster", cc.Name, "instance", ci.Address, "err", err)
+		return nil
+	}
+	var out []string
+	for _, t := range sc.Errant {
+		out = append(out, t.GTID)
+	}
+	return out
+}
+
+// listSome joins at most n items, saying how many more there are.
+func listSome(l []string, n int) string {
+	if len(l) <= n {
+		return strings.Join(l, ",")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(l[:n], ","), len(l)-n)
 }
 
 // variableReader reads a global variable (*topology.Conn does).

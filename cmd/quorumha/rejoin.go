@@ -108,6 +108,9 @@ func runRejoin(cmd *cobra.Command, o *rejoinOptions) error {
 		if len(resp.Errant) > 0 {
 			msg += "errant GTIDs: " + strings.Join(resp.Errant, ",") + "\n"
 		}
+		if len(resp.ErrantGTIDs) > 0 {
+			msg += "errant transactions in its binlog: " + strings.Join(resp.ErrantGTIDs, ",") + "\n"
+		}
 		_, err := fmt.Fprint(out, msg)
 		return wrapWrite(err)
 	}

@@ -240,6 +240,15 @@ func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
 	if code != 2 || !want.MatchString(out) || !strings.Contains(out, "--rewind") {
 		t.Fatalf("rejoin without --rewind: exit %d, want 2 naming the errant GTIDs ending %s\n%s", code, masterPos, out)
 	}
+	// The agent names each errant transaction; the last is the old
+	// master's last position.
+	if !strings.Contains(out, "in its binlog: ") || !strings.Contains(out, masterPos) {
+		t.Fatalf("refusal does not list the errant transactions from the binlog (last %s)\n%s", masterPos, out)
+	}
+	out, code = cli(ctx, t, "rejoin", "--cluster", detCluster, "--instance", e.addr(0), "--rewind", "--dry-run", "--addr", addr)
+	if code != 0 || !strings.Contains(out, "would rejoin") || !strings.Contains(out, "errant transactions in its binlog: ") {
+		t.Fatalf("dry run with --rewind: exit %d\n%s", code, out)
+	}
 	if got, _ := e.salvageIDs(ctx, 0, "salvage"); fmt.Sprint(got) != fmt.Sprint(ids) {
 		t.Fatalf("the refusal changed the old master: rows %v, want %v", got, ids)
 	}

@@ -209,11 +209,16 @@ func (r *rejoinRun) flashback(ctx context.Context) stepResult {
 		return stepFailed(fsm.ResultFailed, "stop replication on %s: %v", inst, err)
 	}
 	cred := topology.Credentials{User: r.cc.User, Password: r.cc.Password}
-	for i := len(r.files) - 1; i >= 0; i-- {
-		f := r.files[i]
-		if err := r.guarded(ctx, func() error { return r.e.cfg.Flashback(ctx, inst, cred, topology.MariaDB, []string{f}) }); err != nil {
-			return stepFailed(fsm.ResultFailed, "flashback of %s on %s: %v; the instance may be partly reverted: compare it with the master, re-clone it if unsure", f, inst, err)
-		}
+	// Newest file first; the applier checks every file before it reverts
+	// any.
+	newestFirst := slices.Clone(r.files)
+	slices.Reverse(newestFirst)
+	err = r.guarded(ctx, func() error { return r.e.cfg.Flashback(ctx, inst, cred, topology.MariaDB, newestFirst) })
+	if errors.Is(err, ErrRejoinRefused) {
+		return stepFailed(fsm.ResultRefused, "%v; nothing was reverted", err)
+	}
+	if err != nil {
+		return stepFailed(fsm.ResultFailed, "flashback on %s: %v; the instance may be partly reverted: compare it with the master and the saved files, re-clone it if unsure", inst, err)
 	}
 	if err := r.guarded(ctx, func() error { return gs.ResetGTIDState(ctx, r.pos) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "reset the GTID state of %s to %s after the flashback: %v", inst, r.pos, err)
@@ -241,7 +246,8 @@ func (r *rejoinRun) flashback(ctx context.Context) stepResult {
 	return stepOK("reverted %s on %s (not binlogged); binlog reset, gtid_binlog_state and gtid_slave_pos set to %s", strings.Join(r.errant, ","), inst, r.pos)
 }
 
-// ExecFlashbackApplier reverts binlog files on the instance at addr:
+// ExecFlashbackApplier reverts binlog files, in the order given, on the
+// instance at addr:
 // `mariadb-binlog --flashback FILE | mariadb --init-command="SET SESSION
 // sql_log_bin=0"`, so the revert is not binlogged. Row-based events only
 // (the caller checks binlog_format=ROW).
@@ -265,6 +271,18 @@ func ExecFlashbackApplier(ctx context.Context, addr string, cred topology.Creden
 	if err := os.WriteFile(cnf, []byte(opt), 0o600); err != nil {
 		return err
 	}
+	// Refuse before reverting anything when a file holds statements:
+	// flashback turns row events around and nothing else, so a DDL or a
+	// statement-logged change would stay while its GTID is reset away.
+	for _, f := range files {
+		out, err := exec.CommandContext(ctx, decoder, "--base64-output=decode-rows", f).Output()
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", decoder, f, err)
+		}
+		if stmts := statementsIn(string(out)); len(stmts) > 0 {
+			return fmt.Errorf("%w: %s holds statements flashback cannot revert (%s): re-clone the instance", ErrRejoinRefused, f, listSome(stmts, 3))
+		}
+	}
 	for _, f := range files {
 		dec := exec.CommandContext(ctx, decoder, "--flashback", f)
 		cli := exec.CommandContext(ctx, client, "--defaults-extra-file="+cnf, "--binary-mode", "--batch",
@@ -281,4 +299,33 @@ func ExecFlashbackApplier(ctx context.Context, addr string, cred topology.Creden
 		}
 	}
 	return nil
+}
+
+// statementsIn returns the statements of a decoded binlog
+// (mariadb-binlog --base64-output=decode-rows) other than the ones that
+// frame row events: transaction control, session SETs, USE and the
+// decoder's own DELIMITER and comment lines. Row events decode to comments
+// only, so anything left is a statement that changed data or schema.
+func statementsIn(decoded string) []string {
+	var out []string
+	for _, line := range strings.Split(decoded, "\n") {
+		l := strings.TrimSpace(line)
+		l = strings.TrimSuffix(l, "/*!*/;")
+		l = strings.TrimSpace(strings.TrimSuffix(l, ";"))
+		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "/*") || strings.HasPrefix(l, "--") {
+			continue
+		}
+		u := strings.ToUpper(l)
+		allowed := false
+		for _, p := range []string{"BEGIN", "COMMIT", "ROLLBACK", "SET ", "SET@", "USE ", "DELIMITER", "START TRANSACTION", "XA "} {
+			if u == strings.TrimSpace(p) || strings.HasPrefix(u, p) {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -186,3 +186,15 @@ func TestFindErrant(t *testing.T) {
 		})
 	}
 }
+
+func TestStatementsIn(t *testing.T) {
+	rows := "/*!50530 SET @@SESSION.PSEUDO_SLAVE_MODE=1*/;\n/*!40019 SET @@session.max_delayed_threads=0*/;\nDELIMITER /*!*/;\n# at 4\n#261203 18:57:57 server id 1  end_log_pos 256 CRC32 0x1  Start: binlog v 4\n" +
+		"SET TIMESTAMP=1764788277/*!*/;\nSET @@session.pseudo_thread_id=5/*!*/;\nBEGIN\n/*!*/;\n# at 300\n### INSERT INTO `t`.`salvage`\n### SET\n###   @1=1\nCOMMIT/*!*/;\nuse `t`/*!*/;\nDELIMITER ;\n# End of log file\nROLLBACK /* added by mysqlbinlog */;\n"
+	if got := statementsIn(rows); len(got) != 0 {
+		t.Fatalf("row events decode to %q, want no statements", got)
+	}
+	ddl := rows + "CREATE TABLE t.x (id INT)\n/*!*/;\nUPDATE t.y SET a=1\n/*!*/;\n"
+	if got := statementsIn(ddl); len(got) != 2 || !strings.HasPrefix(got[0], "CREATE TABLE") {
+		t.Fatalf("statements %q, want the CREATE and the UPDATE", got)
+	}
+}

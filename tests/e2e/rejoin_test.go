@@ -16,6 +16,9 @@ import (
 	"github.com/quorumha/quorumha/tests/sandbox"
 )
 
+// errantRows is how many rows only the old master has.
+const errantRows = 5
+
 // Rejoin of a former master (issue 19): after a failover the old master is
 // left alone; `quorumha rejoin` makes it a read-only replica of the new one,
 // refusing (or, with --rewind, reverting) transactions only it has.
@@ -194,10 +197,12 @@ func startAgentOnPort(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, i,
 // master holds transactions the new master never got. Rejoin refuses,
 // naming their GTIDs; with --rewind it saves them to a file, reverts them
 // and rejoins.
-func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
-	skipShort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
-	defer cancel()
+//
+// errantSetup is the errant case up to the rejoin: the old master back,
+// read-only, with its agent, holding errantRows rows (and, with ddl, a
+// table) the new master never got.
+func errantSetup(ctx context.Context, t *testing.T, ddl bool) (e *foEnv, ids []int, masterPos string) {
+	t.Helper()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true})
 	tokenFile := filepath.Join(t.TempDir(), "agent.token")
 	if err := os.WriteFile(tokenFile, []byte("rejoin-agent-token"), 0o600); err != nil {
@@ -207,11 +212,13 @@ func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
 	ag := startAgentOnPort(ctx, t, sb, 0, port, tokenFile)
 	// Nothing proves a fence with the master's agent gone: best_effort, as
 	// the salvage tests do; this test is about what the old master kept.
-	e := startFailoverEnvOn(ctx, t, sb, foOptions{Async: true, Fence: "best_effort",
+	e = startFailoverEnvOn(ctx, t, sb, foOptions{Async: true, Fence: "best_effort",
 		ClusterYAML: []string{"agent:", "  token_file: " + tokenFile},
 		Instances:   map[int][]string{0: {"agent: " + ag.url}, 1: {"candidate_master: true"}}})
-	const errantRows = 5
-	ids := writeOnlyOnMaster(ctx, t, e, errantRows)
+	ids = writeOnlyOnMaster(ctx, t, e, errantRows)
+	if ddl {
+		e.writeRows(ctx, t, 0, "errant_ddl", 1)
+	}
 	survivors, err := e.salvageIDs(ctx, 1, "salvage")
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +226,7 @@ func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
 	if len(survivors) != 0 || len(ids) != errantRows {
 		t.Fatalf("replica has %v, master wrote %v", survivors, ids)
 	}
-	masterPos := e.gtidBinlogPos(ctx, t, 0)
+	masterPos = e.gtidBinlogPos(ctx, t, 0)
 	ag.stop() // no salvage: the writes stay on the old master alone
 
 	rec := e.killMasterAndWaitFailover(ctx, t, 0)
@@ -231,6 +238,15 @@ func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
 	e.writeRows(ctx, t, 1, "salvage", 101, 102, 103, 104, 105, 106, 107)
 	e.restartReadOnly(ctx, t, 0)
 	startAgentOnPort(ctx, t, sb, 0, port, tokenFile)
+
+	return e, ids, masterPos
+}
+
+func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e, ids, masterPos := errantSetup(ctx, t, false)
 
 	addr := e.g.Running()[0].HTTPAddr
 	out, code := cli(ctx, t, "rejoin", "--cluster", detCluster, "--instance", e.addr(0), "--addr", addr)
@@ -278,6 +294,32 @@ func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
 	got := e.requireSameRows(ctx, t, "salvage", 0, 1)
 	if fmt.Sprint(got) != "[101 102 103 104 105 106 107]" {
 		t.Fatalf("old master rows %v after the rewind, want the new master's only", got)
+	}
+	e.sampler.require(t)
+}
+
+// Flashback reverts row events only: errant DDL (a CREATE TABLE, logged as
+// a statement) makes the rewind refuse before anything is reverted.
+func TestRejoin_ErrantDDLNotRewound(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e, ids, _ := errantSetup(ctx, t, true)
+	addr := e.g.Running()[0].HTTPAddr
+	out, code := cli(ctx, t, "rejoin", "--cluster", detCluster, "--instance", e.addr(0), "--rewind", "--addr", addr)
+	if code != 1 {
+		t.Fatalf("rejoin --rewind with errant DDL: exit %d, want 1 (record refused)\n%s", code, out)
+	}
+	r := e.rejoinRecord(ctx, t)
+	fb, _ := r.step("flashback")
+	if r.Result != "refused" || !strings.Contains(fb.Detail, "CREATE TABLE") || !strings.Contains(fb.Detail, "nothing was reverted") {
+		t.Fatalf("rejoin record: %s", r.summary())
+	}
+	if got, _ := e.salvageIDs(ctx, 0, "salvage"); fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Fatalf("the refused rewind changed the old master: rows %v, want %v", got, ids)
+	}
+	if ro, err := e.readOnly(ctx, 0); err != nil || !ro {
+		t.Fatalf("old master read_only=%v err=%v after the refusal", ro, err)
 	}
 	e.sampler.require(t)
 }

@@ -323,3 +323,69 @@ func TestRejoin_ErrantDDLNotRewound(t *testing.T) {
 	}
 	e.sampler.require(t)
 }
+
+// A forced failover of a live master fences it through its agent
+// (read_only, a global read lock held by the agent): the old master is alive
+// and fenced. Rejoin must lift the agent's fence, or the global read lock
+// would stop its SQL thread from applying anything.
+func TestRejoin_ClearsAgentFence(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e := startScenarioEnv(ctx, t, scnOptions{Agents: true, Instances: map[int][]string{1: {"candidate_master: true"}}})
+	e.writeRows(ctx, t, 0, "before_fo", 1, 2)
+	e.waitTableEverywhere(ctx, t, "before_fo")
+	e.requireSameRows(ctx, t, "before_fo", 1, 0)
+	addr := e.g.Running()[0].HTTPAddr
+	out, code := cli(ctx, t, "failover", "--cluster", detCluster, "--force", "--to", e.addr(1), "--wait", "90s", "--addr", addr)
+	if code != 0 {
+		t.Fatalf("forced failover: exit %d\n%s", code, out)
+	}
+	e.requireNewMaster(ctx, t, 1)
+	recs, err := foHistory(ctx, e.g.Running()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fo foRecord
+	for _, r := range recs {
+		if r.Kind == "failover" && r.ID > fo.ID {
+			fo = r
+		}
+	}
+	if fo.Salvage == nil || fo.Salvage.Agent == "" {
+		t.Fatalf("no agent of the old master in the record: %s", fo.summary())
+	}
+	// The controllers stopped renewing the old master's lease: its armed
+	// agent fences it (read_only and a global read lock it holds).
+	oldAgent := &agentProc{url: fo.Salvage.Agent}
+	err = harness.Poll(ctx, 200*time.Millisecond, func() error {
+		st, err := agentFence(ctx, oldAgent)
+		if err != nil {
+			return err
+		}
+		if st["fenced"] != true {
+			return fmt.Errorf("agent of the old master not fenced: %v", st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.writeRows(ctx, t, 1, "before_fo", 3)
+
+	out, code = cli(ctx, t, "rejoin", "--cluster", detCluster, "--instance", e.addr(0), "--addr", addr)
+	if code != 0 {
+		t.Fatalf("rejoin: exit %d\n%s", code, out)
+	}
+	r := e.rejoinRecord(ctx, t)
+	cf, _ := r.step("clear_fence")
+	if r.Result != "success" || !strings.Contains(cf.Detail, "agent fence cleared") {
+		t.Fatalf("rejoin record: %s", r.summary())
+	}
+	e.requireRejoined(ctx, t, 0, 1)
+	e.requireSameRows(ctx, t, "before_fo", 0, 1)
+	if st, err := agentFence(ctx, oldAgent); err != nil || st["fenced"] != false {
+		t.Fatalf("agent of the rejoined instance: %v %v, want not fenced", st, err)
+	}
+	e.sampler.require(t)
+}

@@ -155,7 +155,11 @@ func (r *rejoinRun) clearFence(ctx context.Context) stepResult {
 	if err := r.guarded(ctx, func() error { return c.SetReadOnly(ctx, true) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "read_only on %s: %v", inst, err)
 	}
-	note, err := r.clearAgentFence(ctx, inst, "rejoining it as a replica")
+	var note string
+	err = r.guarded(ctx, func() (err error) {
+		note, err = r.clearAgentFence(ctx, inst, "rejoining it as a replica")
+		return err
+	})
 	if err != nil {
 		return stepFailed(fsm.ResultFailed, "%v", err)
 	}

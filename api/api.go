@@ -158,6 +158,9 @@ type Deps struct {
 	// Switchover runs planned switchovers (optional): without it the
 	// switchover endpoint answers 501.
 	Switchover Switchover
+	// Rejoin rejoins former masters as replicas (optional): without it
+	// the rejoin endpoint answers 501.
+	Rejoin Rejoin
 	// Client forwards writes to the leader; nil uses a client with sane timeouts.
 	Client *http.Client
 	// Now is the clock used for times in commands; nil uses time.Now.
@@ -174,6 +177,7 @@ type Server struct {
 	members  MemberLister
 	rec      Recovery
 	sw       Switchover
+	rj       Rejoin
 	client   *http.Client
 	now      func() time.Time
 	log      *slog.Logger
@@ -219,6 +223,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		members:  deps.Members,
 		rec:      deps.Recovery,
 		sw:       deps.Switchover,
+		rj:       deps.Rejoin,
 		client:   deps.Client,
 		now:      deps.Now,
 		log:      cfg.Logger,
@@ -280,6 +285,7 @@ func (s *Server) routes() http.Handler {
 	write("DELETE /v1/clusters/{name}/maintenance", s.maintenanceEnd)
 	write("POST /v1/clusters/{name}/failover", s.failover)
 	write("POST /v1/clusters/{name}/switchover", s.switchover)
+	write("POST /v1/clusters/{name}/rejoin", s.rejoin)
 
 	// The web view: static assets, open to all (the data comes from the
 	// /v1 reads above, with whatever auth they ask for).

@@ -66,7 +66,7 @@ func (s *Server) authoritativeMaster(name string) (string, error) {
 	}
 	// At most one record per cluster is open and none opens while one is,
 	// so an open record is always the newest.
-	if recs := s.state.History(name, 1); len(recs) == 1 && recs[0].IsOpen() && recs[0].Kind != fsm.KindSwitchover {
+	if recs := s.state.History(name, 1); len(recs) == 1 && recs[0].IsOpen() && recs[0].Kind != fsm.KindSwitchover && recs[0].Kind != fsm.KindRejoin {
 		return "", fmt.Errorf("cluster %q: %w: %s record %d of %s is open", name, ErrNoMaster, recs[0].Kind, recs[0].ID, recs[0].OldMaster)
 	}
 	if s.view != nil && s.view.MasterDead(name, cs.Master) {

@@ -89,7 +89,7 @@ func statusFor(err error) int {
 	// changes, and the body says what to change.
 	case errors.Is(err, recovery.ErrMasterAlive), errors.Is(err, recovery.ErrFailoverInProgress),
 		errors.Is(err, recovery.ErrNoCandidate), errors.Is(err, recovery.ErrDivergedPositions),
-		errors.Is(err, recovery.ErrSwitchoverRefused):
+		errors.Is(err, recovery.ErrSwitchoverRefused), errors.Is(err, recovery.ErrRejoinRefused):
 		return http.StatusConflict
 	case errors.Is(err, ErrNotImplemented):
 		return http.StatusNotImplemented

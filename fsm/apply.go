@@ -46,7 +46,7 @@ func (s *state) recordForUpdate(id uint64) (*Record, error) {
 }
 
 func validKind(k RecordKind) bool {
-	return k == KindFailover || k == KindSwitchover || k == KindDetection
+	return k == KindFailover || k == KindSwitchover || k == KindDetection || k == KindRejoin
 }
 
 func validCloseResult(r Result) bool {

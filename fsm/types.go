@@ -45,6 +45,10 @@ const (
 	KindFailover   RecordKind = "failover"
 	KindSwitchover RecordKind = "switchover"
 	KindDetection  RecordKind = "detection"
+	// KindRejoin makes a former master (fenced and alone after a failover)
+	// a read-only replica of the current master again; it never changes
+	// the cluster's master.
+	KindRejoin RecordKind = "rejoin"
 )
 
 // Result of a closed record. Empty while the record is open.

@@ -182,6 +182,20 @@ func (d *Runner) resumeOpen(ctx context.Context) {
 			d.log.Warn("resuming failover left open by a previous leader", "cluster", r.Cluster, "record", r.ID, "steps", len(r.Steps))
 			d.markDecided(r.Cluster, r.OldMaster)
 			d.startExecutor(r.Cluster, r.ID)
+		case fsm.KindRejoin:
+			// A rejoin is not resumed: its steps keep what they learnt in
+			// memory, and a flashback cut off halfway cannot be told from
+			// one not begun. Closing it unblocks the cluster; the operator
+			// checks the instance and asks again (the check step re-reads
+			// everything).
+			detail := "leadership changed during the rejoin; check the instance and run rejoin again"
+			if stepBegan(r, StepRejoinFlashback) {
+				detail = "leadership changed after the flashback began: the instance may be partly reverted; compare it with the saved file and the master, re-clone it if unsure"
+			}
+			if _, err := d.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: r.ID, At: d.cfg.Now(),
+				Result: fsm.ResultAborted, Detail: detail}); err != nil {
+				d.log.Warn("close rejoin record", "cluster", r.Cluster, "record", r.ID, "err", err)
+			}
 		case fsm.KindDetection:
 			if _, err := d.apply(ctx, fsm.RecordCloseType, fsm.RecordClose{RecordID: r.ID, At: d.cfg.Now(),
 				Result: fsm.ResultDetected, Detail: "detected; closed by the next leader"}); err != nil {

@@ -123,6 +123,12 @@ type ExecutorConfig struct {
 	FenceAgents FenceAgentDialer
 	// Lease answers the lease_expired fence proof; nil never proves it.
 	Lease LeaseWitness
+	// RewindDir is where a rejoin with --rewind saves the errant
+	// transactions it reverts (node.data_dir/rewind); "" refuses rewinds.
+	RewindDir string
+	// Flashback reverts saved binlog files on an instance
+	// (ExecFlashbackApplier); nil refuses rewinds.
+	Flashback BinlogApplier
 	// Now is the clock for journal times; nil means time.Now.
 	Now func() time.Time
 	// Logger receives progress; nil discards.
@@ -205,6 +211,8 @@ func (e *Executor) Execute(ctx context.Context, cc ClusterConfig, id uint64) (fs
 	defer run.closeConns()
 	if rec, found := e.state.Record(id); found && rec.Kind == fsm.KindSwitchover {
 		return e.executeSwitchover(ctx, run)
+	} else if found && rec.Kind == fsm.KindRejoin {
+		return e.executeRejoin(ctx, run)
 	}
 	plan := FailoverPlan()
 	// Learn early, while fence and the steps before salvage run, whether

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/fsm"
-	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/topology"
 )
 

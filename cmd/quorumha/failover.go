@@ -254,7 +254,7 @@ func renderStep(w io.Writer, s fsm.Step) error {
 // renderOutcome prints the closed record's result.
 func renderOutcome(w io.Writer, r fsm.Record) error {
 	fmt.Fprintf(w, "result: %s after %s", result(r.Result), span(r.Opened, r.Closed))
-	if r.Result == fsm.ResultSuccess {
+	if r.Result == fsm.ResultSuccess && r.Kind != fsm.KindRejoin { // a rejoin changes no master
 		fmt.Fprintf(w, ": %s", masterChange(r))
 	}
 	fmt.Fprintln(w)

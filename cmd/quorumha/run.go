@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -135,6 +136,15 @@ func (m manualFailover) Switchover(ctx context.Context, req recovery.SwitchoverR
 	return r.Switchover(ctx, req)
 }
 
+// Rejoin hands the rejoin of a former master to the leader's runner.
+func (m manualFailover) Rejoin(ctx context.Context, req recovery.RejoinRequest) (recovery.RejoinResult, error) {
+	r := m.c.runner.Load()
+	if r == nil {
+		return recovery.RejoinResult{}, consensus.ErrNotLeader
+	}
+	return r.Rejoin(ctx, req)
+}
+
 // manualFailover is what the API calls for a manual failover: the current
 // term's runner, or consensus.ErrNotLeader on a follower (the API then
 // forwards the request to the leader).
@@ -198,7 +208,7 @@ func runController(ctx context.Context, cfg *config.Config) error {
 	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det, c.lease), Replicas: newReplicaView(cfg, c.detect.det), Recovery: manualFailover{c}, Switchover: manualFailover{c},
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det, c.lease), Replicas: newReplicaView(cfg, c.detect.det), Recovery: manualFailover{c}, Switchover: manualFailover{c}, Rejoin: manualFailover{c},
 		Client: forwardClient(tlsConf.apiClient)}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
@@ -364,7 +374,8 @@ func (c *controller) onLeader(ctx context.Context) {
 		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
 			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout,
 			SalvageConnectTimeout: c.cfg.Recovery.SalvageConnectTimeout, DialAgentTCP: recovery.NetDialAgentTCP,
-			FenceMode: c.cfg.Recovery.Fence, Lease: c.witness, FenceAgents: fenceAgentDialer(c.cfg)},
+			FenceMode: c.cfg.Recovery.Fence, Lease: c.witness, FenceAgents: fenceAgentDialer(c.cfg),
+			RewindDir: filepath.Join(c.cfg.Node.DataDir, "rewind"), Flashback: recovery.ExecFlashbackApplier},
 	}, newMasterGuard(c.node, c.state, c.cfg), c.state, c.detect.det, dialInstance(c.cfg, c.log.With("pkg", "topology")),
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks"), Secrets: configSecrets(c.cfg)}.Run)
 	c.runner.Store(runner)

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/agent"
-	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // TestBenchFailoverAgents is TestBenchFailover with a host agent beside every

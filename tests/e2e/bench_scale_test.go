@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // TestBenchScale runs one controller watching many clusters at a 1 s probe

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // benchRuns is how many rounds a printed benchmark does; QUORUMHA_BENCH_RUNS

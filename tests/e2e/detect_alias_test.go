@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // TestDetect_ReplicasNameMasterByAlias_AllCut_NoDecision: the replicas name

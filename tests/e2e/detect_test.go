@@ -14,8 +14,8 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // detectYAML speeds probing up (detection of a refused master ~1.5 s, of a

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // The environments of the scenario tests (issue 13; shared/scenarios.md):

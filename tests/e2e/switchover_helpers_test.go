@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quorumha/quorumha/tests/harness"
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // swFollower is masterFollower for any account: the DSN of the master the

@@ -67,7 +67,7 @@ type ClusterConfig struct {
 	Name     string
 	User     string // administrative account
 	Password string
-	// ReplUser and ReplPassword go into CHANGE MASTER. With ReplUser empty
+	// ReplUser and ReplPassword go into the change of master. With ReplUser empty
 	// the replica's current Master_User is kept (and said so in the step).
 	ReplUser        string
 	ReplPassword    string

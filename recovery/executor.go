@@ -192,10 +192,6 @@ func stepFailed(result fsm.Result, format string, args ...any) stepResult {
 // its promote began: automatic failover does not decide that incident again.
 const operatorNote = "not retried automatically: check the instances, then run a manual failover (quorumha failover) or ack the cluster (quorumha ack) to let automatic failover decide again"
 
-// ErrLeadershipLost means the executor stopped because this controller no
-// longer leads; the record stays open for the next leader to resume.
-var ErrLeadershipLost = errors.New("leadership lost: failover left open for the next leader")
-
 // Execute runs (or resumes) failover record id of cluster cc until it is
 // closed, leadership is lost or ctx ends. It returns the record's final
 // result. A resumed record continues from NextStep of its journal and reuses

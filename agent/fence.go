@@ -28,7 +28,7 @@ type FenceConfig struct {
 	// CheckInterval is how often, while fenced, the agent checks the
 	// server is still read-only and locked (default 250ms).
 	CheckInterval time.Duration
-	// LockWait bounds FLUSH TABLES WITH READ LOCK's wait for sessions
+	// LockWait bounds the global read lock's (FTWRL) wait for sessions
 	// holding table locks (lock_wait_timeout; default 3s).
 	LockWait time.Duration
 }

@@ -112,8 +112,8 @@ type ClusterView interface {
 	KnownCluster(name string) bool
 	// ClusterNames lists the configured clusters.
 	ClusterNames() []string
-	// ClusterInfo returns a JSON-encodable view of one cluster's topology.
-	ClusterInfo(name string) (any, bool)
+	// ClusterInfo returns this controller's live view of one cluster.
+	ClusterInfo(name string) (ClusterTopology, bool)
 	// MasterDead reports whether this controller's assessment says addr,
 	// the cluster's recorded master, is dead (confirmed by the quorum
 	// rule). It is never a source of the master's name: that comes from the

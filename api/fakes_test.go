@@ -196,11 +196,11 @@ func (v *fakeView) ClusterNames() []string {
 	}
 	return out
 }
-func (v *fakeView) ClusterInfo(name string) (any, bool) {
+func (v *fakeView) ClusterInfo(name string) (ClusterTopology, bool) {
 	if !v.known[name] {
-		return nil, false
+		return ClusterTopology{}, false
 	}
-	return map[string]string{"probe": "ok"}, true
+	return ClusterTopology{WatchedMaster: "probe"}, true
 }
 func (v *fakeView) MasterDead(name, addr string) bool {
 	d, ok := v.dead[name]

@@ -236,7 +236,7 @@ func TestForward_AfterNotLeaderOnApply(t *testing.T) {
 	}{
 		{"lost before apply: forwarded", nil, consensus.ErrNotLeader, 200, 1, false},
 		{"lost before apply, already forwarded", map[string]string{ForwardedHeader: "c3"}, consensus.ErrNotLeader, 503, 0, true},
-		{"lost during apply: not retried", nil, fmt.Errorf("%w (%w)", consensus.ErrNotLeader, raft.ErrLeadershipLost), 503, 0, false},
+		{"lost during apply: not retried", nil, fmt.Errorf("%w: %w (%w)", consensus.ErrOutcomeUnknown, consensus.ErrNotLeader, raft.ErrLeadershipLost), 503, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

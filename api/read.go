@@ -90,7 +90,7 @@ type ClusterInfo struct {
 	Master            string            `json:"master,omitempty"`
 	MasterUnavailable string            `json:"master_unavailable,omitempty"`
 	State             *fsm.ClusterState `json:"state,omitempty"`
-	Topology          any               `json:"topology,omitempty"`
+	Topology          *ClusterTopology  `json:"topology,omitempty"`
 	// AwaitingFence is set while the cluster's failover waits for a fence
 	// proof of the old master (recovery.fence: required).
 	AwaitingFence *AwaitingFence `json:"awaiting_fence,omitempty"`
@@ -273,7 +273,7 @@ func (s *Server) clusterInfo(name string) (ClusterInfo, bool) {
 	if s.view != nil && s.view.KnownCluster(name) {
 		known = true
 		if topo, ok := s.view.ClusterInfo(name); ok {
-			info.Topology = topo
+			info.Topology = &topo
 		}
 	}
 	if known {

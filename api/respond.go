@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/raft"
-
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/fsm"
 	"github.com/quorumha/quorumha/recovery"
@@ -95,7 +93,7 @@ func statusFor(err error) int {
 		return http.StatusNotImplemented
 	case errors.Is(err, ErrLeadershipChanged), errors.Is(err, ErrNoMaster), errors.Is(err, ErrNoLeaderContact), errors.Is(err, ErrNotMember),
 		errors.Is(err, ErrNotPrimary), errors.Is(err, ErrNotReplica), errors.Is(err, ErrOutcomeUnknown),
-		errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrNoLeader),
+		errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrNoLeader), errors.Is(err, consensus.ErrOutcomeUnknown),
 		errors.Is(err, consensus.ErrShutdown), errors.Is(err, recovery.ErrRunnerStopped), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrForward):
@@ -223,7 +221,7 @@ func (s *Server) write(h writeFunc) handlerFunc {
 			return s.forward(r, body, func() (any, error) { return h(r, body) })
 		}
 		v, err := h(r, body)
-		if errors.Is(err, raft.ErrLeadershipLost) {
+		if errors.Is(err, consensus.ErrOutcomeUnknown) {
 			// The entry reached the log but may or may not commit: retrying
 			// elsewhere could apply it twice, so the client must check.
 			return nil, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)

@@ -121,7 +121,7 @@ func TestWrite_Rejections(t *testing.T) {
 		{"fsm rejects invalid", "POST", "/v1/clusters/app1/ack", `{}`, func(f fixture) { f.raft.applyErr = fmt.Errorf("x: %w", fsm.ErrInvalid) }, 400, "invalid"},
 		{"fsm open record", "POST", "/v1/clusters/app1/ack", `{}`, func(f fixture) { f.raft.applyErr = fsm.ErrRecordOpen }, 409, "open record"},
 		{"leadership lost mid-apply", "POST", "/v1/clusters/app1/ack", `{}`, func(f fixture) {
-			f.raft.applyErr = fmt.Errorf("%w (%w)", consensus.ErrNotLeader, raft.ErrLeadershipLost)
+			f.raft.applyErr = fmt.Errorf("%w: %w (%w)", consensus.ErrOutcomeUnknown, consensus.ErrNotLeader, raft.ErrLeadershipLost)
 		}, 503, "outcome unknown"},
 		{"failover without executor", "POST", "/v1/clusters/app1/failover", ``, nil, 501, "failover"},
 		{"switchover not implemented", "POST", "/v1/clusters/app1/switchover", ``, nil, 501, "switchover"},

@@ -51,8 +51,8 @@ type Agent struct {
 // AgentFence is the agent.fence section: how the agent reaches its own
 // server to fence it when the master's quorum lease lapses. Fencing needs
 // an account with READ_ONLY ADMIN (read_only), CONNECTION ADMIN and
-// PROCESS (kill every client session) and RELOAD (FLUSH TABLES WITH READ
-// LOCK) on MariaDB 10.11, SUPER in place of the first two on MySQL.
+// PROCESS (kill every client session) and RELOAD (the global read lock,
+// FTWRL) on MariaDB 10.11, SUPER in place of the first two on MySQL.
 type AgentFence struct {
 	// Socket is the server's unix socket (preferred: it does not depend on
 	// the network, and allows unix_socket authentication).

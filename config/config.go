@@ -292,7 +292,7 @@ type Cluster struct {
 	Password Secret `mapstructure:"password" json:"password,omitempty"`
 	// PasswordFile holds Password (trimmed); exclusive with Password.
 	PasswordFile string `mapstructure:"password_file" json:"password_file,omitempty"`
-	// ReplUser is the replication account used in CHANGE MASTER; empty
+	// ReplUser is the replication account the replicas are pointed with; empty
 	// means keep the replicas' current Master_User.
 	ReplUser string `mapstructure:"repl_user" json:"repl_user,omitempty"`
 	// ReplPassword of ReplUser.

@@ -20,6 +20,13 @@ var (
 	// ErrNoLeader means no leader became known before the caller's deadline,
 	// so there is nowhere to forward to; it maps to 503.
 	ErrNoLeader = errors.New("consensus: no leader known")
+	// ErrOutcomeUnknown means leadership was lost after an Apply's entry
+	// reached the log: it may or may not commit, so the caller must check
+	// the state before retrying (elsewhere it could apply twice). It also
+	// matches ErrNotLeader (this node no longer leads), so callers that
+	// only stop on a lost leadership need not know it; callers that would
+	// forward or retry on ErrNotLeader must test it first.
+	ErrOutcomeUnknown = errors.New("consensus: outcome unknown")
 	// ErrUnknownPeer means Remove was asked for a server ID that is not in the
 	// raft configuration, so a typo in an operator's command is not silent.
 	ErrUnknownPeer = errors.New("consensus: unknown peer")

@@ -24,7 +24,7 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	}
 	f := n.raft.Apply(cmd, timeout(ctx, n.cfg.Timings.ApplyTimeout))
 	if err := n.await(ctx, f); err != nil {
-		return nil, fmt.Errorf("consensus: apply: %w", mapRaftErr(err))
+		return nil, fmt.Errorf("consensus: apply: %w", mapApplyErr(err))
 	}
 	resp := f.Response()
 	if err, ok := resp.(error); ok {
@@ -242,6 +242,16 @@ func (n *Node) configuration() (raft.Configuration, error) {
 		return raft.Configuration{}, fmt.Errorf("consensus: read configuration: %w", mapRaftErr(err))
 	}
 	return f.Configuration(), nil
+}
+
+// mapApplyErr is mapRaftErr for an Apply: leadership lost while the entry
+// was in flight leaves its outcome unknown (ErrOutcomeUnknown, which is
+// also ErrNotLeader).
+func mapApplyErr(err error) error {
+	if errors.Is(err, raft.ErrLeadershipLost) {
+		return fmt.Errorf("%w: %w (%w)", ErrOutcomeUnknown, ErrNotLeader, err)
+	}
+	return mapRaftErr(err)
 }
 
 // mapRaftErr turns raft's errors into this package's sentinels where the

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/quorumha/quorumha/topology"
 )
 
 // Target names an instance to probe and the account to probe it with. Each
@@ -63,8 +65,8 @@ type pool struct {
 	db       *sql.DB
 	password string
 	inflight bool
-	// replicaSQL is the statement that worked last time: SHOW SLAVE STATUS,
-	// or SHOW REPLICA STATUS on servers that dropped the old name.
+	// replicaSQL is the replica status statement that worked last time
+	// (topology.ProbeReplicaStatus picks the old or the new name).
 	replicaSQL string
 	// positionVar is the variable holding the server's GTID position,
 	// gtid_binlog_pos (MariaDB) or gtid_executed (MySQL), learnt from
@@ -133,15 +135,15 @@ func (p *Prober) Probe(ctx context.Context, t Target) ProbeResult {
 	err := p.run(ctx, t, func(ctx context.Context, pl *pool) error {
 		if pl.positionVar == "" {
 			var version string
-			err := pl.db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.server_id, @@version").Scan(&readOnly, &serverID, &version)
+			var err error
+			readOnly, serverID, version, err = topology.ProbeMasterVersion(ctx, pl.db)
 			if err == nil {
-				pl.positionVar = positionVariable(version)
+				pl.positionVar = topology.PositionVariable(version)
 			}
 			return err
 		}
-		var pos sql.NullString
-		err := pl.db.QueryRowContext(ctx, "SELECT @@global.read_only, @@global.server_id, @@global."+pl.positionVar).Scan(&readOnly, &serverID, &pos)
-		position = pos.String
+		var err error
+		readOnly, serverID, position, err = topology.ProbeMasterPosition(ctx, pl.db, pl.positionVar)
 		return err
 	})
 	res.Latency = p.cfg.Clock.Now().Sub(res.At)
@@ -156,15 +158,6 @@ func (p *Prober) Probe(ctx context.Context, t Target) ProbeResult {
 		res.Detail = fmt.Sprintf("read_only=%d", readOnly)
 	}
 	return res
-}
-
-// positionVariable names the variable a probe reads the server's GTID
-// position from, by its @@version.
-func positionVariable(version string) string {
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		return "gtid_binlog_pos"
-	}
-	return "gtid_executed"
 }
 
 // classify turns a probe error into a Reason; the driver reports a read

@@ -3,21 +3,10 @@ package detector
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strconv"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/quorumha/quorumha/topology"
-)
-
-// Replica status statements: the old name works on every MariaDB and on
-// MySQL before 8.4; the new one on MariaDB >= 10.5 and MySQL >= 8.0.22.
-const (
-	showSlaveStatus   = "SHOW SLAVE STATUS"
-	showReplicaStatus = "SHOW REPLICA STATUS"
-	erParseError      = 1064 // ER_PARSE_ERROR: the server does not know the statement
 )
 
 // ProbeReplica asks a replica how its replication from the master is doing.
@@ -62,47 +51,15 @@ func (p *Prober) ProbeReplica(ctx context.Context, t Target, prev ReplicaObserva
 	return obs
 }
 
-// readReplicaStatus runs the replica status statement and returns the first
-// row by column name (nil when the server is not a replica).
+// readReplicaStatus runs the replica status statement (topology's, with
+// the name that worked last time on this pool) and returns the first row by
+// column name (nil when the server is not a replica).
 func readReplicaStatus(ctx context.Context, pl *pool) (map[string]sql.NullString, error) {
-	stmt := pl.replicaSQL
-	if stmt == "" {
-		stmt = showSlaveStatus
+	row, stmt, err := topology.ProbeReplicaStatus(ctx, pl.db, pl.replicaSQL)
+	if stmt != "" {
+		pl.replicaSQL = stmt // only this probe's goroutine touches pl while it is in flight
 	}
-	rows, err := pl.db.QueryContext(ctx, stmt)
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == erParseError && stmt == showSlaveStatus {
-		stmt = showReplicaStatus
-		rows, err = pl.db.QueryContext(ctx, stmt)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", stmt, err)
-	}
-	defer rows.Close()
-	pl.replicaSQL = stmt // only this probe's goroutine touches pl while it is in flight
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, fmt.Errorf("%s columns: %w", stmt, err)
-	}
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("%s: %w", stmt, err)
-		}
-		return nil, nil
-	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return nil, fmt.Errorf("%s scan: %w", stmt, err)
-	}
-	out := make(map[string]sql.NullString, len(cols))
-	for i, c := range cols {
-		out[c] = vals[i]
-	}
-	return out, nil
+	return row, err
 }
 
 // fillReplicaObservation copies the fields the detector needs, accepting the

@@ -5,7 +5,11 @@
 // observed, so every decision here can be table-tested and replayed.
 package recovery
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/quorumha/quorumha/fsm"
+)
 
 // Sentinel errors. Callers match them with errors.Is; each is wrapped with
 // the detail that explains it (the replicas and their reasons, the step).
@@ -65,6 +69,44 @@ var (
 	ErrNoPlan = errors.New("no step plan for this record kind")
 
 	// ErrRecordClosed means NextStep was asked about a closed record; closed
-	// records are history and nothing resumes them.
-	ErrRecordClosed = errors.New("record is closed")
+	// records are history and nothing resumes them. It is the FSM's: the
+	// same condition, one sentinel for errors.Is and the API's status.
+	ErrRecordClosed = fsm.ErrRecordClosed
+
+	// ErrLeadershipLost means the executor stopped because this controller no
+	// longer leads; the record stays open for the next leader to resume.
+	ErrLeadershipLost = errors.New("leadership lost: failover left open for the next leader")
+
+	// ErrSalvageTooLarge means an agent sent more than the salvage cap.
+	ErrSalvageTooLarge = errors.New("salvage larger than the cap")
+)
+
+// Sentinel errors of manual failover.
+var (
+	// ErrMasterAlive means the master answered the leader's probe: a manual
+	// failover is for a dead master; a live one is handed over with a
+	// switchover, which loses nothing.
+	ErrMasterAlive = errors.New("the master is alive: use switchover")
+
+	// ErrFailoverInProgress means the cluster already has an open record:
+	// at most one recovery runs per cluster (exactly-once).
+	ErrFailoverInProgress = errors.New("a failover is already in progress for this cluster")
+
+	// ErrUnknownCluster means the request names a cluster this controller
+	// has no configuration for.
+	ErrUnknownCluster = errors.New("unknown cluster")
+
+	// ErrRunnerStopped means the leadership term this runner belonged to
+	// has ended (or not yet started): there is nothing to run a failover in,
+	// and nothing was changed.
+	ErrRunnerStopped = errors.New("recovery runner is not running")
+)
+
+// Sentinel errors of switchover.
+var (
+	// ErrSwitchoverRefused means a precondition of a planned switchover does
+	// not hold (master not answering, target not replicating or lagging,
+	// errant transactions on the target); it is wrapped with the reason and
+	// nothing was changed.
+	ErrSwitchoverRefused = errors.New("switchover refused")
 )

@@ -67,7 +67,7 @@ type ClusterConfig struct {
 	Name     string
 	User     string // administrative account
 	Password string
-	// ReplUser and ReplPassword go into CHANGE MASTER. With ReplUser empty
+	// ReplUser and ReplPassword go into the change of master. With ReplUser empty
 	// the replica's current Master_User is kept (and said so in the step).
 	ReplUser        string
 	ReplPassword    string
@@ -197,10 +197,6 @@ func stepFailed(result fsm.Result, format string, args ...any) stepResult {
 // operatorNote ends the detail of a failover aborted at its fence or after
 // its promote began: automatic failover does not decide that incident again.
 const operatorNote = "not retried automatically: check the instances, then run a manual failover (quorumha failover) or ack the cluster (quorumha ack) to let automatic failover decide again"
-
-// ErrLeadershipLost means the executor stopped because this controller no
-// longer leads; the record stays open for the next leader to resume.
-var ErrLeadershipLost = errors.New("leadership lost: failover left open for the next leader")
 
 // Execute runs (or resumes) failover record id of cluster cc until it is
 // closed, leadership is lost or ctx ends. It returns the record's final

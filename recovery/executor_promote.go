@@ -20,7 +20,7 @@ import (
 // has its executed position; with file/position replication the coordinates
 // of another replica's binlog are unknown, so the missing transactions are
 // named and the step ends with a warning. The target first applies its whole
-// relay log (CHANGE MASTER would purge it), and no replica with errant
+// relay log (changing its master would purge it), and no replica with errant
 // transactions is caught up from.
 func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	target := chosenOf(r.rec)
@@ -114,7 +114,7 @@ func (r *failoverRun) catchUp(ctx context.Context) stepResult {
 	return stepOK("%s caught up from %s to %s%s%s", target, best, bestPos, cmNote, note)
 }
 
-// changeMasterOptions builds CHANGE MASTER options towards host:port with
+// changeMasterOptions builds change-master options towards host:port with
 // the configured replication account. Without repl_user the statement names
 // no account at all, so the replica keeps the user and password it
 // replicates with (naming its Master_User with an empty password, as
@@ -383,7 +383,7 @@ func (r *failoverRun) levelWithNewMaster(in *topology.Instance) error {
 		}
 	}
 	if have != want {
-		return fmt.Errorf("%w: file/position replication: %s applied the old master's binlog up to %s, the new master up to %s; pointing it at the new master's binlog would skip or repeat the transactions between them (level it by hand, then CHANGE MASTER)",
+		return fmt.Errorf("%w: file/position replication: %s applied the old master's binlog up to %s, the new master up to %s; pointing it at the new master's binlog would skip or repeat the transactions between them (level it by hand, then point it at the new master)",
 			errNotLevel, in.Key, have, want)
 	}
 	return nil

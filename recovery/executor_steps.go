@@ -2,7 +2,6 @@ package recovery
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -30,7 +29,7 @@ type failoverRun struct {
 	conns map[string]Instance
 	// lock is a switchover's session holding the old master's global read
 	// lock (nil otherwise).
-	lock   *sql.Conn
+	lock   *topology.GlobalReadLock
 	lockID uint64
 	// lost is set by guard when a leadership check right before a
 	// role-changing statement failed: the step stops there and the
@@ -41,14 +40,14 @@ type failoverRun struct {
 	agents map[string]FenceAgent
 	// lockSession is the session prepared for lock (its id is lockID)
 	// before the write block starts; nil once used or released.
-	lockSession *sql.Conn
+	lockSession *topology.GlobalReadLock
 	// reach tells salvage whether the old master's agent accepts
 	// connections (nil when no probe runs).
 	reach *agentReach
 }
 
 // guarded runs stmt, a statement that changes a server's role (read_only
-// off, CHANGE MASTER, START SLAVE, RESET SLAVE ALL), only after confirming
+// off, change master, start or reset replication), only after confirming
 // leadership right before it. A step can run for a long time (catch-up,
 // waits); a leader deposed meanwhile, or paused and resumed after its
 // successor took the record over, must not touch a server again. Once a

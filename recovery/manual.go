@@ -12,27 +12,6 @@ import (
 	"github.com/quorumha/quorumha/topology"
 )
 
-// Sentinel errors of manual failover.
-var (
-	// ErrMasterAlive means the master answered the leader's probe: a manual
-	// failover is for a dead master; a live one is handed over with a
-	// switchover, which loses nothing.
-	ErrMasterAlive = errors.New("the master is alive: use switchover")
-
-	// ErrFailoverInProgress means the cluster already has an open record:
-	// at most one recovery runs per cluster (exactly-once).
-	ErrFailoverInProgress = errors.New("a failover is already in progress for this cluster")
-
-	// ErrUnknownCluster means the request names a cluster this controller
-	// has no configuration for.
-	ErrUnknownCluster = errors.New("unknown cluster")
-
-	// ErrRunnerStopped means the leadership term this runner belonged to
-	// has ended (or not yet started): there is nothing to run a failover in,
-	// and nothing was changed.
-	ErrRunnerStopped = errors.New("recovery runner is not running")
-)
-
 // ManualFailoverRequest is an operator's failover of a dead master.
 type ManualFailoverRequest struct {
 	Cluster, To string

@@ -394,9 +394,6 @@ func writePlan(ctx context.Context, ag BinlogAgent, plan salvagePlan, dir string
 // only the dead master had are a few seconds of writes, far below it.
 const MaxSalvageBytes int64 = 1 << 30
 
-// ErrSalvageTooLarge means an agent sent more than the salvage cap.
-var ErrSalvageTooLarge = errors.New("salvage larger than the cap")
-
 // capWriter fails once more than *left bytes were written through it.
 type capWriter struct {
 	w     io.Writer

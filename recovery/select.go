@@ -36,7 +36,7 @@ type CandidateInput struct {
 	Delay time.Duration
 	// RelayBacklog says why the replica could not apply the relay log it
 	// received ("" when it did). It is then never promoted: promotion and
-	// catch-up discard relay logs (CHANGE MASTER, RESET SLAVE ALL), so what
+	// catch-up discard relay logs (change master, reset replication), so what
 	// it received but did not apply would be lost. Position is then what it
 	// applied, which is what its binlog can serve.
 	RelayBacklog string

@@ -12,15 +12,6 @@ import (
 	"github.com/quorumha/quorumha/topology"
 )
 
-// Sentinel errors of switchover.
-var (
-	// ErrSwitchoverRefused means a precondition of a planned switchover does
-	// not hold (master not answering, target not replicating or lagging,
-	// errant transactions on the target); it is wrapped with the reason and
-	// nothing was changed.
-	ErrSwitchoverRefused = errors.New("switchover refused")
-)
-
 // Switchover defaults.
 const (
 	// DefaultSwitchoverTimeout bounds the wait for the target to apply the

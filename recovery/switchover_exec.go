@@ -2,8 +2,6 @@ package recovery
 
 import (
 	"context"
-	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,13 +17,16 @@ type processLister interface {
 	ProcessList(ctx context.Context) ([]topology.Process, error)
 }
 
-// dbHolder is implemented by *topology.Conn: a dedicated session holds the
-// old master's global read lock during a switchover.
-type dbHolder interface {
-	DB() *sql.DB
+// readLocker is implemented by *topology.Conn: a dedicated session holds
+// the old master's global read lock during a switchover.
+type readLocker interface {
+	PrepareGlobalReadLock(ctx context.Context, wait time.Duration) (*topology.GlobalReadLock, error)
 }
 
-// lockedChangeTimeout bounds CHANGE MASTER on the old master while its
+// lockWait is the lock session's lock_wait_timeout.
+const lockWait = 3 * time.Second
+
+// lockedChangeTimeout bounds the change of master on the old master while its
 // global read lock is held, in case the server makes it wait for the lock.
 const lockedChangeTimeout = 3 * time.Second
 
@@ -158,8 +159,8 @@ func (r *failoverRun) switchoverStep(ctx context.Context, name string, ev Switch
 		c, err := r.conn(ctx, r.rec.OldMaster)
 		if err == nil {
 			// The global read lock's session is opened before the
-			// block starts, so kill_old only runs FLUSH TABLES WITH
-			// READ LOCK on it.
+			// block starts, so kill_old only takes the global read
+			// lock on it.
 			if perr := r.prepareLock(ctx, c); perr != nil {
 				r.log.Warn("global read lock session not prepared", "err", perr)
 			}
@@ -356,30 +357,21 @@ func (r *failoverRun) prepareLock(ctx context.Context, c Instance) error {
 	if r.lock != nil || r.lockSession != nil {
 		return nil
 	}
-	h, ok := c.(dbHolder)
+	h, ok := c.(readLocker)
 	if !ok {
 		return errors.New("instance has no SQL session")
 	}
-	conn, err := h.DB().Conn(ctx)
+	l, err := h.PrepareGlobalReadLock(ctx, lockWait)
 	if err != nil {
 		return err
 	}
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := conn.ExecContext(lctx, "SET SESSION lock_wait_timeout=3"); err != nil {
-		_ = conn.Close()
-		return err
-	}
-	if err := conn.QueryRowContext(lctx, "SELECT CONNECTION_ID()").Scan(&r.lockID); err != nil {
-		_ = conn.Close()
-		return err
-	}
-	r.lockSession = conn
+	r.lockID = l.ID()
+	r.lockSession = l
 	return nil
 }
 
-// acquireLock takes FLUSH TABLES WITH READ LOCK on a dedicated session of
-// the old master; it blocks every writer, SUPER or not.
+// acquireLock takes the global read lock on a dedicated session of the old
+// master; it blocks every writer, SUPER or not.
 func (r *failoverRun) acquireLock(ctx context.Context, c Instance) error {
 	if r.lock != nil {
 		return nil
@@ -389,17 +381,15 @@ func (r *failoverRun) acquireLock(ctx context.Context, c Instance) error {
 		if err := r.prepareLock(ctx, c); err != nil {
 			return err
 		}
-		conn := r.lockSession
+		l := r.lockSession
 		r.lockSession = nil
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := conn.ExecContext(lctx, "FLUSH TABLES WITH READ LOCK")
+		err := l.Lock(lctx)
 		cancel()
 		if err == nil {
-			r.lock = conn
+			r.lock = l
 			return nil
 		}
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		_ = conn.Close()
 		if !prepared || ctx.Err() != nil {
 			return err
 		}
@@ -414,7 +404,7 @@ func (r *failoverRun) acquireLock(ctx context.Context, c Instance) error {
 // lands on what is now a replica.
 func (r *failoverRun) releaseLock(ctx context.Context, kill bool) {
 	if r.lockSession != nil {
-		_ = r.lockSession.Close()
+		r.lockSession.Discard()
 		r.lockSession = nil
 	}
 	if r.lock == nil {
@@ -426,12 +416,7 @@ func (r *failoverRun) releaseLock(ctx context.Context, kill bool) {
 			r.killLockWaiters(ctx, c)
 		}
 	}
-	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if _, err := r.lock.ExecContext(uctx, "UNLOCK TABLES"); err != nil {
-		_ = r.lock.Raw(func(any) error { return driver.ErrBadConn })
-	}
-	_ = r.lock.Close()
+	_ = r.lock.Release(ctx) // bounded within; closing the session releases the lock anyway
 	r.lock = nil
 }
 
@@ -453,7 +438,7 @@ func (r *failoverRun) killLockWaiters(ctx context.Context, c Instance) {
 		if p.ID == r.lockID || !strings.EqualFold(p.Command, "Query") || isRead(p.Info) {
 			continue
 		}
-		if _, err := r.lock.ExecContext(ctx, fmt.Sprintf("KILL %d", p.ID)); err != nil {
+		if err := r.lock.KillSession(ctx, p.ID); err != nil {
 			r.log.Warn("kill a session waiting on the global read lock", "session", p.ID, "err", err)
 		} else {
 			r.log.Info("killed a session waiting on the global read lock", "session", p.ID, "user", p.User, "state", p.State)
@@ -532,8 +517,8 @@ func (r *failoverRun) oldAsReplica(ctx context.Context, target string) stepResul
 		opts.File, opts.Pos, opts.MariaDBMode = coord.File, coord.Pos, ""
 	}
 	if r.lock != nil {
-		// From another session: the locking one may not CHANGE MASTER
-		// (1192). The SQL thread then waits for the lock, which is
+		// From another session: the locking one may not change its
+		// master (error 1192). The SQL thread then waits for the lock, which is
 		// released after the record closes.
 		lctx, cancel := context.WithTimeout(ctx, lockedChangeTimeout)
 		err := r.guarded(ctx, func() error { return c.ChangeMaster(lctx, opts) })

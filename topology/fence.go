@@ -48,36 +48,89 @@ type GlobalReadLock struct {
 // waiting at most wait for sessions holding table locks (lock_wait_timeout),
 // and keeps that session until Release.
 func (c *Conn) LockGlobalRead(ctx context.Context, wait time.Duration) (*GlobalReadLock, error) {
-	secs := int(wait / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
+	secs := lockWaitSeconds(wait)
 	// The statement's own bound plus the round trips: the context only
 	// guards against a server that stopped answering.
 	lctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+c.to.Read)
 	defer cancel()
-	conn, err := c.db.Conn(lctx)
+	l, err := c.prepareGlobalReadLock(lctx, lctx, secs)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Lock(lctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// PrepareGlobalReadLock opens the session the global read lock will be
+// taken on, with lock_wait_timeout set to wait, without locking yet: a
+// switchover learns the session's id (to spare it when it kills client
+// sessions) before its write block, and calls Lock within the block.
+// Discard the session if it is never locked.
+func (c *Conn) PrepareGlobalReadLock(ctx context.Context, wait time.Duration) (*GlobalReadLock, error) {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return c.prepareGlobalReadLock(ctx, lctx, lockWaitSeconds(wait))
+}
+
+// lockWaitSeconds is wait as a whole lock_wait_timeout, at least 1.
+func lockWaitSeconds(wait time.Duration) int {
+	secs := int(wait / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return secs
+}
+
+// prepareGlobalReadLock opens the session within ctx and sets it up
+// within lctx.
+func (c *Conn) prepareGlobalReadLock(ctx, lctx context.Context, secs int) (*GlobalReadLock, error) {
+	conn, err := c.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: global read lock: %w", c.addr, err)
 	}
-	fail := func(err error) (*GlobalReadLock, error) {
-		// The session may hold or wait for the lock: never hand it back
-		// to the pool.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		_ = conn.Close()
-		return nil, fmt.Errorf("%s: global read lock: %w", c.addr, err)
-	}
+	l := &GlobalReadLock{addr: c.addr, conn: conn}
 	if _, err := conn.ExecContext(lctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", secs)); err != nil {
-		return fail(err)
+		return nil, l.fail(err)
 	}
-	if _, err := conn.ExecContext(lctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
-		return fail(err)
+	if err := conn.QueryRowContext(lctx, "SELECT CONNECTION_ID()").Scan(&l.id); err != nil {
+		return nil, l.fail(err)
 	}
-	var id uint64
-	if err := conn.QueryRowContext(lctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
-		return fail(err)
+	return l, nil
+}
+
+// fail discards the session and wraps err: the session may hold or wait
+// for the lock, so it never goes back to the pool.
+func (l *GlobalReadLock) fail(err error) error {
+	l.Discard()
+	return fmt.Errorf("%s: global read lock: %w", l.addr, err)
+}
+
+// Lock takes the global read lock on the prepared session, within ctx
+// (callers bound it: the lock waits up to lock_wait_timeout). On failure
+// the session is discarded and l is spent.
+func (l *GlobalReadLock) Lock(ctx context.Context) error {
+	if _, err := l.conn.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil {
+		return l.fail(err)
 	}
-	return &GlobalReadLock{addr: c.addr, conn: conn, id: id}, nil
+	return nil
+}
+
+// Discard closes the session without unlocking (closing releases
+// whatever it holds) and keeps it out of the pool.
+func (l *GlobalReadLock) Discard() {
+	_ = l.conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = l.conn.Close()
+}
+
+// KillSession kills session id from the lock's session: a switchover
+// releasing the lock first kills the writers that queued behind it.
+func (l *GlobalReadLock) KillSession(ctx context.Context, id uint64) error {
+	if _, err := l.conn.ExecContext(ctx, fmt.Sprintf("KILL %d", id)); err != nil {
+		return fmt.Errorf("%s: kill %d: %w", l.addr, id, err)
+	}
+	return nil
 }
 
 // ID is the lock session's connection id, to spare it from

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -252,33 +251,13 @@ func readGrantOn(ctx context.Context, dial topology.DialFunc, addr, user string)
 }
 
 // readReplGrant reads every host entry of user and whether it holds
-// REPLICATION SLAVE (Repl_slave_priv, the same column on MySQL and on
-// MariaDB, where mysql.user is a view of mysql.global_priv). Privileges
-// granted only through roles are not seen.
+// REPLICATION SLAVE (topology.ReadReplicationGrants).
 func readReplGrant(ctx context.Context, db *sql.DB, user string) (recovery.ReplGrant, error) {
-	rows, err := db.QueryContext(ctx, "SELECT Host, Repl_slave_priv FROM mysql.user WHERE User = ?", user)
+	with, without, err := topology.ReadReplicationGrants(ctx, db, user)
 	if err != nil {
-		return recovery.ReplGrant{}, fmt.Errorf("read grants of %q: %w", user, err)
+		return recovery.ReplGrant{}, err
 	}
-	defer func() { _ = rows.Close() }()
-	var g recovery.ReplGrant
-	for rows.Next() {
-		var host, priv string
-		if err := rows.Scan(&host, &priv); err != nil {
-			return recovery.ReplGrant{}, fmt.Errorf("read grants of %q: %w", user, err)
-		}
-		if strings.EqualFold(priv, "Y") {
-			g.WithPrivilege = append(g.WithPrivilege, host)
-		} else {
-			g.WithoutPrivilege = append(g.WithoutPrivilege, host)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return recovery.ReplGrant{}, fmt.Errorf("read grants of %q: %w", user, err)
-	}
-	slices.Sort(g.WithPrivilege)
-	slices.Sort(g.WithoutPrivilege)
-	return g, nil
+	return recovery.ReplGrant{WithPrivilege: with, WithoutPrivilege: without}, nil
 }
 
 // replInstanceReports lists the configured instances in config order, then any

@@ -47,18 +47,9 @@ type controllerView struct {
 	Contact   time.Time `json:"last_contact,omitzero"`
 }
 
-// clusterView is one cluster of /v1/clusters with its topology decoded.
-type clusterView struct {
-	api.ClusterInfo
-	Topology struct {
-		Assessment    *detector.Assessment `json:"assessment,omitempty"`
-		WatchedMaster string               `json:"watched_master,omitempty"`
-		Configured    []struct {
-			Address string `json:"address"`
-		} `json:"configured_instances,omitempty"`
-		Lease *lease.ClusterLease `json:"lease,omitempty"`
-	} `json:"topology"`
-}
+// clusterView is one cluster of /v1/clusters, its topology typed
+// (api.ClusterTopology).
+type clusterView = api.ClusterInfo
 
 // peerStatusTimeout bounds asking one other controller: an unreachable one
 // must not hold the whole view.
@@ -242,7 +233,11 @@ func renderGlance(w io.Writer, g glance, now time.Time) error {
 // renderClusterGlance prints one cluster: a header line, its instances with
 // replication state, and every controller's verdict on the master.
 func renderClusterGlance(w io.Writer, c clusterView, now time.Time) error {
-	a := c.Topology.Assessment
+	topo := c.Topology
+	if topo == nil {
+		topo = &api.ClusterTopology{}
+	}
+	a := topo.Assessment
 	health := "not assessed"
 	master := c.Master
 	if a != nil {
@@ -283,7 +278,7 @@ func renderClusterGlance(w io.Writer, c clusterView, now time.Time) error {
 		}
 	}
 	addrs := []string{}
-	for _, in := range c.Topology.Configured {
+	for _, in := range topo.ConfiguredInstances {
 		addrs = append(addrs, in.Address)
 	}
 	if master != "" && !slices.ContainsFunc(addrs, func(s string) bool { return strings.EqualFold(s, master) }) {
@@ -343,7 +338,7 @@ func renderClusterGlance(w io.Writer, c clusterView, now time.Time) error {
 		votes = append(votes, fmt.Sprintf("%s stale", v.Controller))
 	}
 	fmt.Fprintf(w, "  verdicts: %s  (%d down, %d needed)\n", strings.Join(votes, ", "), a.DownCount, a.Needed)
-	if line := leaseLine(a, c.Topology.Lease, now); line != "" {
+	if line := leaseLine(a, topo.Lease, now); line != "" {
 		fmt.Fprintln(w, line)
 	}
 	return nil

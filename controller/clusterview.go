@@ -1,9 +1,10 @@
-package main
+package controller
 
 import (
 	"slices"
 	"strings"
 
+	"github.com/quorumha/quorumha/api"
 	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/lease"
@@ -17,14 +18,6 @@ type configView struct {
 	names    []string
 	det      *detector.Detector // nil before detection runs
 	lease    *lease.Keeper      // nil: no lease view
-}
-
-// configuredInstance is the JSON shape of one configured instance (no secrets).
-type configuredInstance struct {
-	Address         string `json:"address"`
-	Zone            string `json:"zone,omitempty"`
-	CandidateMaster bool   `json:"candidate_master,omitempty"`
-	NoMaster        bool   `json:"no_master,omitempty"`
 }
 
 func newConfigView(cfg *config.Config, det *detector.Detector, lk *lease.Keeper) *configView {
@@ -41,28 +34,30 @@ func (v *configView) KnownCluster(name string) bool { _, ok := v.clusters[name];
 
 func (v *configView) ClusterNames() []string { return slices.Clone(v.names) }
 
-func (v *configView) ClusterInfo(name string) (any, bool) {
+// ClusterInfo is this controller's typed view of one cluster.
+func (v *configView) ClusterInfo(name string) (api.ClusterTopology, bool) {
 	c, ok := v.clusters[name]
 	if !ok {
-		return nil, false
+		return api.ClusterTopology{}, false
 	}
-	out := make([]configuredInstance, 0, len(c.Instances))
+	out := make([]api.ConfiguredInstance, 0, len(c.Instances))
 	for _, in := range c.Instances {
-		out = append(out, configuredInstance{Address: in.Address, Zone: in.Zone, CandidateMaster: in.CandidateMaster, NoMaster: in.NoMaster})
+		out = append(out, api.ConfiguredInstance{Address: in.Address, Zone: in.Zone, CandidateMaster: in.CandidateMaster, NoMaster: in.NoMaster})
 	}
-	info := map[string]any{"configured_instances": out}
+	info := api.ClusterTopology{ConfiguredInstances: out}
 	if v.det != nil {
 		if a, ok := v.det.Assessment(name); ok {
-			info["assessment"] = a
+			info.Assessment = &a
 		}
 		if spec, ok := v.det.Cluster(name); ok {
-			info["watched_master"] = spec.Master
+			info.WatchedMaster = spec.Master
 		}
 	}
 	if v.lease != nil {
 		// This controller's share of the masters' quorum leases: what
 		// it last granted, and whether it stopped for a failover.
-		info["lease"] = v.lease.View(name)
+		l := v.lease.View(name)
+		info.Lease = &l
 	}
 	return info, true
 }

@@ -337,6 +337,24 @@ func TestRejoin_ClearsAgentFence(t *testing.T) {
 	e.waitTableEverywhere(ctx, t, "before_fo")
 	e.requireSameRows(ctx, t, "before_fo", 1, 0)
 	addr := e.g.Running()[0].HTTPAddr
+	// The master's agent must hold an armed lease before the failover: an
+	// agent that was never armed fences nothing when the lease lapses (a
+	// group still starting must not fence a healthy master).
+	err := harness.Poll(ctx, 200*time.Millisecond, func() error {
+		v, err := e.leaseView(ctx, e.g.Running()[0])
+		if err != nil {
+			return err
+		}
+		for _, m := range v.Lease.Masters {
+			if m.Instance == e.addr(0) && m.Armed {
+				return nil
+			}
+		}
+		return fmt.Errorf("the master's agent is not armed yet: %+v", v.Lease.Masters)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, code := cli(ctx, t, "failover", "--cluster", detCluster, "--force", "--to", e.addr(1), "--wait", "90s", "--addr", addr)
 	if code != 0 {
 		t.Fatalf("forced failover: exit %d\n%s", code, out)

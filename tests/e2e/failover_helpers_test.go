@@ -49,24 +49,6 @@ type foOptions struct {
 // foAgentToken is the bearer token of the agents startFailoverEnvOn runs.
 const foAgentToken = "fo-agent-token"
 
-// agentsClusterYAML starts an agent beside every instance of sb and adds
-// them (and their token) to a one-cluster YAML as sandboxClusterYAML
-// writes it.
-func agentsClusterYAML(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, yaml string) string {
-	t.Helper()
-	tokenFile := filepath.Join(t.TempDir(), "fo-agent.token")
-	if err := os.WriteFile(tokenFile, []byte(foAgentToken), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	yaml = strings.Replace(yaml, "    instances:\n", "    agent:\n      token_file: "+tokenFile+"\n    instances:\n", 1)
-	for i, in := range sb.Instances() {
-		ag := startAgent(ctx, t, sb, i, foAgentToken)
-		line := "      - address: " + in.Addr() + "\n"
-		yaml = strings.Replace(yaml, line, line+"        agent: "+ag.url+"\n", 1)
-	}
-	return yaml
-}
-
 // withAgents starts an agent beside every instance of sb and returns opts
 // configured to use them, unless opts asks for none or names its own.
 func withAgents(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, opts foOptions) foOptions {

@@ -259,18 +259,11 @@ func ExecFlashbackApplier(ctx context.Context, addr string, cred topology.Creden
 	if err != nil {
 		return err
 	}
-	host, port := hostPort(addr)
-	dir, err := os.MkdirTemp("", "quorumha-flashback-")
+	cnf, cleanup, err := clientOptionFile(addr, cred, "quorumha-flashback-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	cnf := filepath.Join(dir, "client.cnf")
-	opt := fmt.Sprintf("[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\nprotocol=TCP\n",
-		optionValue(cred.User), optionValue(cred.Password), optionValue(host), port)
-	if err := os.WriteFile(cnf, []byte(opt), 0o600); err != nil {
-		return err
-	}
+	defer cleanup()
 	// Refuse before reverting anything when a file holds statements:
 	// flashback turns row events around and nothing else, so a DDL or a
 	// statement-logged change would stay while its GTID is reset away.

@@ -28,18 +28,11 @@ func ExecBinlogApplier(ctx context.Context, addr string, cred topology.Credentia
 	if err != nil {
 		return err
 	}
-	host, port := hostPort(addr)
-	dir, err := os.MkdirTemp("", "quorumha-apply-")
+	cnf, cleanup, err := clientOptionFile(addr, cred, "quorumha-apply-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	cnf := filepath.Join(dir, "client.cnf")
-	opt := fmt.Sprintf("[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\nprotocol=TCP\n",
-		optionValue(cred.User), optionValue(cred.Password), optionValue(host), port)
-	if err := os.WriteFile(cnf, []byte(opt), 0o600); err != nil {
-		return err
-	}
+	defer cleanup()
 
 	dec := exec.CommandContext(ctx, decoder, files...)
 	cli := exec.CommandContext(ctx, client, "--defaults-extra-file="+cnf, "--binary-mode", "--batch")
@@ -98,4 +91,25 @@ func binlogTools(flavor topology.Flavor) (decoder, client string, err error) {
 func optionValue(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\t", `\t`, "\r", `\r`)
 	return `"` + r.Replace(s) + `"`
+}
+
+// clientOptionFile writes the [client] options for the server at addr,
+// password included, to a 0600 file in a fresh temp directory (the password
+// never goes on a command line) and returns its path and the cleanup that
+// removes the directory.
+func clientOptionFile(addr string, cred topology.Credentials, prefix string) (string, func(), error) {
+	host, port := hostPort(addr)
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	cnf := filepath.Join(dir, "client.cnf")
+	opt := fmt.Sprintf("[client]\nuser=%s\npassword=%s\nhost=%s\nport=%d\nprotocol=TCP\n",
+		optionValue(cred.User), optionValue(cred.Password), optionValue(host), port)
+	if err := os.WriteFile(cnf, []byte(opt), 0o600); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return cnf, cleanup, nil
 }

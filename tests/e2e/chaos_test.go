@@ -278,8 +278,24 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 		}
 	}
 	if !rr.aborted {
-		for _, v := range c.checkNothingLost(ctx) {
+		lost := c.checkNothingLost(ctx)
+		for _, v := range lost {
 			violate("%s", v)
+		}
+		if len(lost) > 0 {
+			c.t.Logf("round %d: lost writes; where they are: %s", n, c.whereAre(ctx, lost))
+		}
+	}
+	for _, r := range failoversAfter(recs, after) {
+		if r.Result != "success" {
+			c.t.Logf("round %d: %s", n, r.summary())
+		}
+	}
+	if len(rr.Records) > 0 {
+		// As an operator does after a failover: without it anti_flap
+		// (1h) refuses the next round's automatic failover.
+		if err := c.ack(ctx, n); err != nil {
+			violate("acknowledge the failover: %v", err)
 		}
 	}
 	return rr
@@ -555,6 +571,13 @@ func (c *chaosRun) settle(ctx context.Context, rr *roundResult) error {
 		if c.replicatesFrom(sctx, i, nm, 20*time.Second) == nil {
 			continue
 		}
+		// Already pointed at the master but its IO thread gave up
+		// (master_connect_retry is 60 s): restart the threads first.
+		if st, err := e.sb.ReplicaStatus(sctx, i); err == nil && st != nil && st.MasterPort == e.sb.Instance(nm).Port {
+			if c.exec(sctx, i, "STOP SLAVE", "START SLAVE") == nil && c.replicatesFrom(sctx, i, nm, 20*time.Second) == nil {
+				continue
+			}
+		}
 		c.t.Logf("rebuilding %s from %s", e.sb.Instance(i).Addr(), addr)
 		if err := c.rebuild(sctx, i, nm); err != nil {
 			return fmt.Errorf("rebuild %s: %w", e.sb.Instance(i).Addr(), err)
@@ -829,7 +852,9 @@ func (c *chaosRun) finish(ctx context.Context, took time.Duration) {
 	gst := c.group.Stop()
 	c.rep.Acked = len(gst.Acked)
 	c.rep.Writers = map[string][]chaos.Write{"group-side writer": groupWrites(gst), "in-zone writer": c.zoneW}
-	if have, err := c.e.loadIDs(ctx, c.master); err == nil {
+	if have, err := c.e.loadIDs(ctx, c.master); err != nil {
+		c.t.Logf("final master's ids: %v", err)
+	} else {
 		missing := harness.MissingIDs(append(gst.Acked, c.zoneAcked...), have)
 		c.rep.Lost = len(missing)
 		if len(missing) > 0 {
@@ -891,4 +916,46 @@ func holdFor(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// whereAre says, for the first lost ids, which servers hold them and each
+// server's GTID positions: a lost write's trail.
+func (c *chaosRun) whereAre(ctx context.Context, lost []harness.Violation) string {
+	var b strings.Builder
+	for i, in := range c.e.sb.Instances() {
+		have, err := c.e.loadIDs(ctx, i)
+		n := 0
+		for _, v := range lost {
+			for _, id := range have {
+				if strings.Contains(v.Detail, fmt.Sprintf("id %d ", id)) {
+					n++
+				}
+			}
+		}
+		var binlog, slave, current string
+		if db, err := sql.Open("mysql", c.e.sb.DSN(i, sandbox.AdminUser, sandbox.AdminPassword)); err == nil {
+			_ = db.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos, @@gtid_slave_pos, @@gtid_current_pos").Scan(&binlog, &slave, &current)
+			db.Close()
+		}
+		fmt.Fprintf(&b, "\n  %s: holds %d of %d lost (read err %v); gtid binlog %s slave %s current %s", in.Addr(), n, len(lost), err, binlog, slave, current)
+	}
+	return b.String()
+}
+
+// ack acknowledges the last failover (POST /v1/clusters/{c}/ack on the
+// leader).
+func (c *chaosRun) ack(ctx context.Context, n int) error {
+	leader, err := c.leader(ctx)
+	if err != nil {
+		return err
+	}
+	body := map[string]string{"by": "chaos-runner", "comment": fmt.Sprintf("seed %d round %d", c.seed, n)}
+	code, err := c.e.g.Do(ctx, http.MethodPost, leader.URL("/v1/clusters/"+detCluster+"/ack"), body, nil)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("POST ack on %s: %d", leader.ID, code)
+	}
+	return nil
 }

@@ -835,11 +835,13 @@ func (c *chaosRun) samplesBetween(from, to time.Time) []harness.Sample {
 // checkNothingLost: every acknowledged group-side write, and every in-zone
 // write acknowledged before a round's fault, is on the current master.
 func (c *chaosRun) checkNothingLost(ctx context.Context) []harness.Violation {
+	// The acks first: a write acknowledged after the read below is not
+	// in it yet.
+	acked := append(c.group.Snapshot().Acked, c.zoneAcked...)
 	have, err := c.e.loadIDs(ctx, c.master)
 	if err != nil {
 		return []harness.Violation{{Rule: harness.RuleLostWrite, Detail: fmt.Sprintf("read the master's ids: %v", err)}}
 	}
-	acked := append(c.group.Snapshot().Acked, c.zoneAcked...)
 	return harness.CheckNothingLost(acked, have)
 }
 

@@ -28,17 +28,19 @@ type Write struct {
 
 // RoundResult is what one round did and what the checkers found.
 type RoundResult struct {
-	N          int       `json:"n"`
-	Faults     Round     `json:"faults"`
-	Expect     string    `json:"expect_promotions"`
-	Start      time.Time `json:"start"`
-	FaultAt    time.Time `json:"fault_at"`
-	HealAt     time.Time `json:"heal_at"`
-	End        time.Time `json:"end"`
-	OldMaster  string    `json:"old_master"`
-	NewMaster  string    `json:"new_master"` // the master recorded by the API after the round
-	Records    []uint64  `json:"failover_records"`
-	Promotions int       `json:"promotions"`
+	N         int       `json:"n"`
+	Faults    Round     `json:"faults"`
+	Expect    string    `json:"expect_promotions"`
+	Start     time.Time `json:"start"`
+	FaultAt   time.Time `json:"fault_at"`
+	HealAt    time.Time `json:"heal_at"`
+	End       time.Time `json:"end"`
+	OldMaster string    `json:"old_master"`
+	NewMaster string    `json:"new_master"` // the master recorded by the API after the round
+	Records   []uint64  `json:"failover_records"`
+	// RecordsJSON are those records as GET /v1/history served them.
+	RecordsJSON []json.RawMessage `json:"failover_records_json,omitempty"`
+	Promotions  int               `json:"promotions"`
 	// Unavailable is the group-side writer's longest stretch without an
 	// acknowledged write between the fault and the end of the round.
 	Unavailable time.Duration `json:"unavailable_ns"`

@@ -239,6 +239,9 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 	promos := 0
 	for _, r := range failoversAfter(recs, after) {
 		rr.Records = append(rr.Records, r.ID)
+		if b, err := json.Marshal(r); err == nil {
+			rr.RecordsJSON = append(rr.RecordsJSON, b)
+		}
 		c.recordEvents(r)
 		if r.Result == "success" {
 			promos++
@@ -287,7 +290,7 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 		}
 	}
 	for _, r := range failoversAfter(recs, after) {
-		if r.Result != "success" {
+		if r.Result != "success" || faults.Expect() == chaos.ExpectNone {
 			c.t.Logf("round %d: %s", n, r.summary())
 		}
 	}

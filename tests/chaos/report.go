@@ -46,6 +46,8 @@ type RoundResult struct {
 	Unavailable time.Duration `json:"unavailable_ns"`
 	Rebuilt     []string      `json:"rebuilt,omitempty"`
 	Violations  []string      `json:"violations,omitempty"`
+	// Notes are what the runner saw that breaks no claim.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Report is the whole run.
@@ -126,6 +128,18 @@ func (r *Report) Markdown() string {
 		d := byKind[k]
 		slices.Sort(d)
 		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", k, len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+	}
+	var notes []string
+	for _, rr := range r.Rounds {
+		for _, n := range rr.Notes {
+			notes = append(notes, fmt.Sprintf("round %d: %s", rr.N, n))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
 	}
 	if len(r.Violations) > 0 {
 		b.WriteString("\n## Violations\n\n")

@@ -587,10 +587,15 @@ func (c *chaosRun) settle(ctx context.Context, rr *roundResult) error {
 				return err
 			}
 		}
-		if st, err := agentFence(sctx, e.agents[i]); err == nil && st["fenced"] == true {
-			if err := c.clearFence(sctx, i); err != nil {
-				return err
-			}
+		refenced, err := c.unfence(sctx, i)
+		if err != nil {
+			return err
+		}
+		if refenced > 0 {
+			note := fmt.Sprintf("%s's agent fenced it again %d time(s) after its fence was cleared (lease re-armed by renewals after the heal, then lapsed)",
+				e.sb.Instance(i).Addr(), refenced)
+			rr.Notes = append(rr.Notes, note)
+			c.t.Logf("round %d: %s", rr.N, note)
 		}
 		if c.replicatesFrom(sctx, i, nm, 20*time.Second) == nil {
 			continue
@@ -1002,4 +1007,47 @@ func (c *chaosRun) recordedMaster(ctx context.Context) (string, error) {
 		}
 	}
 	return "", errors.New("no controller names a master")
+}
+
+// unfence clears the fence of instance i's agent (a server about to
+// rejoin as a replica) and waits until the agent has stayed unfenced and
+// unarmed for three lease TTLs: a renewal that reaches it late (sent
+// before the heal) arms it again, and the lapse that follows fences it
+// again, killing the sessions of a rebuild. It returns how often the agent
+// fenced again after a clear.
+func (c *chaosRun) unfence(ctx context.Context, i int) (int, error) {
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cleared, refenced := false, 0
+	var quiet time.Time
+	err := harness.Poll(wctx, 200*time.Millisecond, func() error {
+		st, err := agentFence(wctx, c.e.agents[i])
+		if err != nil {
+			return err
+		}
+		switch {
+		case st["fenced"] == true:
+			if cleared {
+				refenced++
+			}
+			if err := c.clearFence(wctx, i); err != nil {
+				return err
+			}
+			cleared, quiet = true, time.Time{}
+			return errors.New("fence cleared just now")
+		case st["armed"] == true:
+			quiet = time.Time{}
+			return fmt.Errorf("agent armed (%v): a lapse would fence it", st["state"])
+		case quiet.IsZero():
+			quiet = time.Now()
+		}
+		if time.Since(quiet) < 3*isoLeaseTTL {
+			return errors.New("not quiet for long enough")
+		}
+		return nil
+	})
+	if err != nil {
+		return refenced, fmt.Errorf("agent of %s never settled unfenced: %w", c.e.sb.Instance(i).Addr(), err)
+	}
+	return refenced, nil
 }

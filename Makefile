@@ -89,3 +89,15 @@ compose-demo: deps ## Docker compose demo: 3 controllers, MariaDB master + 2 rep
 .PHONY: compose-down
 compose-down: ## Stop and remove the compose demo (containers, networks, volumes) and the engine it started
 	@scripts/compose-demo.sh down
+
+# Randomized fault schedules against the isolated-master environment
+# (tests/e2e/chaos_test.go, issue 15). SEED replays a run; the report goes
+# to chaos-report/. `make test` runs a short fixed schedule of the same test.
+ROUNDS ?= 10
+SEED ?= $(shell date +%s)
+.PHONY: chaos
+chaos: deps build ## Random fault rounds with independent checkers (SEED=n ROUNDS=n; report in chaos-report/)
+	@echo "chaos seed $(SEED), $(ROUNDS) rounds (replay: make chaos SEED=$(SEED) ROUNDS=$(ROUNDS))"
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_CHAOS_SEED=$(SEED) QUORUMHA_CHAOS_ROUNDS=$(ROUNDS) \
+		QUORUMHA_CHAOS_REPORT=$(CURDIR)/chaos-report \
+		$(GO) test -count=1 -run '^TestChaos$$' -v -timeout $$(( 10 + $(ROUNDS) * 5 ))m ./tests/e2e/

@@ -51,6 +51,9 @@ type Stats struct {
 	Acks []Ack
 	// FailedIDs are the ids whose insert returned an error (or timed out).
 	FailedIDs []int64
+	// FailedAt are when each of FailedIDs failed (the chaos timeline
+	// draws failures over time).
+	FailedAt []time.Time
 	// Failed is len(FailedIDs).
 	Failed int
 	// FirstAckAt and LastAckAt bound the acknowledged inserts.
@@ -107,6 +110,7 @@ func (s Stats) clone() Stats {
 	s.Acked = slices.Clone(s.Acked)
 	s.Acks = slices.Clone(s.Acks)
 	s.FailedIDs = slices.Clone(s.FailedIDs)
+	s.FailedAt = slices.Clone(s.FailedAt)
 	return s
 }
 
@@ -191,6 +195,7 @@ func (w *WriteLoad) recordSent(id int64, sent time.Time, err error) {
 		return
 	}
 	w.stats.FailedIDs = append(w.stats.FailedIDs, id)
+	w.stats.FailedAt = append(w.stats.FailedAt, now)
 	w.stats.Failed = len(w.stats.FailedIDs)
 	if w.stats.FirstErrAt.IsZero() {
 		w.stats.FirstErrAt = now

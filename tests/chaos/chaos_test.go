@@ -1,0 +1,80 @@
+package chaos
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestScheduleIsReplayable(t *testing.T) {
+	a, b := Schedule(42, 50), Schedule(42, 50)
+	if !slices.EqualFunc(a, b, slices.Equal) {
+		t.Fatal("the same seed gave two schedules")
+	}
+	if slices.EqualFunc(a, Schedule(43, 50), slices.Equal) {
+		t.Fatal("two seeds gave the same 50 rounds")
+	}
+	pairs := 0
+	for _, r := range a {
+		if len(r) == 2 {
+			pairs++
+			if !r[0].OnMaster() || r[1].OnMaster() {
+				t.Errorf("pair %s: want a master fault then another", r)
+			}
+		}
+	}
+	if pairs == 0 {
+		t.Error("no round with two faults in 50")
+	}
+}
+
+func TestExpect(t *testing.T) {
+	for _, tc := range []struct {
+		r    Round
+		want Expect
+	}{
+		{Round{StopShort}, ExpectNone},
+		{Round{StopLong}, ExpectOne},
+		{Round{CutCtrlFromMaster}, ExpectAtMostOne},
+		{Round{KillMaster, ReplicaIOStop}, ExpectOne},
+		{Round{KillLeader}, ExpectNone},
+	} {
+		if got := tc.r.Expect(); got != tc.want {
+			t.Errorf("%s: expect %s, want %s", tc.r, got, tc.want)
+		}
+	}
+}
+
+func TestMaxGap(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ws := []Write{{t0.Add(time.Second), true}, {t0.Add(2 * time.Second), false}, {t0.Add(5 * time.Second), true}}
+	if g := MaxGap(ws, t0, t0.Add(6*time.Second)); g != 4*time.Second {
+		t.Fatalf("gap %s, want 4s", g)
+	}
+	if g := MaxGap(nil, t0, t0.Add(6*time.Second)); g != 6*time.Second {
+		t.Fatalf("gap without acks %s, want 6s", g)
+	}
+}
+
+func TestReportFiles(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := &Report{Seed: 7, Rounds: []RoundResult{{N: 1, Faults: Round{KillMaster}, Start: t0, FaultAt: t0.Add(time.Second),
+		HealAt: t0.Add(5 * time.Second), End: t0.Add(9 * time.Second), Unavailable: 3 * time.Second, Violations: []string{"x <y>"}}},
+		Events:  []Event{{At: t0.Add(2 * time.Second), Kind: "promote", Label: "a<b"}},
+		Writers: map[string][]Write{"group": {{t0, true}, {t0.Add(3 * time.Second), false}}}, Violations: []string{"x <y>"}}
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	svg, _ := os.ReadFile(filepath.Join(dir, "timeline.svg"))
+	if !strings.HasPrefix(string(svg), "<svg") || strings.Contains(string(svg), "a<b") || !strings.Contains(string(svg), "a&lt;b") {
+		t.Errorf("svg not escaped or malformed: %.200s", svg)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "summary.md"))
+	if !strings.Contains(string(md), "kill9_master | 1 | 3s | 3s") || !strings.Contains(string(md), "SEED=7") {
+		t.Errorf("summary:\n%s", md)
+	}
+}

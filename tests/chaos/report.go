@@ -1,0 +1,249 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Event is one point on the timeline: a fault, a heal, or a step of a
+// failover record as the API showed it.
+type Event struct {
+	At    time.Time `json:"at"`
+	Kind  string    `json:"kind"` // fault, heal, settled, opened, fence, promote, closed
+	Label string    `json:"label"`
+}
+
+// Write is one write of a writer: when it was answered and whether it was
+// acknowledged.
+type Write struct {
+	At time.Time `json:"at"`
+	OK bool      `json:"ok"`
+}
+
+// RoundResult is what one round did and what the checkers found.
+type RoundResult struct {
+	N         int       `json:"n"`
+	Faults    Round     `json:"faults"`
+	Expect    string    `json:"expect_promotions"`
+	Start     time.Time `json:"start"`
+	FaultAt   time.Time `json:"fault_at"`
+	HealAt    time.Time `json:"heal_at"`
+	End       time.Time `json:"end"`
+	OldMaster string    `json:"old_master"`
+	NewMaster string    `json:"new_master"` // the master recorded by the API after the round
+	Records   []uint64  `json:"failover_records"`
+	// RecordsJSON are those records as GET /v1/history served them.
+	RecordsJSON []json.RawMessage `json:"failover_records_json,omitempty"`
+	Promotions  int               `json:"promotions"`
+	// Unavailable is the group-side writer's longest stretch without an
+	// acknowledged write between the fault and the end of the round.
+	Unavailable time.Duration `json:"unavailable_ns"`
+	Rebuilt     []string      `json:"rebuilt,omitempty"`
+	Violations  []string      `json:"violations,omitempty"`
+	// Notes are what the runner saw that breaks no claim.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Report is the whole run.
+type Report struct {
+	Seed           uint64             `json:"seed"`
+	Rounds         []RoundResult      `json:"rounds"`
+	Events         []Event            `json:"events"`
+	Writers        map[string][]Write `json:"writers"`
+	Acked          int                `json:"acked_group_writes"`
+	Lost           int                `json:"lost"`
+	DoubleWritable int                `json:"double_writable_samples"`
+	Samples        int                `json:"samples"`
+	Violations     []string           `json:"violations,omitempty"`
+	Took           time.Duration      `json:"took_ns"`
+}
+
+// MaxGap is the longest stretch in [from, to] without an acknowledged
+// write: from the start of the window to the first ack, between acks, and
+// from the last ack to the end.
+func MaxGap(ws []Write, from, to time.Time) time.Duration {
+	last, worst := from, time.Duration(0)
+	for _, w := range ws {
+		if !w.OK || w.At.Before(from) || w.At.After(to) {
+			continue
+		}
+		worst = max(worst, w.At.Sub(last))
+		last = w.At
+	}
+	return max(worst, to.Sub(last))
+}
+
+// Write writes summary.md, report.json and timeline.svg into dir.
+func (r *Report) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("chaos report: %w", err)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("chaos report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644); err != nil {
+		return fmt.Errorf("chaos report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte(r.Markdown()), 0o644); err != nil {
+		return fmt.Errorf("chaos report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "timeline.svg"), []byte(r.SVG()), 0o644); err != nil {
+		return fmt.Errorf("chaos report: %w", err)
+	}
+	return nil
+}
+
+// Markdown is the summary.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# quorumha chaos run\n\nseed %d, %d rounds, %s. Replay: `make chaos SEED=%d ROUNDS=%d`\n\n",
+		r.Seed, len(r.Rounds), r.Took.Round(time.Second), r.Seed, len(r.Rounds))
+	fmt.Fprintf(&b, "| acknowledged group-side writes | lost | double-writable findings | read_only samples | violations |\n|---|---|---|---|---|\n| %d | %d | %d | %d | %d |\n\n",
+		r.Acked, r.Lost, r.DoubleWritable, r.Samples, len(r.Violations))
+	b.WriteString("## Rounds\n\n| # | faults | expected promotions | records | promotions | old → new master | unavailable | rebuilt | violations |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, rr := range r.Rounds {
+		fmt.Fprintf(&b, "| %d | %s | %s | %v | %d | %s → %s | %s | %s | %d |\n", rr.N, rr.Faults, rr.Expect, rr.Records,
+			rr.Promotions, rr.OldMaster, rr.NewMaster, rr.Unavailable.Round(time.Millisecond), strings.Join(rr.Rebuilt, " "), len(rr.Violations))
+	}
+	b.WriteString("\n## Faults by kind\n\n| kind | rounds | unavailability median | max |\n|---|---|---|---|\n")
+	byKind := map[Kind][]time.Duration{}
+	var kinds []Kind
+	for _, rr := range r.Rounds {
+		for _, k := range rr.Faults {
+			if _, ok := byKind[k]; !ok {
+				kinds = append(kinds, k)
+			}
+			byKind[k] = append(byKind[k], rr.Unavailable)
+		}
+	}
+	slices.Sort(kinds)
+	for _, k := range kinds {
+		d := byKind[k]
+		slices.Sort(d)
+		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", k, len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+	}
+	var notes []string
+	for _, rr := range r.Rounds {
+		for _, n := range rr.Notes {
+			notes = append(notes, fmt.Sprintf("round %d: %s", rr.N, n))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	if len(r.Violations) > 0 {
+		b.WriteString("\n## Violations\n\n")
+		for _, v := range r.Violations {
+			fmt.Fprintf(&b, "- %s\n", v)
+		}
+	}
+	b.WriteString("\nTimeline: timeline.svg; raw data: report.json.\n")
+	return b.String()
+}
+
+// SVG is the timeline: one lane of faults, one of the records' steps, and
+// one per writer with its acknowledged (green) and failed (red) writes,
+// bucketed per pixel column.
+func (r *Report) SVG() string {
+	var t0, t1 time.Time
+	see := func(t time.Time) {
+		if t.IsZero() {
+			return
+		}
+		if t0.IsZero() || t.Before(t0) {
+			t0 = t
+		}
+		if t.After(t1) {
+			t1 = t
+		}
+	}
+	for _, e := range r.Events {
+		see(e.At)
+	}
+	for _, rr := range r.Rounds {
+		see(rr.Start)
+		see(rr.End)
+	}
+	if !t1.After(t0) {
+		t1 = t0.Add(time.Second)
+	}
+	const left, width, lane = 140, 1600, 34
+	writers := make([]string, 0, len(r.Writers))
+	for w := range r.Writers {
+		writers = append(writers, w)
+	}
+	slices.Sort(writers)
+	height := 60 + lane*(3+len(writers))
+	x := func(t time.Time) float64 {
+		return left + float64(width)*float64(t.Sub(t0))/float64(t1.Sub(t0))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="monospace" font-size="10">`+"\n", left+width+20, height)
+	fmt.Fprintf(&b, `<text x="4" y="14" font-size="12">quorumha chaos seed %d: %s .. %s UTC</text>`+"\n", r.Seed, t0.UTC().Format("15:04:05"), t1.UTC().Format("15:04:05"))
+	laneY := func(i int) int { return 30 + i*lane }
+	labels := append([]string{"rounds / faults", "failover records"}, writers...)
+	for i, l := range labels {
+		fmt.Fprintf(&b, `<text x="4" y="%d">%s</text><line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#ddd"/>`+"\n",
+			laneY(i)+lane/2, html.EscapeString(l), left, left+width, laneY(i)+lane, laneY(i)+lane)
+	}
+	for _, rr := range r.Rounds {
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="24" y2="%d" stroke="#999" stroke-dasharray="2,3"/><text x="%.1f" y="%d">r%d</text>`+"\n",
+			x(rr.Start), x(rr.Start), height-10, x(rr.Start)+2, laneY(0)+8, rr.N)
+		if !rr.FaultAt.IsZero() && !rr.HealAt.IsZero() {
+			color := "#f0a030"
+			if len(rr.Violations) > 0 {
+				color = "#d02020"
+			}
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="12" fill="%s"><title>%s</title></rect><text x="%.1f" y="%d">%s</text>`+"\n",
+				x(rr.FaultAt), laneY(0)+12, max(1, x(rr.HealAt)-x(rr.FaultAt)), color, html.EscapeString(rr.Faults.String()),
+				x(rr.FaultAt), laneY(0)+32, html.EscapeString(rr.Faults.String()))
+		}
+	}
+	colors := map[string]string{"opened": "#3060d0", "fence": "#8030c0", "promote": "#20a040", "closed": "#000"}
+	for _, e := range r.Events {
+		c, ok := colors[e.Kind]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="%s" stroke-width="2"><title>%s %s %s</title></line>`+"\n",
+			x(e.At), x(e.At), laneY(1)+4, laneY(1)+lane-4, c, e.At.UTC().Format("15:04:05.000"), e.Kind, html.EscapeString(e.Label))
+	}
+	for wi, name := range writers {
+		ok := make([]int, width+1)
+		bad := make([]int, width+1)
+		for _, w := range r.Writers[name] {
+			px := int(x(w.At)) - left
+			if px < 0 || px > width {
+				continue
+			}
+			if w.OK {
+				ok[px]++
+			} else {
+				bad[px]++
+			}
+		}
+		y := laneY(2 + wi)
+		for px := 0; px <= width; px++ {
+			if ok[px] > 0 {
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="1" height="%d" fill="#20a040"/>`, left+px, y+4, lane/2-4)
+			}
+			if bad[px] > 0 {
+				fmt.Fprintf(&b, `<rect x="%d" y="%d" width="1" height="%d" fill="#d02020"/>`, left+px, y+lane/2, lane/2-4)
+			}
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, `<text x="4" y="%d">green: acknowledged writes; red: failed writes; blue: record opened, purple: fence proven, green: promoted, black: closed</text>`+"\n", height-2)
+	b.WriteString("</svg>\n")
+	return b.String()
+}

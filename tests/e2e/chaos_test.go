@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumha/quorumha/sandbox"
 	"github.com/quorumha/quorumha/tests/chaos"
 	"github.com/quorumha/quorumha/tests/harness"
-	"github.com/quorumha/quorumha/tests/sandbox"
 )
 
 // The short fixed schedule `make test` runs; `make chaos` sets

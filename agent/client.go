@@ -31,6 +31,15 @@ type ClientOptions struct {
 	// ConnectTimeout bounds the TCP connect alone, so a vanished host fails
 	// fast while a connected, slow agent still gets Timeout. 0 means Timeout.
 	ConnectTimeout time.Duration
+	// OneShot makes every call use a fresh connection that is closed
+	// abortively (RST, unsent data discarded) when the call ends. Lease
+	// renewals need it: on a kept-alive connection a renewal written while
+	// the network was cut stays queued in the kernel and is delivered, and
+	// granted, when the cut heals, long after the controller gave it up and
+	// recorded the attempt's end as the last moment a grant could arrive. It
+	// re-armed a former master's agent after its fence was cleared (found
+	// by make chaos).
+	OneShot bool
 }
 
 // DefaultClientTimeout is ClientOptions.Timeout when it is 0.
@@ -87,7 +96,18 @@ func NewClient(baseURL string, o ClientOptions) (*Client, error) {
 	if connect <= 0 || connect > timeout {
 		connect = timeout
 	}
-	tr.DialContext = (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	tr.DialContext = dialer.DialContext
+	if o.OneShot {
+		tr.DisableKeepAlives = true
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if tc, ok := c.(*net.TCPConn); ok && err == nil {
+				_ = tc.SetLinger(0) // close = RST: nothing queued survives the call
+			}
+			return c, err
+		}
+	}
 	tr.ResponseHeaderTimeout = timeout
 	if u.Scheme == "https" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}

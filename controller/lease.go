@@ -52,7 +52,7 @@ func leaseDialer(cfg *config.Config) lease.Dialer {
 			return nil, fmt.Errorf("no cluster %q in the config", cluster)
 		}
 		return agent.NewClient(url, agent.ClientOptions{Token: a.Token.Reveal(), CAFile: a.CAFile,
-			CertFile: a.CertFile, KeyFile: a.KeyFile, Timeout: timeout})
+			CertFile: a.CertFile, KeyFile: a.KeyFile, Timeout: timeout, OneShot: true})
 	}
 }
 

@@ -332,6 +332,7 @@ func (d *Runner) sweep(ctx context.Context) {
 		d.handleLogged(ctx, a)
 	}
 	d.fenceReturned(ctx)
+	d.unfenceRecordedMasters(ctx)
 }
 
 func (d *Runner) handleLogged(ctx context.Context, a detector.Assessment) {

@@ -29,7 +29,7 @@ import (
 // The short fixed schedule `make test` runs; `make chaos` sets
 // QUORUMHA_CHAOS_SEED and QUORUMHA_CHAOS_ROUNDS.
 const (
-	chaosDefaultSeed   = 336 // isolate_master_zone, isolate_follower_ctrl, kill9_master+kill9_leader_ctrl
+	chaosDefaultSeed   = 942 // isolate_master_zone, kill9_leader_ctrl, cut_controllers_master+replica_down (the self-fenced master the leader must unfence)
 	chaosDefaultRounds = 3
 )
 

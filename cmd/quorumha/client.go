@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -216,4 +217,24 @@ func send[T any](cmd *cobra.Command, o *clientOptions, method, path string, in a
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return render(cmd.OutOrStdout(), v)
+}
+
+// postClusterAction posts req to /v1/clusters/{cluster}/{action} (failover,
+// switchover, rejoin), decodes the answer into T and, with --json, prints
+// the answer as it came.
+func postClusterAction[T any](ctx context.Context, c *apiClient, out io.Writer, jsonOut bool, cluster, action string, req any) (T, error) {
+	var resp T
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodPost, "/v1/clusters/"+url.PathEscape(cluster)+"/"+action, req, &raw); err != nil {
+		return resp, err
+	}
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return resp, fmt.Errorf("decode %s answer: %w", action, err)
+	}
+	if jsonOut {
+		if err := printJSON(out, raw); err != nil {
+			return resp, err
+		}
+	}
+	return resp, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -104,18 +103,9 @@ func runFailover(cmd *cobra.Command, o *failoverOptions) error {
 		return fmt.Errorf("--unfenced accepts the fence of the failover already running: --to and --dry-run do not apply")
 	}
 	req := api.FailoverRequest{To: o.to, DryRun: o.dryRun, Force: o.force, Unfenced: o.unfenced, By: firstSet(o.by, os.Getenv("USER"))}
-	var raw json.RawMessage
-	if err := c.do(cmd.Context(), http.MethodPost, "/v1/clusters/"+url.PathEscape(o.cluster)+"/failover", req, &raw); err != nil {
+	resp, err := postClusterAction[api.FailoverResponse](cmd.Context(), c, out, o.client.json, o.cluster, "failover", req)
+	if err != nil {
 		return err
-	}
-	var resp api.FailoverResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return fmt.Errorf("decode failover answer: %w", err)
-	}
-	if o.client.json {
-		if err := printJSON(out, raw); err != nil {
-			return err
-		}
 	}
 	if o.dryRun || resp.DryRun {
 		if o.client.json {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -87,18 +84,9 @@ func runRejoin(cmd *cobra.Command, o *rejoinOptions) error {
 		return err
 	}
 	req := api.RejoinRequest{Instance: o.instance, Rewind: o.rewind, DryRun: o.dryRun, By: firstSet(o.by, os.Getenv("USER"))}
-	var raw json.RawMessage
-	if err := c.do(cmd.Context(), http.MethodPost, "/v1/clusters/"+url.PathEscape(o.cluster)+"/rejoin", req, &raw); err != nil {
+	resp, err := postClusterAction[api.RejoinResponse](cmd.Context(), c, out, o.client.json, o.cluster, "rejoin", req)
+	if err != nil {
 		return err
-	}
-	var resp api.RejoinResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return fmt.Errorf("decode rejoin answer: %w", err)
-	}
-	if o.client.json {
-		if err := printJSON(out, raw); err != nil {
-			return err
-		}
 	}
 	if o.dryRun || resp.DryRun {
 		if o.client.json {

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"time"
 
@@ -86,18 +83,9 @@ func runSwitchover(cmd *cobra.Command, o *switchoverOptions) error {
 	}
 	req := api.SwitchoverRequest{To: o.to, DryRun: o.dryRun, By: firstSet(o.by, os.Getenv("USER")),
 		Timeout: o.client.timeout.String(), Grace: o.grace.String()}
-	var raw json.RawMessage
-	if err := c.do(cmd.Context(), http.MethodPost, "/v1/clusters/"+url.PathEscape(o.cluster)+"/switchover", req, &raw); err != nil {
+	resp, err := postClusterAction[api.SwitchoverResponse](cmd.Context(), c, out, o.client.json, o.cluster, "switchover", req)
+	if err != nil {
 		return err
-	}
-	var resp api.SwitchoverResponse
-	if err := json.Unmarshal(raw, &resp); err != nil {
-		return fmt.Errorf("decode switchover answer: %w", err)
-	}
-	if o.client.json {
-		if err := printJSON(out, raw); err != nil {
-			return err
-		}
 	}
 	if o.dryRun || resp.DryRun {
 		if o.client.json {

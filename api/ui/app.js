@@ -1,7 +1,9 @@
 // quorumha web view: polls this controller's read API every 2 s and renders
-// the controller group, each cluster's topology and assessment, and the
-// failover/switchover history. Every value from the API goes into the page
-// as text (textContent / createTextNode), never as markup.
+// the controller group, each cluster's topology and assessment, each
+// cluster's masters over time, and the failover/switchover history with a
+// timeline per record (the SVG drawing is in timeline.js). Every value from
+// the API goes into the page as text (textContent / createTextNode), never
+// as markup.
 "use strict";
 
 const POLL_MS = 2000;
@@ -177,6 +179,7 @@ async function poll() {
     $("token-panel").hidden = true;
     renderGroup(status, leader);
     renderClusters(clusters);
+    renderMasters(clusters, history);
     renderHistory(history);
     $("updated").textContent = "updated " + fmtClock(new Date().toISOString()) + " UTC";
     $("updated").className = "muted";
@@ -449,6 +452,32 @@ function votesTable(votes, stale) {
   return table(["controller", "zone", "instance", "verdict", "failures", "reason", "detail", "observed"], rows, "votes");
 }
 
+// ---- masters over time -----------------------------------------------------
+
+// renderMasters draws one strip per cluster: its masters over the recorded
+// history (successful failovers and switchovers), up to now. Redrawn every
+// poll, since the current tenure grows.
+function renderMasters(clustersResp, historyResp) {
+  const box = $("masters");
+  if (!clustersResp.ok || !historyResp.ok) return; // the sections below show the error
+  const list = clustersResp.body.clusters || (clustersResp.body.cluster ? [clustersResp.body.cluster] : []);
+  const records = historyResp.body.records || [];
+  const names = list.map((c) => c.name);
+  for (const r of records) if (!names.includes(r.cluster)) names.push(r.cluster);
+  const now = Date.now();
+  const strips = names.map((n) => {
+    const c = list.find((x) => x.name === n);
+    const current = c ? c.master || (c.state && c.state.master) || "" : "";
+    const pic = masterStrip(n, records, current, now);
+    return pic ? el("div", { class: "strip" }, el("h5", null, n), pic) : null;
+  }).filter((x) => x);
+  if (strips.length === 0) {
+    replace(box, el("p", { class: "muted" }, "No master is known yet."));
+    return;
+  }
+  replace(box, strips);
+}
+
 // ---- history ---------------------------------------------------------------
 
 function renderHistory(resp) {
@@ -495,6 +524,8 @@ function recordView(r) {
     ["result", badge(result === "open" ? "running" : result, result)],
   ]));
   if (r.detail) body.appendChild(el("p", { class: "reason" }, r.detail));
+  const tl = recordTimeline(r, Date.now());
+  if (tl) body.appendChild(el("div", { class: "timeline-wrap" }, el("h4", null, "Timeline"), tl));
   body.appendChild(evidenceView(r.evidence));
   body.appendChild(el("h4", null, "Candidates"));
   body.appendChild((r.candidates || []).length

@@ -155,11 +155,16 @@ const view = {
   lastHistory: "",      // the history JSON last rendered
   timer: 0,
   waitingForToken: false,
+  scrolled: false,      // the URL fragment's element was scrolled to
 };
 
+// readHash reads the URL fragment: #cluster=NAME filters by cluster;
+// #pictures shows only the masters strip and the history with its
+// timelines (for a wall display, and the documentation's screenshot).
 function readHash() {
   const m = /^#cluster=(.+)$/.exec(location.hash);
   view.cluster = m ? decodeURIComponent(m[1]) : "";
+  document.body.classList.toggle("pictures", location.hash === "#pictures");
 }
 
 // ---- polling ---------------------------------------------------------------
@@ -181,6 +186,7 @@ async function poll() {
     renderClusters(clusters);
     renderMasters(clusters, history);
     renderHistory(history);
+    scrollToHash();
     $("updated").textContent = "updated " + fmtClock(new Date().toISOString()) + " UTC";
     $("updated").className = "muted";
   } catch (e) {
@@ -193,6 +199,18 @@ async function poll() {
   }
   $("forget-token").hidden = !token();
   view.timer = setTimeout(poll, POLL_MS);
+}
+
+// scrollToHash brings the element the URL's fragment names (#masters,
+// #record-12) into view once it exists: the browser's own jump happens at
+// load, before the data is rendered and the sections above it have grown.
+function scrollToHash() {
+  if (view.scrolled || location.hash.length < 2 || location.hash.startsWith("#cluster=")) return;
+  const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+  if (!target) return;
+  if (target.tagName === "DETAILS") target.open = true;
+  target.scrollIntoView();
+  view.scrolled = true;
 }
 
 function showBanner(text) {
@@ -671,6 +689,7 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", () => {
     readHash();
     view.lastHistory = "";
+    view.scrolled = false;
     poll();
   });
   poll();

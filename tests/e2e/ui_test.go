@@ -18,10 +18,11 @@ import (
 	"github.com/quorumha/quorumha/tests/harness"
 )
 
-// The web view (issue 8): after a real failover, a real headless browser
-// loads /ui from a follower and must render the live data the script
-// fetched: the leader, the new master, the failover record with its steps
-// and the candidates' reasons. A screenshot proves it is laid out, not
+// The web view (issues 8 and 18): after a real failover, a real headless
+// browser loads /ui from a follower and must render the live data the
+// script fetched: the leader, the new master, the failover record with its
+// steps and the candidates' reasons, its SVG timeline and the cluster's
+// master strip (ui_timeline_test.go). A screenshot proves it is laid out, not
 // blank; QUORUMHA_UI_SCREENSHOT=path keeps a copy (docs/ui.png comes from
 // there).
 
@@ -194,6 +195,9 @@ func TestUI_RendersFailover(t *testing.T) {
 	for _, c := range rec.Candidates {
 		want("the reason for candidate "+c.Address, htmlText(c.Reason))
 	}
+	if !checkTimelineDOM(t, dom, rec) {
+		failed = true
+	}
 	if m := regexp.MustCompile(`id="updated"[^>]*>([^<]*)<`).FindStringSubmatch(dom); m == nil || !strings.HasPrefix(m[1], "updated ") {
 		t.Errorf("the page never finished a poll (status line %q)", m)
 		failed = true
@@ -207,6 +211,7 @@ func TestUI_RendersFailover(t *testing.T) {
 	shot := filepath.Join(t.TempDir(), "ui.png")
 	runChromium(ctx, t, browser, url, "--screenshot="+shot, fmt.Sprintf("--window-size=%d,%d", uiShotWidth, uiShotHeight))
 	requireScreenshot(t, shot)
+	timelineScreenshot(ctx, t, browser, url)
 	t.Logf("browser checks took %s; screenshot %s", time.Since(browserStart).Round(10*time.Millisecond), shot)
 	if dst := os.Getenv("QUORUMHA_UI_SCREENSHOT"); dst != "" {
 		b, err := os.ReadFile(shot)

@@ -51,6 +51,7 @@ func newSandboxUpCmd(dir *string) *cobra.Command {
 		semiSync    bool
 		filePos     bool
 		controllers int
+		withProxy   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -112,6 +113,9 @@ func newSandboxUpCmd(dir *string) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\ncontrollers (leader %s):\n", leader)
 			printSandboxControllers(cmd.Context(), cmd.OutOrStdout(), ctrls)
+			if withProxy {
+				sandboxHAProxyUp(cmd, abs, ctrls)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\ntry: quorumha leader --addr http://%s\n     quorumha status --addr http://%s\n"+
 				"     kill -9 %d    # the master's mariadbd; within seconds a replica is promoted:\n"+
 				"     quorumha history --addr http://%s\n"+
@@ -121,6 +125,7 @@ func newSandboxUpCmd(dir *string) *cobra.Command {
 		},
 	}
 	cmd.Flags().IntVar(&controllers, "controllers", 3, "number of quorumha controllers to start on loopback (0: servers only)")
+	cmd.Flags().BoolVar(&withProxy, "haproxy", true, "start haproxy in front of the servers when it is on PATH (needs --controllers > 0)")
 	cmd.Flags().IntVar(&replicas, "replicas", 2, "number of replicas")
 	cmd.Flags().BoolVar(&semiSync, "semi-sync", false, "enable semi-synchronous replication")
 	cmd.Flags().BoolVar(&filePos, "file-pos", false, "replicate by binlog file and position instead of GTID")
@@ -270,7 +275,10 @@ func newSandboxStatusCmd(dir *string) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout())
 				printSandboxControllers(cmd.Context(), cmd.OutOrStdout(), ctrls)
 			}
-			return printSandboxAgents(cmd.OutOrStdout(), s.Dir())
+			if err := printSandboxAgents(cmd.OutOrStdout(), s.Dir()); err != nil {
+				return err
+			}
+			return printSandboxHAProxy(cmd.OutOrStdout(), s.Dir())
 		},
 	}
 }
@@ -301,6 +309,10 @@ func newSandboxDownCmd(dir *string) *cobra.Command {
 			s, err := loadSandbox(*dir)
 			if err != nil {
 				return err
+			}
+			// The proxy first: its checks would only log the controllers going.
+			if err := stopSandboxHAProxy(s.Dir()); err != nil {
+				return fmt.Errorf("sandbox down: haproxy: %w", err)
 			}
 			if err := stopSandboxControllers(s.Dir()); err != nil {
 				return fmt.Errorf("sandbox down: controllers: %w", err)

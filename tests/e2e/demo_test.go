@@ -18,7 +18,9 @@ import (
 // sandbox up` starts MariaDB, a binlog agent per server and three
 // controllers; kill -9 of the master ends in a success record whose salvage
 // step read the dead master's binlog through its agent; `sandbox down`
-// leaves no process behind.
+// leaves no process behind. With haproxy on PATH, a write through the
+// sandbox's haproxy reaches the master before the kill and the new master
+// after it.
 func TestDemo_SandboxUpFailoverDown(t *testing.T) {
 	skipShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
@@ -63,6 +65,11 @@ func TestDemo_SandboxUpFailoverDown(t *testing.T) {
 	if code != 0 || strings.Count(out, " alive") < 9 || strings.Contains(out, " dead") {
 		t.Fatalf("sandbox status: exit %d, want 3 servers, 3 controllers and 3 agents alive:\n%s", code, out)
 	}
+	proxy := sandboxHAProxy(t, dir)
+	if proxy != nil {
+		pids = append(pids, proxy.PID)
+		requireWriteLandsOn(ctx, t, proxy, 1, fmt.Sprintf("127.0.0.1:%d", sb.Instances[0].Port))
+	}
 
 	// The quick start's failover.
 	if err := syscall.Kill(sb.Instances[0].PID, syscall.SIGKILL); err != nil {
@@ -97,6 +104,9 @@ func TestDemo_SandboxUpFailoverDown(t *testing.T) {
 	}
 	if out, code := cli(ctx, t, "history", "--addr", addr, "--id", fmt.Sprint(rec.ID)); code != 0 || !strings.Contains(out, "salvage:") {
 		t.Errorf("history --id %d: exit %d, no salvage section:\n%s", rec.ID, code, out)
+	}
+	if proxy != nil {
+		requireWriteLandsOn(ctx, t, proxy, 2, rec.NewMaster)
 	}
 
 	if out, code := cli(ctx, t, "sandbox", "down", "--dir", dir); code != 0 {

@@ -128,7 +128,7 @@ func TestCompose_Structure(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	if want := append(slices.Clone(controllers), databases...); !reflect.DeepEqual(names, want) {
+	if want := append(append(slices.Clone(controllers), databases...), haproxyService); !reflect.DeepEqual(names, want) {
 		t.Errorf("services = %v, want %v", names, want)
 	}
 	for _, n := range append([]string{"db"}, zones...) {
@@ -143,7 +143,7 @@ func TestCompose_Structure(t *testing.T) {
 		if _, ok := s.Networks["db"]; !ok {
 			t.Errorf("%s: not on the db network", name)
 		}
-		if z := zoneOf(s); z == "" {
+		if z := zoneOf(s); z == "" && name != haproxyService { // the proxy belongs to no zone
 			t.Errorf("%s: on no zone network (networks %v)", name, keys(s.Networks))
 		}
 		for net, sn := range s.Networks {
@@ -216,7 +216,7 @@ func TestCompose_ReferencedFilesExist(t *testing.T) {
 		if s.Build != nil {
 			mustExist(t, name+": build.context", s.Build.Context)
 			mustExist(t, name+": build.dockerfile", filepath.Join(s.Build.Context, s.Build.Dockerfile))
-			if s.Build.Context != "." || !slices.Contains(dockerfiles, s.Build.Dockerfile) {
+			if s.Build.Context != "." || !slices.Contains(append(slices.Clone(dockerfiles), haproxyDockerfile), s.Build.Dockerfile) {
 				t.Errorf("%s: build %s/%s, want context . and one of %v (what make docker-images builds)", name, s.Build.Context, s.Build.Dockerfile, dockerfiles)
 			}
 			// The engine may run without NAT (scripts/docker-engine.sh):
@@ -700,6 +700,25 @@ func configMount(t *testing.T, name string, s service) string {
 // Each NAME must be one of the service's secrets.
 func loadWithSecrets(t *testing.T, path string, secrets []string) *config.Config {
 	t.Helper()
+	tmp := withSecrets(t, path, secrets)
+	cfg, warns, err := config.Load(tmp, config.LoadOptions{Environ: []string{}})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(warns) > 0 {
+		t.Errorf("%s: warnings %v", path, warns)
+	}
+	if err := cfg.ValidateForRun(); err != nil {
+		t.Fatalf("%s: ValidateForRun: %v", path, err)
+	}
+	return cfg
+}
+
+// withSecrets writes a copy of a controller config with every
+// /run/secrets/NAME path replaced by a 0600 file in a temp dir, and returns
+// the copy's path. Each NAME must be one of the service's secrets.
+func withSecrets(t *testing.T, path string, secrets []string) string {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -721,17 +740,7 @@ func loadWithSecrets(t *testing.T, path string, secrets []string) *config.Config
 	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, warns, err := config.Load(tmp, config.LoadOptions{Environ: []string{}})
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if len(warns) > 0 {
-		t.Errorf("%s: warnings %v", path, warns)
-	}
-	if err := cfg.ValidateForRun(); err != nil {
-		t.Fatalf("%s: ValidateForRun: %v", path, err)
-	}
-	return cfg
+	return tmp
 }
 
 // withoutNode returns a config file's settings without its node section,

@@ -40,7 +40,9 @@ const (
 // kills the master's container with `docker kill` and checks, through the
 // API and SQL, that a replica was promoted (one failover record, closed as
 // success on every controller, with its fence step and fence proof
-// reported) and that the other replica follows the new master; then tears
+// reported) and that the other replica follows the new master, and that
+// a write through the haproxy service's write port reaches db1 before the
+// kill and the new master after it; then tears
 // everything down. It starts dockerd itself, with scripts/docker-engine.sh's
 // safe flags, when no engine answers, and stops only what it started. The
 // host's iptables FORWARD policy must be the same before and after.
@@ -113,6 +115,8 @@ func TestComposeE2E(t *testing.T) {
 	for _, r := range []string{"db2", "db3"} {
 		e.waitRow(ctx, t, r, 1)
 	}
+	// The haproxy service's write port leads to db1.
+	e.writeThroughHAProxy(ctx, t, 10, "db1")
 	after := e.lastRecordID(ctx, t)
 
 	phase = time.Now()
@@ -150,6 +154,11 @@ func TestComposeE2E(t *testing.T) {
 	e.waitFollows(ctx, t, other, newMaster)
 	e.waitRow(ctx, t, other, 2)
 	t.Logf("%s replicates from %s and has the row written there after the failover", other, newMaster)
+
+	// The haproxy service's write port now leads to the new master, and
+	// what is written through it replicates to the other replica.
+	e.writeThroughHAProxy(ctx, t, 11, newMaster)
+	e.waitRow(ctx, t, other, 11)
 }
 
 // ---- environment -------------------------------------------------------
@@ -494,6 +503,46 @@ func mustExec(ctx context.Context, t *testing.T, db *sql.DB, q string) {
 	if _, err := db.ExecContext(qctx, q); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
+}
+
+// e2eHAProxyWrite is the haproxy service's write listener.
+const e2eHAProxyWrite = "172.30.0.30:5000"
+
+// writeThroughHAProxy writes row id of app.e2e through the haproxy service
+// on a fresh connection (HAProxy picks the server when it opens) and checks
+// the server that took it is want (its @@hostname, the service name). A
+// refused or cut connection is retried: until its checks name the master,
+// HAProxy has no server for the write port.
+func (e *e2eEnv) writeThroughHAProxy(ctx context.Context, t *testing.T, id int, want string) {
+	t.Helper()
+	dsn := fmt.Sprintf("quorumha:%s@tcp(%s)/?timeout=3s&readTimeout=5s&writeTimeout=5s", e.monitorPW, e2eHAProxyWrite)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var host string
+	err = harness.Poll(wctx, 500*time.Millisecond, func() error {
+		conn, err := db.Conn(wctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if err := conn.QueryRowContext(wctx, "SELECT @@hostname").Scan(&host); err != nil {
+			return err
+		}
+		if host != want {
+			return fmt.Errorf("haproxy led to %s, want %s", host, want)
+		}
+		_, err = conn.ExecContext(wctx, "REPLACE INTO app.e2e VALUES (?, 'through haproxy')", id)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("write %d through haproxy %s: %v", id, e2eHAProxyWrite, err)
+	}
+	t.Logf("write %d through haproxy %s landed on %s", id, e2eHAProxyWrite, host)
 }
 
 // waitRow polls until row id of app.e2e is on server.

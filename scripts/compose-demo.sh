@@ -54,7 +54,7 @@ images() {
 	(cd "$ROOT" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w -X main.version=$version" \
 		-o docker/build/quorumha ./cmd/quorumha)
 	local img df
-	for img in "quorumha:$TAG=Dockerfile" "quorumha-mariadb:$TAG=mariadb/Dockerfile"; do
+	for img in "quorumha:$TAG=Dockerfile" "quorumha-mariadb:$TAG=mariadb/Dockerfile" "quorumha-haproxy:$TAG=haproxy/Dockerfile"; do
 		df=${img#*=}
 		img=${img%%=*}
 		say "building $img FROM $base"
@@ -128,6 +128,10 @@ each server with its host agent (fencing on). Watch a failover:
   $c exec c1 quorumha status
   # the controllers' decisions:
   $c logs -f c1 c2 c3
+
+Applications go through haproxy: 172.30.0.30:5000 writes (the recorded
+master, before and after a failover), 172.30.0.30:5001 reads (replicas):
+  mariadb -h 172.30.0.30 -P 5000 -u quorumha -p\$(cat docker/secrets/controller/monitor.pass) -e 'SELECT @@hostname'
 
 Writes to the API need its token: QUORUMHA_TOKEN=\$(cat docker/secrets/controller/api.token)
 Stop and remove everything: make compose-down

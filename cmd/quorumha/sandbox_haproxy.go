@@ -213,6 +213,10 @@ func sandboxHAProxyUp(cmd *cobra.Command, dir string, ctrls []sandboxController)
 	out := cmd.OutOrStdout()
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
+		// Debian installs it in /usr/sbin, which a user's PATH may lack.
+		bin, err = exec.LookPath("/usr/sbin/haproxy")
+	}
+	if err != nil {
 		fmt.Fprintf(out, "\nhaproxy: not on PATH, no proxy started (apt-get install haproxy; see quorumha proxy-config haproxy)\n")
 		return
 	}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,31 +44,12 @@ type Controller struct {
 	// runner is the recovery runner of the current leadership term; nil
 	// when this controller does not lead.
 	runner atomic.Pointer[recovery.Runner]
-	// stepDelay is the test-only pause between failover steps.
+	// stepDelay is the test-only pause between failover steps: always 0
+	// unless the binary was built with the quorumha_testhooks tag.
 	stepDelay time.Duration
 	// hookMetrics is registered once per process and shared by every
 	// leadership term's runner.
 	hookMetrics *recovery.HookMetrics
-}
-
-// stepDelayEnv names a TEST-ONLY variable: a pause before every failover
-// step (a Go duration such as "2s"), so end-to-end tests can kill the leader
-// in the middle of a failover. Never set it in production.
-const stepDelayEnv = "QUORUMHA_TEST_STEP_DELAY"
-
-// readStepDelay reads stepDelayEnv once at start-up.
-func readStepDelay(logger *slog.Logger) time.Duration {
-	v := os.Getenv(stepDelayEnv)
-	if v == "" {
-		return 0
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		logger.Warn("ignoring invalid "+stepDelayEnv, "value", v, "err", err)
-		return 0
-	}
-	logger.Warn(stepDelayEnv+" is set: failover steps are delayed (test only)", "delay", d)
-	return d
 }
 
 // followMastersEvery is how often the detector looks for a master recorded
@@ -82,7 +62,7 @@ const followMastersEvery = 100 * time.Millisecond
 func New(cfg *config.Config, logger *slog.Logger) *Controller {
 	logger = logger.With("node", cfg.Node.ID)
 	return &Controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{}),
-		stepDelay: readStepDelay(logger)}
+		stepDelay: testStepDelay(logger)}
 }
 
 // Run wires the packages in dependency order (config → fsm → consensus →

@@ -50,6 +50,17 @@ type Controller struct {
 	// hookMetrics is registered once per process and shared by every
 	// leadership term's runner.
 	hookMetrics *recovery.HookMetrics
+
+	// reloadLoad reads the config file again on SIGHUP (nil: no reload);
+	// logLevel is the logger's level, which a reload may change.
+	reloadLoad func() (*config.Config, error)
+	logLevel   *slog.LevelVar
+	// applied is cfg with the reloaded live keys: what the next reload
+	// compares against. Only the SIGHUP goroutine touches it.
+	applied *config.Config
+	// hooks are the clusters' hooks after the last reload (nil before
+	// any), which each leadership term's runner takes.
+	hooks atomic.Pointer[map[string]recovery.ClusterHooks]
 }
 
 // followMastersEvery is how often the detector looks for a master recorded
@@ -59,10 +70,14 @@ const followMastersEvery = 100 * time.Millisecond
 
 // New returns the controller of cfg (validated with ValidateForRun),
 // logging to logger; Run starts it.
-func New(cfg *config.Config, logger *slog.Logger) *Controller {
+func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Controller {
 	logger = logger.With("node", cfg.Node.ID)
-	return &Controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{}),
-		stepDelay: testStepDelay(logger)}
+	c := &Controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{}),
+		stepDelay: testStepDelay(logger), applied: cfg}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Run wires the packages in dependency order (config → fsm → consensus →
@@ -165,6 +180,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.detect.det.FollowRecordedMasters(runCtx, c.state, followMastersEvery, logger.With("pkg", "detector"))
 	}()
+	// Registered before "controller started": a SIGHUP from then on
+	// reloads the config instead of killing the process.
+	hup, stopHUP := notifySIGHUP()
+	defer stopHUP()
+	wg.Go(func() { c.watchSIGHUP(runCtx, hup) })
 	logger.Info("controller started", "raft_addr", cfg.Node.RaftAddr, "http_addr", cfg.Node.HTTPAddr,
 		"gossip_addr", cfg.Node.GossipAddr, "zone", cfg.Node.Zone, "clusters", len(cfg.Clusters), "tls", tlsSummary(tlsConf))
 

@@ -310,8 +310,8 @@ func (d *Runner) Rejoin(ctx context.Context, req RejoinRequest) (RejoinResult, e
 	if chk.File != nil {
 		coord, failoverID = chk.File.NewMasterStart.String(), chk.File.RecordID
 		res.MasterCoord = coord
-		what = fmt.Sprintf("point it at %s from %s, where %s's binlog stood at promotion (failover %d); its own binlog ends where %s had applied it (%s)",
-			cs.Master, coord, cs.Master, failoverID, cs.Master, chk.File.OldMasterExec)
+		what = fmt.Sprintf("point it at %s from %s, where %s's binlog stood at promotion (failover %d); its own binlog has no transaction after %s, where %s stopped applying it",
+			cs.Master, coord, cs.Master, failoverID, chk.File.OldMasterExec, cs.Master)
 	}
 	if rewind {
 		what = fmt.Sprintf("save and revert its errant transactions %s, then point it at %s", strings.Join(chk.Errant, ","), cs.Master)

@@ -126,7 +126,16 @@ func decideFileRejoin(instance, master string, b fileRejoin, end topology.Binlog
 	if len(errant) >= fileEventLimit || len(after) >= fileEventLimit {
 		more = " or more"
 	}
-	return fmt.Errorf("%w: file/position replication: %s's binlog has %d%s event(s) %s never received: from %s to %s:%d, after %s where %s stopped applying it (failover %d) [%s]; they would be lost: save them (mariadb-binlog --start-position=%d %s) and re-clone the instance",
+	trx := 0
+	for _, e := range errant {
+		if e.Type == "Gtid" || e.Type == "Anonymous_Gtid" { // one per transaction
+			trx++
+		}
+	}
+	if trx > 0 {
+		more += fmt.Sprintf(" (%d transaction(s))", trx)
+	}
+	return fmt.Errorf("%w: file/position replication: %s's binlog has %d event(s)%s that %s never received: from %s to %s:%d, after %s where %s stopped applying it (failover %d) [%s]; they would be lost: save them (mariadb-binlog --start-position=%d %s) and re-clone the instance",
 		ErrRejoinRefused, instance, len(errant), more, master, first.Coord(), last.File, last.EndPos, b.OldMasterExec, master, b.RecordID,
 		strings.Join(some, "; "), b.OldMasterExec.Pos, b.OldMasterExec.File)
 }

@@ -81,7 +81,7 @@ func TestDecideFileRejoin(t *testing.T) {
 		{"restarted since", topology.BinlogCoord{File: "bin.000002", Pos: 342}, restart, ""},
 		{"errant transaction", topology.BinlogCoord{File: "bin.000001", Pos: 1200},
 			[]topology.BinlogEvent{ev("bin.000001", 900, "Gtid", 942), ev("bin.000001", 942, "Query", 1100), ev("bin.000001", 1100, "Xid", 1200)},
-			"3 event(s) new:1 never received: from bin.000001:900 to bin.000001:1200, after bin.000001:900"},
+			"3 event(s) (1 transaction(s)) that new:1 never received: from bin.000001:900 to bin.000001:1200, after bin.000001:900"},
 		{"errant after a restart", topology.BinlogCoord{File: "bin.000002", Pos: 500},
 			append(restart[1:], ev("bin.000002", 342, "Query", 500)), "from bin.000002:342 to bin.000002:500"},
 		{"binlog shorter than what the new master applied", topology.BinlogCoord{File: "bin.000001", Pos: 800}, nil, "before bin.000001:900"},

@@ -3,7 +3,6 @@ package agent
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,14 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quorumha/quorumha/internal/httpjson"
 	"github.com/quorumha/quorumha/topology"
 )
 
-// ErrorResponse is the JSON body of every error answer.
-type ErrorResponse struct {
-	Error string `json:"error"`
-	Code  int    `json:"code"`
-}
+// ErrorResponse is the JSON body of every error answer (shared with the
+// controller API through httpjson).
+type ErrorResponse = httpjson.ErrorResponse
 
 // statusOf maps an error to its HTTP status; it is the only place where
 // errors become statuses.
@@ -130,17 +128,7 @@ func (s *Server) wrap(h handlerFunc) http.Handler {
 	})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	buf, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		buf, _ = json.Marshal(ErrorResponse{Error: "encode response: " + err.Error(), Code: code})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(buf)+1))
-	w.WriteHeader(code)
-	_, _ = w.Write(append(buf, '\n')) // the client went away; nothing to do
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { httpjson.Write(w, code, v) }
 
 // files answers GET /v1/binlogs.
 func (s *Server) files(http.ResponseWriter, *http.Request) (any, error) {

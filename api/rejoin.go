@@ -45,7 +45,10 @@ type RejoinResponse struct {
 	// instance's binlog through its agent; absent without one).
 	ErrantGTIDs []string `json:"errant_gtids,omitempty"`
 	Rewind      bool     `json:"rewind,omitempty"`
-	Message     string   `json:"message"`
+	// MasterCoord is, in file/position mode, the master's binlog
+	// coordinate ("file:pos") the instance replicates from.
+	MasterCoord string `json:"master_coord,omitempty"`
+	Message     string `json:"message"`
 }
 
 // rejoin hands a rejoin to the leader's runner.
@@ -77,7 +80,7 @@ func (s *Server) rejoin(r *http.Request, body []byte) (any, error) {
 		return nil, fmt.Errorf("rejoin of %s to cluster %q: %w", req.Instance, name, err)
 	}
 	resp := RejoinResponse{Cluster: name, RecordID: res.RecordID, DryRun: res.DryRun, Instance: res.Instance,
-		Master: res.Master, Errant: res.Errant, ErrantGTIDs: res.ErrantGTIDs, Rewind: res.Rewind, Message: res.Message}
+		Master: res.Master, Errant: res.Errant, ErrantGTIDs: res.ErrantGTIDs, Rewind: res.Rewind, MasterCoord: res.MasterCoord, Message: res.Message}
 	if res.DryRun {
 		return resp, nil
 	}

@@ -9,12 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/fsm"
+	"github.com/quorumha/quorumha/internal/httpjson"
 	"github.com/quorumha/quorumha/recovery"
 )
 
@@ -50,11 +50,9 @@ var (
 	ErrNotMember = errors.New("not a member of the raft group")
 )
 
-// ErrorResponse is the JSON body of every error answer.
-type ErrorResponse struct {
-	Error string `json:"error"`
-	Code  int    `json:"code"`
-}
+// ErrorResponse is the JSON body of every error answer (shared with the
+// host agent through httpjson).
+type ErrorResponse = httpjson.ErrorResponse
 
 // statusFor maps an error to its HTTP status. It is the only place where
 // errors become statuses.
@@ -184,17 +182,7 @@ func (s *Server) wrap(route string, h handlerFunc) http.Handler {
 }
 
 // writeJSON encodes v with the given status.
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	buf, err := json.Marshal(v)
-	if err != nil {
-		code = http.StatusInternalServerError
-		buf, _ = json.Marshal(ErrorResponse{Error: "encode response: " + err.Error(), Code: code})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(buf)+1))
-	w.WriteHeader(code)
-	_, _ = w.Write(append(buf, '\n')) // the client went away; nothing to do
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { httpjson.Write(w, code, v) }
 
 // write wraps a mutating handler: it checks the token, reads the (limited)
 // body, and either applies locally on the leader or forwards to the leader.

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,31 +44,23 @@ type Controller struct {
 	// runner is the recovery runner of the current leadership term; nil
 	// when this controller does not lead.
 	runner atomic.Pointer[recovery.Runner]
-	// stepDelay is the test-only pause between failover steps.
+	// stepDelay is the test-only pause between failover steps: always 0
+	// unless the binary was built with the quorumha_testhooks tag.
 	stepDelay time.Duration
 	// hookMetrics is registered once per process and shared by every
 	// leadership term's runner.
 	hookMetrics *recovery.HookMetrics
-}
 
-// stepDelayEnv names a TEST-ONLY variable: a pause before every failover
-// step (a Go duration such as "2s"), so end-to-end tests can kill the leader
-// in the middle of a failover. Never set it in production.
-const stepDelayEnv = "QUORUMHA_TEST_STEP_DELAY"
-
-// readStepDelay reads stepDelayEnv once at start-up.
-func readStepDelay(logger *slog.Logger) time.Duration {
-	v := os.Getenv(stepDelayEnv)
-	if v == "" {
-		return 0
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		logger.Warn("ignoring invalid "+stepDelayEnv, "value", v, "err", err)
-		return 0
-	}
-	logger.Warn(stepDelayEnv+" is set: failover steps are delayed (test only)", "delay", d)
-	return d
+	// reloadLoad reads the config file again on SIGHUP (nil: no reload);
+	// logLevel is the logger's level, which a reload may change.
+	reloadLoad func() (*config.Config, error)
+	logLevel   *slog.LevelVar
+	// applied is cfg with the reloaded live keys: what the next reload
+	// compares against. Only the SIGHUP goroutine touches it.
+	applied *config.Config
+	// hooks are the clusters' hooks after the last reload (nil before
+	// any), which each leadership term's runner takes.
+	hooks atomic.Pointer[map[string]recovery.ClusterHooks]
 }
 
 // followMastersEvery is how often the detector looks for a master recorded
@@ -79,10 +70,14 @@ const followMastersEvery = 100 * time.Millisecond
 
 // New returns the controller of cfg (validated with ValidateForRun),
 // logging to logger; Run starts it.
-func New(cfg *config.Config, logger *slog.Logger) *Controller {
+func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Controller {
 	logger = logger.With("node", cfg.Node.ID)
-	return &Controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{}),
-		stepDelay: readStepDelay(logger)}
+	c := &Controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{}),
+		stepDelay: testStepDelay(logger), applied: cfg}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Run wires the packages in dependency order (config → fsm → consensus →
@@ -185,6 +180,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.detect.det.FollowRecordedMasters(runCtx, c.state, followMastersEvery, logger.With("pkg", "detector"))
 	}()
+	// Registered before "controller started": a SIGHUP from then on
+	// reloads the config instead of killing the process.
+	hup, stopHUP := notifySIGHUP()
+	defer stopHUP()
+	wg.Go(func() { c.watchSIGHUP(runCtx, hup) })
 	logger.Info("controller started", "raft_addr", cfg.Node.RaftAddr, "http_addr", cfg.Node.HTTPAddr,
 		"gossip_addr", cfg.Node.GossipAddr, "zone", cfg.Node.Zone, "clusters", len(cfg.Clusters), "tls", tlsSummary(tlsConf))
 

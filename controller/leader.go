@@ -70,6 +70,11 @@ func (c *Controller) onLeader(ctx context.Context) {
 		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks"), Secrets: configSecrets(c.cfg)}.Run)
 	c.runner.Store(runner)
 	defer c.runner.CompareAndSwap(runner, nil)
+	// After the Store: a reload that ran before it left its hooks in
+	// c.hooks; one that runs after finds this runner (see applyPlan).
+	if h := c.hooks.Load(); h != nil {
+		runner.SetHooks(*h)
+	}
 	runner.Run(ctx)
 }
 

@@ -54,7 +54,7 @@ func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
 			Name: c.Name, User: c.User, Password: c.Password.Reveal(),
 			ReplUser: c.ReplUser, ReplPassword: c.ReplPassword.Reveal(), SSHUser: c.SSHUser,
 			ReplicationMode: c.ReplicationMode, MaxLag: c.LagLimit(cfg.Recovery),
-			Hooks: recovery.ClusterHooks{IPFailover: c.Hooks.IPFailover, OnlineChange: c.Hooks.IPOnlineChange, Shutdown: c.Hooks.Shutdown, Report: c.Hooks.Report, SecondaryCheck: c.Hooks.SecondaryCheck},
+			Hooks: recoveryHooks(c.Hooks),
 			Conf:  c.Source, HeartbeatPeriod: cfg.Detector.ReplicaHeartbeat,
 		}
 		for _, in := range c.Instances {

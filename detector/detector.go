@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -133,6 +134,10 @@ type Detector struct {
 	mu       sync.Mutex
 	clusters map[string]*clusterState
 	running  bool
+	// timings are cfg's ProbeInterval, ProbeTimeout, FailureThreshold and
+	// Rules.Freshness, which SetTimings may replace while the loops run;
+	// read them here, never from cfg.
+	timings atomic.Pointer[Timings]
 }
 
 type clusterState struct {
@@ -182,6 +187,8 @@ func New(cfg Config, prober InstanceProber, gossip VerdictExchange) (*Detector, 
 	}
 	d := &Detector{cfg: cfg, log: log.With("component", "detector"), prober: prober, gossip: gossip,
 		clusters: map[string]*clusterState{}, updates: make(chan Assessment, max(16, 4*len(cfg.Clusters)))}
+	d.timings.Store(&Timings{ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout,
+		FailureThreshold: cfg.FailureThreshold, Freshness: cfg.Rules.Freshness})
 	for _, c := range cfg.Clusters {
 		if c.Name == "" || c.Master == "" {
 			return nil, fmt.Errorf("%w: cluster %q needs a name and a master", ErrBadConfig, c.Name)
@@ -256,11 +263,12 @@ func (d *Detector) loop(ctx context.Context, name string) {
 		// Probes start every ProbeInterval, not ProbeInterval after the
 		// previous one ended: a probe that times out must not stretch the
 		// detection window by its timeout on every failure.
-		wait := d.cfg.ProbeInterval - d.cfg.Clock.Now().Sub(start)
+		interval := d.Timings().ProbeInterval
+		wait := interval - d.cfg.Clock.Now().Sub(start)
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.cfg.Clock.After(max(wait, d.cfg.ProbeInterval/10)):
+		case <-d.cfg.Clock.After(max(wait, interval/10)):
 		case <-wake:
 		}
 	}
@@ -297,8 +305,9 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	// fresh as the vote that may complete the quorum.
 	failing := cs.own.Instance == spec.Master && (cs.own.State == StateSuspect || cs.own.State == StateDown)
 	d.mu.Unlock()
+	tm := d.Timings()
 
-	pctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout+graceAfterTimeout)
+	pctx, cancel := context.WithTimeout(ctx, tm.ProbeTimeout+graceAfterTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	var res ProbeResult
@@ -315,7 +324,7 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	if failing && d.cfg.Agents != nil && len(spec.Agents) > 0 {
 		wg.Go(func() {
 			reach = askReach(ctx, d.cfg.Agents, name, spec.Master, spec.Agents, spec.Replicas,
-				reachTimeout(d.cfg.ProbeTimeout), d.cfg.Clock)
+				reachTimeout(tm.ProbeTimeout), d.cfg.Clock)
 		})
 	}
 	wg.Wait()
@@ -324,7 +333,7 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	}
 	if !res.OK && res.Reason == ReasonRefused && d.cfg.Agents != nil {
 		if u := agentURL(spec.Agents, spec.Master); u != "" {
-			res = processCheck(ctx, d.cfg.Agents, name, u, res, reachTimeout(d.cfg.ProbeTimeout))
+			res = processCheck(ctx, d.cfg.Agents, name, u, res, reachTimeout(tm.ProbeTimeout))
 		}
 	}
 	if !res.OK && !res.Reason.Alive() && !failing {
@@ -339,7 +348,7 @@ func (d *Detector) tick(ctx context.Context, name string) {
 		if res.Reason == ReasonRefused && d.cfg.Agents != nil && len(spec.Agents) > 0 {
 			wg.Go(func() {
 				reach = askReach(ctx, d.cfg.Agents, name, spec.Master, spec.Agents, spec.Replicas,
-					reachTimeout(d.cfg.ProbeTimeout), d.cfg.Clock)
+					reachTimeout(tm.ProbeTimeout), d.cfg.Clock)
 			})
 		}
 		wg.Wait()
@@ -360,7 +369,7 @@ func (d *Detector) tick(ctx context.Context, name string) {
 		d.mu.Unlock()
 		return // SetMaster ran meanwhile: these results are about the old topology
 	}
-	cs.own = NextVerdict(cs.own, res, d.cfg.FailureThreshold)
+	cs.own = NextVerdict(cs.own, res, tm.FailureThreshold)
 	cs.own.Lease = grant
 	if res.OK && res.ServerID != 0 {
 		cs.serverID = res.ServerID
@@ -388,7 +397,7 @@ const unknownGroup = 1 << 16
 // now, not whether the last transactions before a crash arrived since the
 // previous probe.
 func (d *Detector) reprobeReplicas(ctx context.Context, spec ClusterSpec, obs []ReplicaObservation) {
-	rctx, cancel := context.WithTimeout(ctx, d.cfg.ProbeTimeout+graceAfterTimeout)
+	rctx, cancel := context.WithTimeout(ctx, d.Timings().ProbeTimeout+graceAfterTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, r := range spec.Replicas {
@@ -441,7 +450,9 @@ func (d *Detector) reassess(name string) {
 			view = append(view, o)
 		}
 	}
-	a := Assess(name, master, votes, view, live, zones, d.cfg.Clock.Now(), d.cfg.Rules)
+	rules := d.cfg.Rules
+	rules.Freshness = d.Timings().Freshness
+	a := Assess(name, master, votes, view, live, zones, d.cfg.Clock.Now(), rules)
 	prev, had := cs.last, cs.assessed
 	cs.last, cs.assessed = a, true
 	d.mu.Unlock()

@@ -162,7 +162,8 @@ func (d *Detector) maybeWake(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	cs := d.clusters[name]
-	gap := min(d.cfg.ProbeInterval/earlyProbeDivisor, d.cfg.ProbeTimeout)
+	tm := d.Timings()
+	gap := min(tm.ProbeInterval/earlyProbeDivisor, tm.ProbeTimeout)
 	if !cs.assessed || !wantsEarlyProbe(cs.last, cs.own, d.cfg.Clock.Now(), gap) {
 		return
 	}

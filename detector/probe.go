@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -59,11 +60,16 @@ type Prober struct {
 	mu     sync.Mutex
 	pools  map[string]*pool
 	closed bool
+	// timeoutNs is cfg.Timeout, which SetTimeout may replace while probes
+	// run; read it through timeout(), never from cfg.
+	timeoutNs atomic.Int64
 }
 
 type pool struct {
 	db       *sql.DB
 	password string
+	// timeout is the prober timeout db's connector was built with.
+	timeout  time.Duration
 	inflight bool
 	// replicaSQL is the replica status statement that worked last time
 	// (topology.ProbeReplicaStatus picks the old or the new name).
@@ -96,7 +102,9 @@ func NewProber(cfg ProberConfig) *Prober {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Prober{cfg: cfg, log: log.With("component", "prober"), ctx: ctx, cancel: cancel, pools: map[string]*pool{}}
+	p := &Prober{cfg: cfg, log: log.With("component", "prober"), ctx: ctx, cancel: cancel, pools: map[string]*pool{}}
+	p.timeoutNs.Store(int64(cfg.Timeout))
+	return p
 }
 
 // Close cancels in-flight probes, waits for their goroutines and closes every
@@ -165,7 +173,7 @@ func (p *Prober) Probe(ctx context.Context, t Target) ProbeResult {
 // timeout whatever the error says.
 func (p *Prober) classify(err error, elapsed time.Duration) Reason {
 	r := ClassifyError(err)
-	if err != nil && r != ReasonTimeout && !r.Alive() && elapsed >= p.cfg.Timeout*9/10 {
+	if err != nil && r != ReasonTimeout && !r.Alive() && elapsed >= p.timeout()*9/10 {
 		return ReasonTimeout
 	}
 	return r
@@ -179,7 +187,8 @@ func (p *Prober) run(ctx context.Context, t Target, fn func(context.Context, *po
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithTimeout(p.ctx, p.cfg.Timeout)
+	timeout := p.timeout()
+	pctx, cancel := context.WithTimeout(p.ctx, timeout)
 	stop := context.AfterFunc(ctx, cancel)
 	done := make(chan error, 1)
 	p.wg.Add(1)
@@ -193,7 +202,7 @@ func (p *Prober) run(ctx context.Context, t Target, fn func(context.Context, *po
 		p.mu.Unlock()
 		done <- err
 	}()
-	timer := time.NewTimer(p.cfg.Timeout + graceAfterTimeout)
+	timer := time.NewTimer(timeout + graceAfterTimeout)
 	defer timer.Stop()
 	select {
 	case err := <-done:
@@ -205,7 +214,7 @@ func (p *Prober) run(ctx context.Context, t Target, fn func(context.Context, *po
 		}
 		return nil
 	case <-timer.C:
-		return fmt.Errorf("probe %s: no answer within %s: %w", t.Addr, p.cfg.Timeout, context.DeadlineExceeded)
+		return fmt.Errorf("probe %s: no answer within %s: %w", t.Addr, timeout, context.DeadlineExceeded)
 	case <-ctx.Done():
 		return fmt.Errorf("probe %s: %w", t.Addr, ctx.Err())
 	}
@@ -220,8 +229,11 @@ func (p *Prober) acquire(t Target) (*pool, error) {
 	}
 	key := t.Addr + "\x00" + t.User
 	pl, ok := p.pools[key]
-	if ok && pl.password != t.Password && !pl.inflight {
-		_ = pl.db.Close() // credentials changed: a fresh pool, the old one has nothing in flight
+	timeout := p.timeout()
+	if ok && (pl.password != t.Password || pl.timeout != timeout) && !pl.inflight {
+		// Credentials or probe_timeout changed: a fresh pool (its
+		// connector carries both); the old one has nothing in flight.
+		_ = pl.db.Close()
 		delete(p.pools, key)
 		ok = false
 	}
@@ -230,7 +242,7 @@ func (p *Prober) acquire(t Target) (*pool, error) {
 		if err != nil {
 			return nil, err
 		}
-		pl = &pool{db: db, password: t.Password}
+		pl = &pool{db: db, password: t.Password, timeout: timeout}
 		p.pools[key] = pl
 	}
 	if pl.inflight {
@@ -246,9 +258,10 @@ func (p *Prober) open(t Target) (*sql.DB, error) {
 	c.Passwd = t.Password
 	c.Net = "tcp"
 	c.Addr = t.Addr
-	c.Timeout = p.cfg.Timeout
-	c.ReadTimeout = p.cfg.Timeout
-	c.WriteTimeout = p.cfg.Timeout
+	timeout := p.timeout()
+	c.Timeout = timeout
+	c.ReadTimeout = timeout
+	c.WriteTimeout = timeout
 	c.Logger = driverLogger{p.log.With("instance", t.Addr)}
 	// Never send a file or the password to a server that asks for one:
 	// the monitor account goes to every instance.

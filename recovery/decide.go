@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quorumha/quorumha/detector"
@@ -84,6 +86,18 @@ type Runner struct {
 	// lifetime of executor goroutines, never a request's.
 	runCtx context.Context
 	wg     sync.WaitGroup
+	// hooks, when set, replace the configured clusters' hook paths: a
+	// config reload (SIGHUP) changes them without a new leadership term.
+	// A failover takes its cluster's hooks when it starts (or resumes).
+	hooks atomic.Pointer[map[string]ClusterHooks]
+}
+
+// SetHooks replaces the hook paths of the clusters named in hooks, for the
+// failovers, switchovers and checks that start from now on; clusters not
+// named keep their configured hooks.
+func (d *Runner) SetHooks(hooks map[string]ClusterHooks) {
+	h := maps.Clone(hooks)
+	d.hooks.Store(&h)
 }
 
 // NewRunner builds a runner. dial and hooks are how the executor reaches
@@ -321,6 +335,11 @@ func abortedAtFence(rec fsm.Record) bool {
 func (d *Runner) clusterConfig(name string) (ClusterConfig, bool) {
 	for _, c := range d.cfg.Clusters {
 		if c.Name == name {
+			if h := d.hooks.Load(); h != nil {
+				if hk, ok := (*h)[name]; ok {
+					c.Hooks = hk
+				}
+			}
 			return c, true
 		}
 	}

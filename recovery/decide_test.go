@@ -241,3 +241,22 @@ func TestDecider_HealthyRecordsFirstMasterOnly(t *testing.T) {
 		t.Fatalf("recorded master = %q after another healthy master, want m:1", cs.Master)
 	}
 }
+
+func TestRunnerSetHooks_OverridesNamedClustersOnly(t *testing.T) {
+	d := NewRunner(RunnerConfig{NodeID: "c1", Clusters: []ClusterConfig{
+		{Name: "a", Hooks: ClusterHooks{Report: "/old/report"}},
+		{Name: "b", Hooks: ClusterHooks{Report: "/b/report"}},
+	}}, nil, nil, nil, nil, nil)
+	d.SetHooks(map[string]ClusterHooks{"a": {Report: "/new/report", Shutdown: "/new/shutdown"}})
+	a, _ := d.clusterConfig("a")
+	if a.Hooks != (ClusterHooks{Report: "/new/report", Shutdown: "/new/shutdown"}) {
+		t.Errorf("a hooks %+v", a.Hooks)
+	}
+	b, _ := d.clusterConfig("b")
+	if b.Hooks.Report != "/b/report" {
+		t.Errorf("b hooks %+v", b.Hooks)
+	}
+	if _, ok := d.clusterConfig("c"); ok {
+		t.Error("hooks of an unconfigured cluster made it configured")
+	}
+}

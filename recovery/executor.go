@@ -94,8 +94,9 @@ type ExecutorConfig struct {
 	// ApplyTimeout bounds waiting for relay logs and catch-up (recovery.apply_timeout).
 	ApplyTimeout time.Duration
 	// StepDelay is TEST-ONLY: a pause before every step, so end-to-end tests
-	// can kill the leader in the middle of a failover. It comes from the
-	// QUORUMHA_TEST_STEP_DELAY environment variable and is 0 in production.
+	// can kill the leader in the middle of a failover. The controller sets
+	// it from QUORUMHA_TEST_STEP_DELAY only in a binary built with the
+	// quorumha_testhooks tag; unit tests set it directly. 0 in production.
 	StepDelay time.Duration
 	// Agents connects to a dead master's binlog agent; with Agents or
 	// ApplyBinlog nil the salvage step is skipped (and says so).

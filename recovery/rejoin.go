@@ -41,7 +41,10 @@ type RejoinResult struct {
 	// instance's binlog through its agent (empty without one).
 	ErrantGTIDs []string `json:"errant_gtids,omitempty"`
 	Rewind      bool     `json:"rewind,omitempty"`
-	Message     string   `json:"message"`
+	// MasterCoord is, in file/position mode, the master's binlog
+	// coordinate the instance replicates from (journalled at promotion).
+	MasterCoord string `json:"master_coord,omitempty"`
+	Message     string `json:"message"`
 }
 
 // RejoinEvidence is the evidence of a rejoin record: what the executor (and
@@ -52,6 +55,11 @@ type RejoinEvidence struct {
 	Master   string   `json:"master"`
 	Rewind   bool     `json:"rewind,omitempty"`
 	Errant   []string `json:"errant,omitempty"`
+	// MasterCoord is the file/position start ("file:pos" in the master's
+	// binlog, journalled by the promote step of FailoverRecord); empty
+	// with GTID replication.
+	MasterCoord    string `json:"master_coord,omitempty"`
+	FailoverRecord uint64 `json:"failover_record,omitempty"`
 }
 
 func rejoinEvidence(rec fsm.Record) (RejoinEvidence, bool) {
@@ -96,6 +104,10 @@ type rejoinFacts struct {
 	// Agent tells whether the instance has a binlog agent (rewind reads
 	// the errant events through it).
 	Agent bool
+	// File is, in file/position mode, the proven basis of the rejoin (nil
+	// when not established); FileErr says why it is not.
+	File    *fileRejoin
+	FileErr error
 }
 
 // decideRejoin says whether a rejoin may go ahead, and with a rewind; the
@@ -104,12 +116,16 @@ func decideRejoin(f rejoinFacts) (rewind bool, err error) {
 	switch {
 	case f.ReplUser == "":
 		return false, fmt.Errorf("%w: the cluster has no repl_user (clusters[].repl_user): %s cannot be pointed at the master without a replication account", ErrRejoinRefused, f.Instance)
-	case !f.GTID:
+	case !f.GTID && f.FileErr != nil:
+		return false, f.FileErr
+	case !f.GTID && f.File == nil:
 		// In file/position mode the instance's own binlog coordinates say
-		// nothing about the new master's: nothing proves the instance is
-		// level with the point the new master took over from, so a rejoin
-		// could silently skip or repeat transactions.
+		// nothing about the new master's: without the journalled basis
+		// (checkFileRejoin) nothing proves the instance is level with the
+		// point the new master took over from.
 		return false, fmt.Errorf("%w: cluster in file/position replication mode: quorumha cannot prove that %s is level with the master's history; re-clone it, or check it by hand and CHANGE MASTER yourself", ErrRejoinRefused, f.Instance)
+	case !f.GTID:
+		return false, nil
 	case len(f.Errant) == 0:
 		return false, nil
 	case f.Flavor == topology.MySQL:
@@ -290,6 +306,13 @@ func (d *Runner) Rejoin(ctx context.Context, req RejoinRequest) (RejoinResult, e
 	}
 	res.Rewind = rewind
 	what := "point it at " + cs.Master
+	coord, failoverID := "", uint64(0)
+	if chk.File != nil {
+		coord, failoverID = chk.File.NewMasterStart.String(), chk.File.RecordID
+		res.MasterCoord = coord
+		what = fmt.Sprintf("point it at %s from %s, where %s's binlog stood at promotion (failover %d); its own binlog has no transaction after %s, where %s stopped applying it",
+			cs.Master, coord, cs.Master, failoverID, chk.File.OldMasterExec, cs.Master)
+	}
 	if rewind {
 		what = fmt.Sprintf("save and revert its errant transactions %s, then point it at %s", strings.Join(chk.Errant, ","), cs.Master)
 	}
@@ -297,7 +320,8 @@ func (d *Runner) Rejoin(ctx context.Context, req RejoinRequest) (RejoinResult, e
 		res.Message = fmt.Sprintf("dry run: would rejoin %s as a read-only replica: %s", req.Instance, what)
 		return res, nil
 	}
-	ev, err := json.Marshal(RejoinEvidence{By: req.By, Instance: req.Instance, Master: cs.Master, Rewind: rewind, Errant: chk.Errant})
+	ev, err := json.Marshal(RejoinEvidence{By: req.By, Instance: req.Instance, Master: cs.Master, Rewind: rewind, Errant: chk.Errant,
+		MasterCoord: coord, FailoverRecord: failoverID})
 	if err != nil {
 		return res, fmt.Errorf("encode evidence: %w", err)
 	}
@@ -351,6 +375,11 @@ func (d *Runner) rejoinFacts(ctx context.Context, cc ClusterConfig, ci ClusterIn
 		return f, nil, fmt.Errorf("%w: master %s unreadable: %w", ErrRejoinRefused, master, err)
 	}
 	if !f.GTID {
+		fr, err := d.checkFileRejoin(ctx, cc.Name, ci.Address, master, ic, in)
+		if err == nil {
+			f.File = &fr
+		}
+		f.FileErr = err
 		return f, nil, nil
 	}
 	f.Errant, _, err = rejoinErrant(in, mst)

@@ -27,6 +27,9 @@ type rejoinRun struct {
 	pos string
 	// files are the saved errant events, in binlog order.
 	files []string
+	// coord is, in file/position mode, the master's binlog coordinate the
+	// instance replicates from, as the check proved it.
+	coord topology.BinlogCoord
 }
 
 // executeRejoin runs a rejoin record's steps in order, journal first like a
@@ -123,9 +126,25 @@ func (r *rejoinRun) check(ctx context.Context) stepResult {
 		if err != nil {
 			return stepFailed(fsm.ResultRefused, "compare %s with %s: %v", inst, master, err)
 		}
+	} else {
+		fr, err := checkFileRejoin(ctx, r.e.state.History(r.cc.Name, 0), inst, master, ic, in)
+		if err == nil {
+			f.File = &fr
+		}
+		f.FileErr = err
 	}
 	if _, err := decideRejoin(f); err != nil {
 		return stepFailed(fsm.ResultRefused, "%v", err)
+	}
+	if f.File != nil {
+		// The request proved a coordinate; the run uses it only if the
+		// fresh check proves the same one.
+		if got := f.File.NewMasterStart.String(); got != r.ev.MasterCoord {
+			return stepFailed(fsm.ResultRefused, "file/position replication: the journal now gives %s as the start in %s's binlog, the request was checked against %q", got, master, r.ev.MasterCoord)
+		}
+		r.coord = f.File.NewMasterStart
+		return stepOK("%s's binlog has no transaction after %s, where %s stopped applying it (failover %d); it replicates from %s", inst,
+			f.File.OldMasterExec, master, f.File.RecordID, r.coord)
 	}
 	r.errant = f.Errant
 	if in.Version.Flavor == topology.MariaDB {
@@ -183,7 +202,7 @@ func (r *rejoinRun) point(ctx context.Context) stepResult {
 		return stepFailed(fsm.ResultFailed, "stop replication on %s: %v", inst, err)
 	}
 	note := ""
-	if in.Version.Flavor == topology.MariaDB {
+	if in.Version.Flavor == topology.MariaDB && r.cc.useGTID() {
 		gs, ok := c.(gtidStateSetter)
 		if !ok {
 			return stepFailed(fsm.ResultFailed, "%s: the connection cannot set gtid_slave_pos", inst)
@@ -195,6 +214,12 @@ func (r *rejoinRun) point(ctx context.Context) stepResult {
 	}
 	h, p := hostPort(master)
 	opts, cmNote := r.changeMasterOptions(in, h, p)
+	if !opts.UseGTID {
+		if r.coord.IsZero() {
+			return stepFailed(fsm.ResultFailed, "file/position replication: no coordinate proven by the check")
+		}
+		opts.File, opts.Pos, opts.MariaDBMode = r.coord.File, r.coord.Pos, ""
+	}
 	if err := r.guarded(ctx, func() error { return c.ChangeMaster(ctx, opts) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "point %s at %s: %v", inst, master, err)
 	}

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -26,7 +30,9 @@ func newAgentCmd() *cobra.Command {
 		Long: `agent serves the database server's binlog files read-only over HTTP(S), so
 the controllers can fetch, during a failover, the transactions only the dead
 master had (MHA's save_binary_logs, without SSH). It needs a bearer token or
-mutual TLS. SIGINT/SIGTERM stop it gracefully.
+mutual TLS. SIGINT/SIGTERM stop it gracefully; SIGHUP is logged and
+ignored (nothing in its config reloads: restart it to apply a change), so a
+reload meant for the controllers never stops a fencing agent.
 
 With an agent.fence section it also holds the master's quorum lease: once a
 majority of the controllers has renewed it, its lapse makes the agent fence
@@ -52,7 +58,11 @@ With --check it validates the config, prints it (the token masked) and exits:
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
-			if err := srv.Run(cmd.Context()); err != nil {
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			done := ignoreSIGHUP(ctx, logger)
+			defer func() { cancel(); <-done }()
+			if err := srv.Run(ctx); err != nil {
 				return exitError{code: 1, err: err}
 			}
 			return nil
@@ -61,6 +71,28 @@ With --check it validates the config, prints it (the token masked) and exits:
 	cmd.Flags().StringVarP(&path, "config", "c", "", "agent config file (.yaml, .yml, .toml or .json)")
 	cmd.Flags().BoolVar(&check, "check", false, "validate and print the config, then exit")
 	return cmd
+}
+
+// ignoreSIGHUP logs and otherwise ignores SIGHUP until ctx ends: by
+// default it would kill the agent, and with it the fence it enforces. The
+// returned channel closes when the watcher has stopped.
+func ignoreSIGHUP(ctx context.Context, logger *slog.Logger) <-chan struct{} {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() { // owned by the agent command: it waits on done
+		defer close(done)
+		defer signal.Stop(sig)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sig:
+				logger.Warn("SIGHUP ignored: the agent reloads nothing; restart it to apply a config change")
+			}
+		}
+	}()
+	return done
 }
 
 // agentConfig converts the loaded config into the agent's plain values.

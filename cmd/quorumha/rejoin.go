@@ -47,8 +47,20 @@ position it shares with the master.
 Then, journalled step by step in a rejoin record: read_only on, the agent's
 fence cleared, CHANGE MASTER to the current master with MASTER_USE_GTID=
 slave_pos (MySQL: auto-position), START SLAVE, and a wait until both
-threads run. Clusters in file/position mode are refused: nothing proves the
-instance level with the master.
+threads run.
+
+In file/position mode (replication_mode: file) the proof comes from the
+journal of the failover that replaced the instance: its catch_up step
+recorded how far the new master had applied the instance's binlog
+(old_master_exec=) and its promote step the new master's binlog coordinate
+(binlog=). The instance's binlog after old_master_exec may hold only the
+server's own bookkeeping (a restart's format description, rotate, stop,
+GTID list); any transaction there is errant and the rejoin is refused with
+its file and positions. Clean, it replicates from the promote coordinate.
+It is refused too when those coordinates are not known with certainty: the
+master changed again since, the record is a switchover, the failover
+salvaged transactions onto the new master, or a coordinate was not
+journalled. --rewind does not apply in this mode.
 
 Exit status: 0 on success (or a dry run that passed), 1 when the record
 failed or was refused, 2 when refused at once (the answer says why), on

@@ -15,7 +15,7 @@ func newRunCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
 		Use:   "run --config FILE",
-		Short: "Run one controller in the foreground (SIGINT/SIGTERM stop it gracefully)",
+		Short: "Run one controller in the foreground (SIGINT/SIGTERM stop it gracefully, SIGHUP reloads the config)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(cmd, path)
@@ -25,7 +25,19 @@ func newRunCmd() *cobra.Command {
 			if err := cfg.ValidateForRun(); err != nil {
 				return exitError{code: 2, err: err}
 			}
-			return controller.New(cfg, newLogger(cfg.Log)).Run(cmd.Context())
+			logger, level := newLevelLogger(cfg.Log)
+			// SIGHUP reads the same file again, validated as at start.
+			reload := func() (*config.Config, error) {
+				next, err := loadConfig(cmd, path)
+				if err != nil {
+					return nil, err
+				}
+				if err := next.ValidateForRun(); err != nil {
+					return nil, err
+				}
+				return next, nil
+			}
+			return controller.New(cfg, logger, controller.WithReload(reload, level)).Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "config file (YAML, TOML, JSON or MHA .cnf)")
@@ -52,11 +64,18 @@ func loadConfig(cmd *cobra.Command, path string) (*config.Config, error) {
 
 // newLogger builds the process logger from the log section.
 func newLogger(c config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
+	logger, _ := newLevelLogger(c)
+	return logger
+}
+
+// newLevelLogger is newLogger with its level in a LevelVar, so a config
+// reload can change it.
+func newLevelLogger(c config.Log) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
+	level.Set(c.SlogLevel()) // validated by config
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), level
 }

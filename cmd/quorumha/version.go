@@ -5,6 +5,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/quorumha/quorumha/controller"
 )
 
 // version is set at link time by the Makefile (-X main.version=...).
@@ -18,6 +20,10 @@ func newVersionCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "quorumha %s\n", version)
+			if controller.TestHooks {
+				// Only test binaries: tests/harness checks for this line.
+				fmt.Fprintln(out, "test_hooks: on")
+			}
 			if bi, ok := debug.ReadBuildInfo(); ok {
 				fmt.Fprintf(out, "go: %s\n", bi.GoVersion)
 				for _, s := range bi.Settings {

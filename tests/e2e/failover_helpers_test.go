@@ -123,6 +123,9 @@ func startFailoverEnv(ctx context.Context, t *testing.T, opts foOptions) *foEnv 
 func startFailoverEnvOn(ctx context.Context, t *testing.T, sb *sandbox.Sandbox, opts foOptions) *foEnv {
 	t.Helper()
 	path := bin.Path(t)
+	if slices.ContainsFunc(opts.Env, func(e string) bool { return strings.HasPrefix(e, "QUORUMHA_TEST_") }) {
+		path = bin.TestHooksPath(t) // a production binary ignores QUORUMHA_TEST_*
+	}
 	opts = withAgents(ctx, t, sb, opts)
 	extra := detectYAML + opts.ExtraYAML
 	if opts.Fence != "" {

@@ -284,6 +284,15 @@ func (g *Group) Stop(c *Controller) {
 	g.signal(c, syscall.SIGTERM, 30*time.Second)
 }
 
+// Reload sends SIGHUP: the controller reads its config file again. It
+// does not wait; the controller logs the outcome.
+func (g *Group) Reload(c *Controller) error {
+	if !c.Running() {
+		return fmt.Errorf("%s is not running", c.ID)
+	}
+	return c.cmd.Process.Signal(syscall.SIGHUP)
+}
+
 func (g *Group) signal(c *Controller, sig syscall.Signal, wait time.Duration) {
 	if !c.Running() {
 		return

@@ -400,13 +400,17 @@ func (k *Keeper) client(cluster, url string) (Agent, error) {
 
 // finish records an attempt's end: its time is the new bound whatever the
 // outcome, since a renewal that timed out or failed may still have
-// reached the agent.
+// reached the agent; except a renewal that never got a connection
+// (agent.ErrNotSent: nothing was written), which cannot have. So the bound
+// of a master whose host vanished stays at its last delivered renewal,
+// and its lease provably lapses lease_ttl + lease_drift after that, not
+// after the last attempt before the failover was committed.
 func (k *Keeper) finish(key masterKey, resp agent.LeaseResponse, err error, quiet bool) {
 	now := k.cfg.Clock.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	st := k.masters[key]
-	if now.After(st.bound) {
+	if now.After(st.bound) && !errors.Is(err, agent.ErrNotSent) {
 		st.bound = now
 	}
 	st.lastAttempt = now

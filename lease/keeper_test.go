@@ -492,3 +492,36 @@ func TestKeeper_AFailoverClosedBetweenTwoCyclesStillStopsTheOldMaster(t *testing
 		t.Errorf("view %+v: want the new master renewed first, the old one not", v)
 	}
 }
+
+// A renewal that never got a connection (the agent's host gone: refused
+// here, a dial timeout when its packets are dropped) cannot have reached
+// the agent, so it must not move the bound: the lease of a vanished host
+// lapses from its last delivered renewal.
+func TestKeeper_UnsentAttemptDoesNotMoveTheBound(t *testing.T) {
+	a := newFakeAgent(t, false)
+	st := newFakeState()
+	st.setMaster("app1", m1)
+	k := startKeeper(t, st, []Cluster{{Name: "app1", Agents: map[string]string{m1: a.srv.URL}}}, keeperOpts{})
+	waitRenewals(t, a, 2)
+	a.srv.Close() // from now on every connect is refused
+	var before MasterLease
+	waitFor(t, "a failed attempt", func() (bool, string) {
+		ms := k.View("app1").Masters
+		if len(ms) == 0 {
+			return false, "no master"
+		}
+		before = ms[0]
+		return before.LastError != "", fmt.Sprintf("%+v", before)
+	})
+	waitFor(t, "a later failed attempt", func() (bool, string) {
+		v := k.View("app1").Masters[0]
+		return v.LastAttempt.After(before.LastAttempt), fmt.Sprintf("%+v", v)
+	})
+	after := k.View("app1").Masters[0]
+	if !after.Bound.Equal(before.Bound) {
+		t.Errorf("bound moved from %s to %s on attempts that never connected", before.Bound, after.Bound)
+	}
+	if !after.Bound.Before(after.LastAttempt) {
+		t.Errorf("bound %s: want the last delivered renewal, before the last attempt %s", after.Bound, after.LastAttempt)
+	}
+}

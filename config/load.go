@@ -40,7 +40,7 @@ func defaults() map[string]any {
 	return map[string]any{
 		"node.raft_profile":          "lan",
 		"detector.probe_interval":    "500ms",
-		"detector.probe_timeout":     "1s",
+		"detector.probe_timeout":     "500ms",
 		"detector.failure_threshold": 3,
 		"detector.quorum":            "majority",
 		"detector.replica_check":     true,

@@ -230,7 +230,7 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 // provenReadTimeout bounds promote's look at a server whose fence the
 // record has proven: a reachable one answers within it, one whose host
 // vanished is not waited for (the connect timeout is a second).
-const provenReadTimeout = 250 * time.Millisecond
+const provenReadTimeout = 100 * time.Millisecond
 
 // fenceProven returns the addresses (lower case) the record's fence proved
 // fenced, each by its own proof.

@@ -3,6 +3,7 @@ package recovery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -165,7 +166,35 @@ func killWaitingIO(ctx context.Context, c Instance) string {
 	if err := k.KillThread(ctx, id); err != nil {
 		return fmt.Sprintf(" (kill of its IO thread %d failed: %v)", id, err)
 	}
-	return fmt.Sprintf(" (its IO thread %d, waiting for the master's events, killed first)", id)
+	// KILL returns before the thread has gone; a STOP issued while it is
+	// still there waits the server's 2 s again.
+	gone := waitThreadGone(ctx, k, id)
+	return fmt.Sprintf(" (its IO thread %d, waiting for the master's events, killed first; ended %t)", id, gone)
+}
+
+// ioKillWait bounds waitThreadGone, and ioKillPoll paces it.
+const (
+	ioKillWait = time.Second
+	ioKillPoll = 10 * time.Millisecond
+)
+
+// waitThreadGone polls the processlist until thread id is no longer an IO
+// thread there (gone, or its command "Killed" while it winds down: the
+// STOP that follows then returns in milliseconds, measured), for at most
+// ioKillWait.
+func waitThreadGone(ctx context.Context, k ioKiller, id uint64) bool {
+	deadline := time.Now().Add(ioKillWait)
+	for {
+		procs, err := k.ProcessList(ctx)
+		if err == nil && !slices.ContainsFunc(procs, func(p topology.Process) bool {
+			return p.ID == id && strings.EqualFold(p.Command, "Slave_IO")
+		}) {
+			return true
+		}
+		if time.Now().After(deadline) || sleepCtx(ctx, ioKillPoll) != nil {
+			return false
+		}
+	}
 }
 
 // waitingIOThread picks the replica's IO thread when there is exactly one

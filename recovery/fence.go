@@ -45,6 +45,10 @@ const fenceRetry = time.Second
 // one black-holed target does not stall the retries of the others.
 const fenceAttemptTimeout = 5 * time.Second
 
+// fenceFirstLook bounds the look at a target before its fence hooks run,
+// which tells them whether it answered (ip_failover stop or stopssh).
+const fenceFirstLook = time.Second
+
 // bestEffortNote is what a best_effort failover without a proof says.
 const bestEffortNote = "best_effort: promoted without a proven fence"
 
@@ -123,7 +127,12 @@ func (r *failoverRun) fence(ctx context.Context) stepResult {
 		// The hooks need to know whether the server answered (stopssh);
 		// without hooks the sql proof is tried with the others below.
 		for _, t := range targets {
-			reachable := r.proveSQL(ctx, t)
+			// Bounded tighter than a proof attempt: a frozen or vanished
+			// server must not hold the hooks (which fence it) for the
+			// full attempt timeout; the rounds below retry the sql proof.
+			lctx, cancel := context.WithTimeout(ctx, fenceFirstLook)
+			reachable := r.proveSQL(lctx, t)
+			cancel()
 			notes, abort := r.fenceHooks(ctx, t, reachable)
 			if abort != nil {
 				return *abort

@@ -49,7 +49,8 @@ lint: ## gofmt, go vet and staticcheck
 .PHONY: bench
 bench: deps build ## Go benchmarks and printed figures (FSM apply, API, raft failover)
 	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./fsm ./consensus ./api ./detector
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(LeaderFailover|Detection|Scale|Switchover|Salvage)$$' -v -timeout 30m ./tests/...
+	set -o pipefail; QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(LeaderFailover|Detection|Scale|Switchover|Salvage)$$' -v -timeout 30m ./tests/... | tee bench.log; rc=$$?; \
+		scripts/bench-summary.sh bench.log; exit $$rc
 
 .PHONY: demo
 demo: deps build ## Bring up a MariaDB sandbox (master + 2 replicas), check it, print what to try
@@ -63,11 +64,12 @@ demo: deps build ## Bring up a MariaDB sandbox (master + 2 replicas), check it, 
 
 .PHONY: clean
 clean: ## Remove build output
-	rm -rf bin docker/build
+	rm -rf bin docker/build bench.log bench-failover.log
 
 .PHONY: bench-failover
-bench-failover: deps build ## Failover figures: N kill -9 failovers, N isolated masters and N failovers+switchovers through HAProxy on fresh sandboxes (QUORUMHA_BENCH_RUNS, default 7)
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(Failover|IsolatedMaster|Proxy)$$' -v -timeout 60m ./tests/e2e/
+bench-failover: deps build ## Failover figures over N runs each on fresh sandboxes: kill -9 without and with agents, master host isolated and frozen at slave_net_timeout=60, failovers+switchovers through HAProxy (QUORUMHA_BENCH_RUNS, default 7); summary table at the end
+	set -o pipefail; QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_BENCH=1 $(GO) test -count=1 -run '^TestBench(Failover|FailoverAgents|IsolatedMaster|HostVanished|Proxy)$$' -v -timeout 90m ./tests/e2e/ | tee bench-failover.log; rc=$$?; \
+		scripts/bench-summary.sh bench-failover.log; exit $$rc
 
 # The docker compose demo (docker/compose.yaml). The engine is started by
 # scripts/docker-engine.sh with --iptables=false --ip-masq=false

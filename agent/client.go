@@ -10,11 +10,22 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
+
+// ErrNotSent wraps the error of a call that never got a connection to the
+// agent (the dial or the TLS handshake failed or timed out): not one byte
+// of the request left this process, so the agent cannot have acted on it.
+// The lease keeper relies on it: a renewal that never connected does not
+// move the bound of the last renewal the agent may have received, so the
+// lease of a vanished host lapses from its last delivered renewal, not
+// from the last attempt.
+var ErrNotSent = errors.New("request not sent: no connection to the agent")
 
 // ClientOptions configure a Client.
 type ClientOptions struct {
@@ -230,8 +241,17 @@ func (c *Client) do(ctx context.Context, method, path string, body any) (*http.R
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	// GotConn fires before any byte of the request is written (after the
+	// TLS handshake for https); a call that fails without it sent nothing.
+	var connected atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+	}))
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if !connected.Load() {
+			return nil, fmt.Errorf("agent %s %s: %w: %w", method, path, ErrNotSent, err)
+		}
 		return nil, fmt.Errorf("agent %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode == http.StatusOK {

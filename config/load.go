@@ -40,7 +40,7 @@ func defaults() map[string]any {
 	return map[string]any{
 		"node.raft_profile":          "lan",
 		"detector.probe_interval":    "500ms",
-		"detector.probe_timeout":     "1s",
+		"detector.probe_timeout":     "500ms",
 		"detector.failure_threshold": 3,
 		"detector.quorum":            "majority",
 		"detector.replica_check":     true,
@@ -52,7 +52,7 @@ func defaults() map[string]any {
 		"recovery.max_replica_lag":         "30s",
 		"recovery.apply_timeout":           "60s",
 		"recovery.salvage_timeout":         "10s",
-		"recovery.salvage_connect_timeout": "1s",
+		"recovery.salvage_connect_timeout": "500ms",
 		"recovery.check_repl_delay":        true,
 		"recovery.fence":                   "required",
 		"recovery.lease_ttl":               "2s",

@@ -33,7 +33,7 @@ func TestLoad_Defaults(t *testing.T) {
 		got, want any
 	}{
 		{"probe_interval", d.ProbeInterval, 500 * time.Millisecond},
-		{"probe_timeout", d.ProbeTimeout, time.Second},
+		{"probe_timeout", d.ProbeTimeout, 500 * time.Millisecond},
 		{"failure_threshold", d.FailureThreshold, 3},
 		{"quorum", d.Quorum, "majority"},
 		{"replica_check", d.ReplicaCheck, true},

@@ -14,8 +14,8 @@ func TestLoad_SalvageConnectTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Recovery.SalvageConnectTimeout != time.Second {
-		t.Errorf("default salvage_connect_timeout = %s, want 1s", cfg.Recovery.SalvageConnectTimeout)
+	if cfg.Recovery.SalvageConnectTimeout != 500*time.Millisecond {
+		t.Errorf("default salvage_connect_timeout = %s, want 500ms", cfg.Recovery.SalvageConnectTimeout)
 	}
 	p["recovery"] = "recovery:\n  salvage_timeout: 3s\n  salvage_connect_timeout: 5s\n"
 	cfg, _, err = Load(writeFile(t, dir, "q2.yaml", p.render(), 0o644), LoadOptions{Environ: []string{}})

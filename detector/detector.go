@@ -153,6 +153,20 @@ type clusterState struct {
 	wake     chan struct{}
 	last     Assessment
 	assessed bool
+	// probe is this controller's latest probe of the master, for Recheck.
+	probe *ownProbe
+}
+
+// ownProbe is one probe of the master by the probe loop. done is closed
+// once res and end are set; valid is false for a probe cut short by
+// shutdown (not evidence).
+type ownProbe struct {
+	master string
+	start  time.Time
+	done   chan struct{}
+	res    ProbeResult
+	end    time.Time
+	valid  bool
 }
 
 // New validates cfg and builds a Detector; Run starts it.
@@ -309,10 +323,16 @@ func (d *Detector) tick(ctx context.Context, name string) {
 
 	pctx, cancel := context.WithTimeout(ctx, tm.ProbeTimeout+graceAfterTimeout)
 	defer cancel()
+	op := &ownProbe{master: spec.Master, start: d.cfg.Clock.Now(), done: make(chan struct{})}
+	d.mu.Lock()
+	cs.probe = op
+	d.mu.Unlock()
 	var wg sync.WaitGroup
 	var res ProbeResult
 	wg.Go(func() {
 		res = d.prober.Probe(pctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password, TLS: spec.TLS})
+		op.res, op.end, op.valid = res, d.cfg.Clock.Now(), ctx.Err() == nil
+		close(op.done)
 	})
 	obs := make([]ReplicaObservation, len(spec.Replicas))
 	for i, r := range spec.Replicas {
@@ -591,5 +611,35 @@ func (d *Detector) Recheck(ctx context.Context, cluster string) (ProbeResult, er
 	if !ok {
 		return ProbeResult{}, fmt.Errorf("%w: %q", ErrUnknownCluster, cluster)
 	}
+	if res, ok := d.recentOwnProbe(ctx, cluster, spec.Master); ok {
+		return res, nil
+	}
 	return d.prober.Probe(ctx, Target{Addr: spec.Master, User: spec.User, Password: spec.Password, TLS: spec.TLS}), nil
+}
+
+// recentOwnProbe returns the probe loop's own latest probe of master when
+// it ended less than a probe interval ago, waiting for it when it is still
+// running. The leader's recheck is then as fresh as one it would start
+// now (the master was silent, or answered, within the last interval)
+// without adding a probe timeout after the quorum formed: for a master
+// whose host vanished that was a serial probe_timeout on every decision.
+func (d *Detector) recentOwnProbe(ctx context.Context, cluster, master string) (ProbeResult, bool) {
+	d.mu.Lock()
+	var p *ownProbe
+	if cs, ok := d.clusters[cluster]; ok {
+		p = cs.probe
+	}
+	d.mu.Unlock()
+	if p == nil || p.master != master {
+		return ProbeResult{}, false
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return ProbeResult{}, false
+	}
+	if !p.valid || d.cfg.Clock.Now().Sub(p.end) > d.cfg.ProbeInterval {
+		return ProbeResult{}, false
+	}
+	return p.res, true
 }

@@ -454,3 +454,25 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return pb.Gauge.GetValue()
 }
+
+// The leader's recheck right before a decision takes the probe loop's own
+// probe of the master when it ended less than a probe interval ago, rather
+// than adding one more probe timeout after the quorum formed.
+func TestDetector_RecheckTakesTheFreshOwnProbe(t *testing.T) {
+	h := startDetector(t, nil, nil)
+	h.prober.setMaster(testMaster, ReasonTimeout)
+	h.step()
+	h.prober.mu.Lock()
+	before := h.prober.probes
+	h.prober.mu.Unlock()
+	r, err := h.det.Recheck(context.Background(), "app1")
+	if err != nil || r.OK || r.Reason != ReasonTimeout || r.Instance != testMaster {
+		t.Fatalf("Recheck: %+v %v", r, err)
+	}
+	h.prober.mu.Lock()
+	after := h.prober.probes
+	h.prober.mu.Unlock()
+	if after != before {
+		t.Errorf("Recheck probed the master again (%d probes, was %d) though the loop's probe ended just now", after, before)
+	}
+}

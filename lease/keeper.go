@@ -272,15 +272,47 @@ func (k *Keeper) cycle(ctx context.Context, c Cluster) {
 		return
 	}
 	actx, cancel := context.WithTimeout(ctx, k.cfg.AttemptTimeout())
-	resp, err := cli.Lease(actx, req)
-	cancel()
-	if ctx.Err() != nil && err != nil {
-		// Shutting down: the attempt may still have reached the agent.
-		k.finish(key, resp, err, true)
-		return
+	defer cancel()
+	type answer struct {
+		resp agent.LeaseResponse
+		err  error
 	}
-	k.finish(key, resp, err, false)
+	done := make(chan answer, 1)
+	go func() { // owned by this cycle: drained on every path below
+		resp, err := cli.Lease(actx, req)
+		done <- answer{resp, err}
+	}()
+	for {
+		select {
+		case a := <-done:
+			if ctx.Err() != nil && a.err != nil {
+				// Shutting down: the attempt may still have reached the agent.
+				k.finish(key, a.resp, a.err, true)
+				return
+			}
+			k.finish(key, a.resp, a.err, false)
+			return
+		case <-k.cfg.Clock.After(stopPoll):
+			// A failover of this master committed while the attempt hangs
+			// (its host vanished): give the attempt up and stop now, so
+			// the grant that says "stopped for good" is out within
+			// stopPoll of the decision instead of after the attempt's
+			// timeout. The attempt's end still becomes the bound if it
+			// connected (agent.ErrNotSent otherwise).
+			if rec, open := k.state.OpenRecord(c.Name); open && rec.Kind == fsm.KindFailover && strings.EqualFold(rec.OldMaster, cs.Master) {
+				cancel()
+				a := <-done
+				k.finish(key, a.resp, a.err, true)
+				k.stop(key, rec.ID)
+				return
+			}
+		}
+	}
 }
+
+// stopPoll is how often a renewal in flight looks for a committed failover
+// of its master.
+const stopPoll = 50 * time.Millisecond
 
 // setTarget records the master c now renews (instance "" for none) and
 // returns its key, creating its state when it is new.
@@ -400,13 +432,17 @@ func (k *Keeper) client(cluster, url string) (Agent, error) {
 
 // finish records an attempt's end: its time is the new bound whatever the
 // outcome, since a renewal that timed out or failed may still have
-// reached the agent.
+// reached the agent; except a renewal that never got a connection
+// (agent.ErrNotSent: nothing was written), which cannot have. So the bound
+// of a master whose host vanished stays at its last delivered renewal,
+// and its lease provably lapses lease_ttl + lease_drift after that, not
+// after the last attempt before the failover was committed.
 func (k *Keeper) finish(key masterKey, resp agent.LeaseResponse, err error, quiet bool) {
 	now := k.cfg.Clock.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	st := k.masters[key]
-	if now.After(st.bound) {
+	if now.After(st.bound) && !errors.Is(err, agent.ErrNotSent) {
 		st.bound = now
 	}
 	st.lastAttempt = now

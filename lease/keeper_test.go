@@ -492,3 +492,66 @@ func TestKeeper_AFailoverClosedBetweenTwoCyclesStillStopsTheOldMaster(t *testing
 		t.Errorf("view %+v: want the new master renewed first, the old one not", v)
 	}
 }
+
+// A renewal that never got a connection (the agent's host gone: refused
+// here, a dial timeout when its packets are dropped) cannot have reached
+// the agent, so it must not move the bound: the lease of a vanished host
+// lapses from its last delivered renewal.
+func TestKeeper_UnsentAttemptDoesNotMoveTheBound(t *testing.T) {
+	a := newFakeAgent(t, false)
+	st := newFakeState()
+	st.setMaster("app1", m1)
+	k := startKeeper(t, st, []Cluster{{Name: "app1", Agents: map[string]string{m1: a.srv.URL}}}, keeperOpts{})
+	waitRenewals(t, a, 2)
+	a.srv.Close() // from now on every connect is refused
+	var before MasterLease
+	waitFor(t, "a failed attempt", func() (bool, string) {
+		ms := k.View("app1").Masters
+		if len(ms) == 0 {
+			return false, "no master"
+		}
+		before = ms[0]
+		return before.LastError != "", fmt.Sprintf("%+v", before)
+	})
+	waitFor(t, "a later failed attempt", func() (bool, string) {
+		v := k.View("app1").Masters[0]
+		return v.LastAttempt.After(before.LastAttempt), fmt.Sprintf("%+v", v)
+	})
+	after := k.View("app1").Masters[0]
+	if !after.Bound.Equal(before.Bound) {
+		t.Errorf("bound moved from %s to %s on attempts that never connected", before.Bound, after.Bound)
+	}
+	if !after.Bound.Before(after.LastAttempt) {
+		t.Errorf("bound %s: want the last delivered renewal, before the last attempt %s", after.Bound, after.LastAttempt)
+	}
+}
+
+// A failover of the master committed while a renewal hangs (the master's
+// host vanished) stops the keeper without waiting the attempt out: the
+// grant saying "stopped for good" is what the leader's lease witness waits
+// for. The attempt's own timeout here is 10 s; it must be given up well
+// before it, and its end (it connected) is the final bound.
+func TestKeeper_FailoverCommittedDuringAHangingRenewalStopsAtOnce(t *testing.T) {
+	hung := newFakeAgent(t, true)
+	st := newFakeState()
+	st.setMaster("app1", m1)
+	k := startKeeper(t, st, []Cluster{{Name: "app1", Agents: map[string]string{m1: hung.srv.URL}}},
+		keeperOpts{probeTimeout: 30 * time.Second}) // attempt timeout: ttl/2 = 10 s
+	waitRenewals(t, hung, 1)
+	_, arrived := hung.last()
+	st.openFailover("app1", m1, 7)
+	waitFor(t, "the grant stopped for record 7", func() (bool, string) {
+		g := k.Grant("app1", m1)
+		return g != nil && g.StoppedFor == 7, fmt.Sprintf("%+v", g)
+	})
+	v := k.View("app1").Masters[0]
+	if took := v.LastAttempt.Sub(arrived); took >= 10*time.Second {
+		t.Errorf("the hanging renewal was waited out (%s) before stopping", took)
+	}
+	if g := k.Grant("app1", m1); g.Bound.Before(arrived) {
+		t.Errorf("bound %s before the connected attempt's request arrived %s", g.Bound, arrived)
+	}
+	if reqs, _ := hung.count(); reqs != 1 {
+		t.Errorf("%d renewals sent, want none after the first while it hung and none once stopped", reqs)
+	}
+}

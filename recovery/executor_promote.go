@@ -158,11 +158,21 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 		return stepFailed(fsm.ResultFailed, "no journalled choice to promote")
 	}
 	var writable []string
+	proven := fenceProven(r.rec)
 	for _, ci := range r.cc.Instances {
 		if strings.EqualFold(ci.Address, target) {
 			continue
 		}
-		if _, in, err := r.read(ctx, ci.Address); err == nil && !in.ReadOnly {
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if proven[strings.ToLower(ci.Address)] {
+			// Proven fenced already (for a vanished host: by its lapsed
+			// lease); this look is a last check on top, which must not
+			// cost a connect timeout when the host is gone.
+			rctx, cancel = context.WithTimeout(ctx, provenReadTimeout)
+		}
+		_, in, err := r.read(rctx, ci.Address)
+		cancel()
+		if err == nil && !in.ReadOnly {
 			writable = append(writable, ci.Address)
 		}
 	}
@@ -215,6 +225,26 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 		d += "; " + binlogMarker + in.MasterStatus.String()
 	}
 	return stepOK("%s", d)
+}
+
+// provenReadTimeout bounds promote's look at a server whose fence the
+// record has proven: a reachable one answers within it, one whose host
+// vanished is not waited for (the connect timeout is a second).
+const provenReadTimeout = 100 * time.Millisecond
+
+// fenceProven returns the addresses (lower case) the record's fence proved
+// fenced, each by its own proof.
+func fenceProven(rec fsm.Record) map[string]bool {
+	out := map[string]bool{}
+	if rec.Fence == nil || rec.Fence.State != fsm.FenceProven {
+		return out
+	}
+	for _, t := range rec.Fence.Targets {
+		if t.Proof != "" {
+			out[strings.ToLower(t.Address)] = true
+		}
+	}
+	return out
 }
 
 // promotedCoord reads the new master's binlog coordinate from the journal.

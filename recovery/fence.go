@@ -45,6 +45,10 @@ const fenceRetry = time.Second
 // one black-holed target does not stall the retries of the others.
 const fenceAttemptTimeout = 5 * time.Second
 
+// fenceFirstLook bounds the look at a target before its fence hooks run,
+// which tells them whether it answered (ip_failover stop or stopssh).
+const fenceFirstLook = time.Second
+
 // bestEffortNote is what a best_effort failover without a proof says.
 const bestEffortNote = "best_effort: promoted without a proven fence"
 
@@ -100,6 +104,13 @@ func fenceTargets(rec fsm.Record, history []fsm.Record) []string {
 // required) or goes on saying none held (best_effort). The fence hooks run
 // once per run, as in MHA; one that fails aborts before anything is
 // promoted.
+//
+// The sql and agent proofs talk to the target and its agent; for a host
+// that vanished each costs its full timeout. They run in the background
+// while the lease witness, which only reads grants this controller holds,
+// is asked every leasePoll: a lapse ends the step within leasePoll of the
+// moment it becomes provable, not after the other proofs' timeouts and the
+// retry pause (measured: fence 6.0 s -> the lapse itself).
 func (r *failoverRun) fence(ctx context.Context) stepResult {
 	if fi := r.rec.Fence; fi.Settled() {
 		// A new leader resuming the step: the record already says how the
@@ -112,37 +123,168 @@ func (r *failoverRun) fence(ctx context.Context) stepResult {
 		targets = append(targets, &fenceTarget{addr: a})
 	}
 	var hookNotes []string
-	for _, t := range targets {
-		reachable := r.proveSQL(ctx, t)
-		notes, abort := r.fenceHooks(ctx, t, reachable)
-		if abort != nil {
-			return *abort
+	if r.cc.Hooks.IPFailover != "" || r.cc.Hooks.Shutdown != "" {
+		// The hooks need to know whether the server answered (stopssh);
+		// without hooks the sql proof is tried with the others below.
+		for _, t := range targets {
+			// Bounded tighter than a proof attempt: a frozen or vanished
+			// server must not hold the hooks (which fence it) for the
+			// full attempt timeout; the rounds below retry the sql proof.
+			lctx, cancel := context.WithTimeout(ctx, fenceFirstLook)
+			reachable := r.proveSQL(lctx, t)
+			cancel()
+			notes, abort := r.fenceHooks(ctx, t, reachable)
+			if abort != nil {
+				return *abort
+			}
+			hookNotes = append(hookNotes, notes...)
 		}
-		hookNotes = append(hookNotes, notes...)
-		r.proveRest(ctx, t)
 	}
 	lastReason := ""
 	if fi := r.rec.Fence; fi != nil && fi.State == fsm.FenceAwaiting {
 		lastReason = fi.Reason
 	}
-	for {
+	for round := 0; ; round++ {
+		began := time.Now()
+		if round > 0 {
+			if rec, ok := r.e.state.Record(r.id); ok && rec.Fence != nil && rec.Fence.State == fsm.FenceAccepted {
+				return settledStep(rec.Fence, "")
+			}
+		}
+		if err := r.fenceRound(ctx, targets); err != nil {
+			return stepFailed(fsm.ResultAborted, "%v", err) // ctx ended: Execute leaves the step running
+		}
 		if done, res := r.fenceSettled(ctx, targets, hookNotes, &lastReason); done {
 			return res
 		}
-		if err := sleepCtx(ctx, fenceRetry); err != nil {
-			return stepFailed(fsm.ResultAborted, "%v", err) // ctx ended: Execute leaves the step running
+		// The pause before the next round still watches the lease.
+		lapsed, err := r.pollLease(ctx, targets, began.Add(fenceRetry))
+		if err != nil {
+			return stepFailed(fsm.ResultAborted, "%v", err)
 		}
-		if rec, ok := r.e.state.Record(r.id); ok && rec.Fence != nil && rec.Fence.State == fsm.FenceAccepted {
-			return settledStep(rec.Fence, "")
+		if lapsed {
+			if done, res := r.fenceSettled(ctx, targets, hookNotes, &lastReason); done {
+				return res
+			}
 		}
-		for _, t := range targets {
-			if t.proof == "" {
-				t.why, t.notes = nil, nil
-				r.proveSQL(ctx, t)
-				if t.proof == "" {
-					r.proveRest(ctx, t)
+	}
+}
+
+// leasePoll is how often the fence step asks the lease witness while the
+// other proofs are tried or it waits to retry them.
+const leasePoll = 50 * time.Millisecond
+
+// fenceRound tries the sql, agent, lease and hook proofs, in that order of
+// preference, on every target not proven yet. The sql and agent proofs run
+// in one background goroutine on copies of the targets (it alone touches
+// the run's connections meanwhile); the lease is asked every leasePoll. A
+// lapse of every unproven target's lease ends the round at once (the
+// background attempts are cancelled and waited for); otherwise their
+// results are taken when they end. It returns ctx's error when ctx ends.
+func (r *failoverRun) fenceRound(ctx context.Context, targets []*fenceTarget) error {
+	var open, work []*fenceTarget
+	for _, t := range targets {
+		if t.proof == "" {
+			t.why, t.notes = nil, nil
+			open = append(open, t)
+			work = append(work, &fenceTarget{addr: t.addr, hookOK: t.hookOK})
+		}
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { // owned by this round: waited for on every return below
+		defer close(done)
+		for _, w := range work {
+			r.proveSQL(bctx, w)
+			if w.proof == "" {
+				r.proveAgent(bctx, w)
+			}
+		}
+	}()
+	tick := time.NewTicker(leasePoll)
+	defer tick.Stop()
+	for {
+		if r.leaseLapsedAll(open) {
+			cancel()
+			<-done
+			return nil
+		}
+		select {
+		case <-done:
+			for i, t := range open {
+				w := work[i]
+				if w.proof != "" {
+					t.proof, t.detail = w.proof, w.detail
+					continue
+				}
+				t.why, t.notes = w.why, w.notes
+				if !r.proveLease(t) && t.hookOK {
+					t.proof, t.detail = fsm.ProofHook, "fence hook exited 0"
 				}
 			}
+			return nil
+		case <-ctx.Done():
+			cancel()
+			<-done
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// leaseLapsedAll reports whether the lease of every target in open has
+// provably lapsed, and then proves them all by it; otherwise it changes
+// nothing.
+func (r *failoverRun) leaseLapsedAll(open []*fenceTarget) bool {
+	if r.e.cfg.Lease == nil {
+		return false
+	}
+	whys := make([]string, len(open))
+	for i, t := range open {
+		if t.proof != "" {
+			continue
+		}
+		lapsed, why := r.e.cfg.Lease.LeaseLapsed(r.cc.Name, t.addr, r.e.cfg.Now())
+		if !lapsed {
+			return false
+		}
+		whys[i] = why
+	}
+	for i, t := range open {
+		if t.proof == "" {
+			t.proof, t.detail, t.why, t.notes = fsm.ProofLeaseExpired, whys[i], nil, nil
+		}
+	}
+	return true
+}
+
+// pollLease asks the lease witness every leasePoll until deadline; it
+// reports true as soon as every unproven target's lease has lapsed (they
+// are then proven by it), and ctx's error when ctx ends.
+func (r *failoverRun) pollLease(ctx context.Context, targets []*fenceTarget, deadline time.Time) (bool, error) {
+	var open []*fenceTarget
+	for _, t := range targets {
+		if t.proof == "" {
+			open = append(open, t)
+		}
+	}
+	if len(open) == 0 || r.e.cfg.Lease == nil {
+		return false, sleepCtx(ctx, time.Until(deadline))
+	}
+	for {
+		if r.leaseLapsedAll(open) {
+			return true, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		if err := sleepCtx(ctx, min(left, leasePoll)); err != nil {
+			return false, err
 		}
 	}
 }
@@ -273,20 +415,6 @@ func (r *failoverRun) dropConn(addr string) {
 	if c, ok := r.conns[addr]; ok {
 		_ = c.Close()
 		delete(r.conns, addr)
-	}
-}
-
-// proveRest tries the agent and lease proofs, and takes a hook that exited
-// 0, in that order, for a target the sql proof did not fence.
-func (r *failoverRun) proveRest(ctx context.Context, t *fenceTarget) {
-	if t.proof != "" {
-		return
-	}
-	if r.proveAgent(ctx, t) || r.proveLease(t) {
-		return
-	}
-	if t.hookOK {
-		t.proof, t.detail = fsm.ProofHook, "fence hook exited 0"
 	}
 }
 

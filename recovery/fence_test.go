@@ -46,12 +46,26 @@ type fakeFenceAgent struct {
 	tail     agent.Tail
 	fences   int
 	clears   int
+	// hang makes Fence block until its context ends (a vanished host);
+	// ended is that context's error.
+	hang  bool
+	ended error
 }
 
-func (a *fakeFenceAgent) Fence(context.Context, agent.FenceRequest) (agent.FenceStatus, error) {
+func (a *fakeFenceAgent) Fence(ctx context.Context, _ agent.FenceRequest) (agent.FenceStatus, error) {
+	a.mu.Lock()
+	a.fences++
+	hang := a.hang
+	a.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		a.mu.Lock()
+		a.ended = ctx.Err()
+		a.mu.Unlock()
+		return agent.FenceStatus{}, ctx.Err()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.fences++
 	return a.status, a.err
 }
 
@@ -474,5 +488,36 @@ func TestSwitchover_OldAsReplicaClearsItsAgentFence(t *testing.T) {
 	}
 	if n := e.f.node(mOld); n.master != rA {
 		t.Fatalf("old master replicates from %q", n.master)
+	}
+}
+
+// TestFence_LeaseLapseDoesNotWaitForAHangingAgent: the old master's host
+// vanished, so its agent never answers; the lease witness is asked while
+// the agent call is still pending, and its lapse proves the fence at once:
+// the pending call is cancelled, not waited out to its timeout.
+func TestFence_LeaseLapseDoesNotWaitForAHangingAgent(t *testing.T) {
+	e := newExecEnv(t)
+	e.f.set(mOld, func(n *fakeNode) { n.up = false })
+	ag := &fakeFenceAgent{hang: true}
+	lease := &fakeLease{lapsed: map[string]bool{}}
+	ex := e.fenceExec(FenceRequired, lease, map[string]*fakeFenceAgent{mOld: ag})
+	id := e.open(t, "")
+	wait := runAsync(context.Background(), ex, e.cc, id)
+	pollUntil(t, "the agent asked", func() bool {
+		ag.mu.Lock()
+		defer ag.mu.Unlock()
+		return ag.fences > 0
+	})
+	lease.set(mOld, true)
+	if res, err := wait(); err != nil || res != fsm.ResultSuccess {
+		t.Fatalf("Execute = %q, %v", res, err)
+	}
+	if fi := e.record(t, id).Fence; fi.State != fsm.FenceProven || fi.Proof != fsm.ProofLeaseExpired {
+		t.Fatalf("fence = %+v", fi)
+	}
+	ag.mu.Lock()
+	defer ag.mu.Unlock()
+	if !errors.Is(ag.ended, context.Canceled) {
+		t.Errorf("the hanging agent call ended with %v, want cancelled once the lease proved the fence", ag.ended)
 	}
 }

@@ -3,6 +3,7 @@ package recovery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -103,6 +104,7 @@ func (r *failoverRun) stopIO(ctx context.Context) stepResult {
 // says which ("" when the statement returned).
 func stopOneIO(ctx context.Context, c Instance) (string, error) {
 	note := startApplierFirst(ctx, c)
+	note += killWaitingIO(ctx, c)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopped := make(chan error, 1)
@@ -130,6 +132,89 @@ func stopOneIO(ctx context.Context, c Instance) (string, error) {
 		}
 		t.Reset(stopIOPoll)
 	}
+}
+
+// ioKiller is what stop_io needs to end an IO thread blocked on a silent
+// master at once; *topology.Conn has it.
+type ioKiller interface {
+	ProcessList(ctx context.Context) ([]topology.Process, error)
+	KillThread(ctx context.Context, id uint64) error
+}
+
+// killWaitingIO kills c's IO thread, before the STOP, when it is waiting
+// for the master's events. Measured on MariaDB 10.11 with the master's
+// host cut off (slave_net_timeout=60): STOP SLAVE IO_THREAD alone sits in
+// "Killing slave" for 2 s with Slave_IO_Running still Yes, which stop_io
+// cannot count as held. KILL CONNECTION of the thread does not end its
+// read either (it shows as "Killed", still "Waiting for master to send
+// event"), but a STOP issued once the kill shows returned in 10-200 ms in
+// 8 of 9 runs measured (2 s in the other). Stop_io still counts a replica as
+// stopped only when its STOP returns or is proven held, as before: the
+// kill changes how soon, not what is proven. The note says what was done
+// ("" when nothing).
+func killWaitingIO(ctx context.Context, c Instance) string {
+	k, ok := c.(ioKiller)
+	if !ok {
+		return ""
+	}
+	procs, err := k.ProcessList(ctx)
+	if err != nil {
+		return ""
+	}
+	id, ok := waitingIOThread(procs)
+	if !ok {
+		return ""
+	}
+	if err := k.KillThread(ctx, id); err != nil {
+		return fmt.Sprintf(" (kill of its IO thread %d failed: %v)", id, err)
+	}
+	// A STOP issued before the kill shows in the processlist waited the
+	// full 2 s in every run measured.
+	shown := waitKillShown(ctx, k, id)
+	return fmt.Sprintf(" (its IO thread %d, waiting for the master's events, killed first; kill shown %t)", id, shown)
+}
+
+// ioKillWait bounds waitKillShown, and ioKillPoll paces it.
+const (
+	ioKillWait = time.Second
+	ioKillPoll = 10 * time.Millisecond
+)
+
+// waitKillShown polls the processlist until thread id is no longer shown
+// as an IO thread (its command "Killed", or gone), for at most ioKillWait.
+func waitKillShown(ctx context.Context, k ioKiller, id uint64) bool {
+	deadline := time.Now().Add(ioKillWait)
+	for {
+		procs, err := k.ProcessList(ctx)
+		if err == nil && !slices.ContainsFunc(procs, func(p topology.Process) bool {
+			return p.ID == id && strings.EqualFold(p.Command, "Slave_IO")
+		}) {
+			return true
+		}
+		if time.Now().After(deadline) || sleepCtx(ctx, ioKillPoll) != nil {
+			return false
+		}
+	}
+}
+
+// waitingIOThread picks the replica's IO thread when there is exactly one
+// (a second one is another replication source, which stop_io must not
+// touch) and it waits for the master's events.
+func waitingIOThread(procs []topology.Process) (uint64, bool) {
+	var found []topology.Process
+	for _, p := range procs {
+		if strings.EqualFold(p.Command, "Slave_IO") {
+			found = append(found, p)
+		}
+	}
+	if len(found) != 1 {
+		return 0, false
+	}
+	st := strings.ToLower(found[0].State)
+	if !strings.Contains(st, "waiting for master to send event") && !strings.Contains(st, "waiting for source to send event") {
+		return 0, false
+	}
+	return found[0].ID, true
 }
 
 // startApplierFirst starts c's SQL thread when it is stopped while its IO

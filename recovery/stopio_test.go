@@ -40,3 +40,30 @@ func TestIOStopHeld(t *testing.T) {
 		})
 	}
 }
+
+func TestWaitingIOThread(t *testing.T) {
+	io := func(id uint64, state string) topology.Process {
+		return topology.Process{ID: id, User: "system user", Command: "Slave_IO", State: state}
+	}
+	sqlT := topology.Process{ID: 7, User: "system user", Command: "Slave_SQL", State: "Slave has read all relay log; waiting for more updates"}
+	for _, tc := range []struct {
+		name  string
+		procs []topology.Process
+		id    uint64
+		ok    bool
+	}{
+		{"waiting for events", []topology.Process{sqlT, io(6, "Waiting for master to send event")}, 6, true},
+		{"no IO thread", []topology.Process{sqlT}, 0, false},
+		{"reconnecting: the STOP handles it", []topology.Process{io(6, "Reconnecting after a failed master event read")}, 0, false},
+		{"queueing an event", []topology.Process{io(6, "Queueing master event to the relay log")}, 0, false},
+		{"two sources: not ours to kill", []topology.Process{io(6, "Waiting for master to send event"), io(9, "Waiting for master to send event")}, 0, false},
+		{"a client thread", []topology.Process{{ID: 3, User: "app", Command: "Query", State: "Waiting for master to send event"}}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, ok := waitingIOThread(tc.procs)
+			if id != tc.id || ok != tc.ok {
+				t.Fatalf("waitingIOThread = %d, %v; want %d, %v", id, ok, tc.id, tc.ok)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,10 +96,53 @@ func benchOneIsolation(t *testing.T, phases *benchPhases) (writable, fenced time
 	wcancel()
 	writable = newFirst.Answered.Sub(cut)
 	phases.add(t, rec, cut, newFirst.Answered)
+	if rec.Opened.Sub(cut) > isoBenchSlowDecision {
+		logAssessmentChanges(t, e.g, cut)
+	}
 	if err == nil {
 		fenced, wasFenced = ro.Answered.Sub(cut), true
 	}
 	t.Logf("run: cut -> new master %s writable %s, old master fenced %s", rec.NewMaster,
 		writable.Round(time.Millisecond), fmtTook(fenced, wasFenced))
 	return writable, fenced, wasFenced
+}
+
+// isoBenchSlowDecision is the cut -> decision time above which a run logs
+// every controller's assessment changes, to show what held the decision.
+const isoBenchSlowDecision = 4 * time.Second
+
+// logAssessmentChanges logs each controller's "assessment changed" and
+// decision lines since since.
+func logAssessmentChanges(t *testing.T, g *harness.Group, since time.Time) {
+	t.Helper()
+	for _, c := range g.Nodes {
+		b, err := os.ReadFile(c.LogPath)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if !strings.Contains(line, "assessment changed") && !strings.Contains(line, "decision") &&
+				!strings.Contains(line, "recheck") {
+				continue
+			}
+			if at, ok := logTime(line); ok && at.Before(since) {
+				continue
+			}
+			t.Logf("%s: %s", c.ID, line)
+		}
+	}
+}
+
+// logTime reads the time=... field of a slog text line.
+func logTime(line string) (time.Time, bool) {
+	i := strings.Index(line, "time=")
+	if i < 0 {
+		return time.Time{}, false
+	}
+	f := strings.Fields(line[i+len("time="):])
+	if len(f) == 0 {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, f[0])
+	return at, err == nil
 }

@@ -217,6 +217,12 @@ func (b *benchPhases) add(t *testing.T, rec foRecord, cut, writable time.Time) {
 		}
 	}
 	t.Logf("record %d phases: %s", rec.ID, strings.Join(parts, ", "))
+	for _, s := range rec.Steps {
+		if s.End.Sub(s.Start) >= 100*time.Millisecond {
+			t.Logf("  step %s (+%s after the cut, %s): %s: %s", s.Name, s.Start.Sub(cut).Round(time.Millisecond),
+				s.End.Sub(s.Start).Round(time.Millisecond), s.Outcome, s.Detail)
+		}
+	}
 }
 
 func (b *benchPhases) print(what string) {

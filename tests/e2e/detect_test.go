@@ -18,9 +18,10 @@ import (
 	"github.com/quorumha/quorumha/tests/harness"
 )
 
-// detectYAML speeds probing up (detection of a refused master ~1.5 s, of a
-// silent one ~4.5 s with the 1 s probe timeout) without making a single slow
-// answer count: three consecutive failures are still needed.
+// detectYAML names the probe interval (the default, 500ms): detection of a
+// refused master takes ~1.5 s, of a silent one ~1.8 s with the default
+// 500ms probe timeout, and a single slow answer never counts: three
+// consecutive failures are still needed.
 const detectYAML = "detector:\n  probe_interval: 500ms\n"
 
 // TestDetect_RealFaults runs the detection scenarios (issue 4) against a real

@@ -39,7 +39,7 @@ func TestPlanReload(t *testing.T) {
 			c.Detector.FailureThreshold = 5
 			c.Detector.FreshnessWindow = 9 * time.Second
 		}, apply: []string{"detector.failure_threshold 3->5", "detector.freshness_window 5s->9s",
-			"detector.probe_interval 500ms->200ms", "detector.probe_timeout 1s->3s"}},
+			"detector.probe_interval 500ms->200ms", "detector.probe_timeout 500ms->3s"}},
 		{name: "hooks", edit: func(c *config.Config) {
 			c.Clusters[0].Hooks.Report = "/bin/report2"
 			c.Clusters[0].Hooks.Shutdown = "/bin/stonith"

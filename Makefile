@@ -101,7 +101,7 @@ SEMISYNC_TIMEOUT ?=
 SEED ?= $(shell date +%s)
 .PHONY: chaos
 chaos: deps build ## Random fault rounds with independent checkers (SEED=n ROUNDS=n; report in chaos-report/)
-	@echo "chaos seed $(SEED), $(ROUNDS) rounds (replay: make chaos SEED=$(SEED) ROUNDS=$(ROUNDS))"
+	@echo "chaos seed $(SEED), $(ROUNDS) rounds (replay: make chaos SEED=$(SEED) ROUNDS=$(ROUNDS)$(if $(FAULTS), FAULTS=$(FAULTS))$(if $(SEMISYNC_TIMEOUT), SEMISYNC_TIMEOUT=$(SEMISYNC_TIMEOUT)))"
 	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_CHAOS_SEED=$(SEED) QUORUMHA_CHAOS_ROUNDS=$(ROUNDS) \
 		QUORUMHA_CHAOS_FAULTS=$(FAULTS) QUORUMHA_CHAOS_SEMISYNC_TIMEOUT=$(SEMISYNC_TIMEOUT) QUORUMHA_CHAOS_REPORT=$(CURDIR)/chaos-report \
 		$(GO) test -count=1 -run '^TestChaos$$' -v -timeout $$(( 10 + $(ROUNDS) * 5 ))m ./tests/e2e/

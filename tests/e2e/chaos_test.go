@@ -83,6 +83,9 @@ func TestChaos(t *testing.T) {
 	if s := os.Getenv("QUORUMHA_CHAOS_FAULTS"); s != "" {
 		replay = fmt.Sprintf("make chaos SEED=%d FAULTS=%s", seed, s)
 	}
+	if s := os.Getenv("QUORUMHA_CHAOS_SEMISYNC_TIMEOUT"); s != "" {
+		replay += " SEMISYNC_TIMEOUT=" + s
+	}
 	t.Logf("chaos seed %d, %d rounds (replay: %s): %v", seed, rounds, replay, schedule)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(rounds)*4*time.Minute)

@@ -85,6 +85,9 @@ type Report struct {
 	Samples        int                `json:"samples"`
 	Violations     []string           `json:"violations,omitempty"`
 	Took           time.Duration      `json:"took_ns"`
+	// Replay is the command that replays the run ("" means make chaos
+	// SEED=n ROUNDS=n).
+	Replay string `json:"replay,omitempty"`
 }
 
 // MaxGap is the longest stretch in [from, to] without an acknowledged
@@ -149,8 +152,12 @@ func (r *Report) Write(dir string) error {
 // Markdown is the summary.
 func (r *Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# quorumha chaos run\n\nseed %d, %d rounds, %s. Replay: `make chaos SEED=%d ROUNDS=%d`\n\n",
-		r.Seed, len(r.Rounds), r.Took.Round(time.Second), r.Seed, len(r.Rounds))
+	replay := r.Replay
+	if replay == "" {
+		replay = fmt.Sprintf("make chaos SEED=%d ROUNDS=%d", r.Seed, len(r.Rounds))
+	}
+	fmt.Fprintf(&b, "# quorumha chaos run\n\nseed %d, %d rounds, %s. Replay: `%s`\n\n",
+		r.Seed, len(r.Rounds), r.Took.Round(time.Second), replay)
 	fmt.Fprintf(&b, "| acknowledged group-side writes | acknowledged in-zone writes | lost | double-writable findings | read_only samples | violations |\n|---|---|---|---|---|---|\n| %d | %d | %d | %d | %d | %d |\n\n",
 		r.Acked, r.ZoneAcked, r.Lost, r.DoubleWritable, r.Samples, len(r.Violations))
 	b.WriteString("## Rounds\n\n\"Until / after promoted\" split a round's longest write gap at the end of its promotion: detection, decision, fence and promotion, then the writer finding the new master and that master's first commits (a semi-sync wait shows here).\n\n")

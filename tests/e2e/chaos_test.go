@@ -123,7 +123,7 @@ func TestChaos(t *testing.T) {
 		}
 		t.Logf("rpl_semi_sync_master_timeout %s on every server", d)
 	}
-	c.rep.Seed = seed
+	c.rep.Seed, c.rep.Replay = seed, replay
 	defer func() {
 		c.finish(ctx, time.Since(begin))
 		if err := c.rep.Write(dir); err != nil {

@@ -733,9 +733,13 @@ func (c *chaosRun) settle(ctx context.Context, rr *roundResult) error {
 				return err
 			}
 		}
-		refenced, err := c.unfence(sctx, i)
+		refenced, fenceNote, err := c.unfence(sctx, i)
 		if err != nil {
 			return err
+		}
+		if fenceNote != "" {
+			rr.Notes = append(rr.Notes, fenceNote)
+			c.t.Logf("round %d: %s", rr.N, fenceNote)
 		}
 		if refenced > 0 {
 			note := fmt.Sprintf("%s's agent fenced it again %d time(s) after its fence was cleared (lease re-armed by renewals after the heal, then lapsed)",
@@ -1162,10 +1166,10 @@ func (c *chaosRun) recordedMaster(ctx context.Context) (string, error) {
 // before the heal) arms it again, and the lapse that follows fences it
 // again, killing the sessions of a rebuild. It returns how often the agent
 // fenced again after a clear.
-func (c *chaosRun) unfence(ctx context.Context, i int) (int, error) {
+func (c *chaosRun) unfence(ctx context.Context, i int) (int, string, error) {
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cleared, refenced := false, 0
+	cleared, refenced, note := false, 0, ""
 	var quiet time.Time
 	err := harness.Poll(wctx, 200*time.Millisecond, func() error {
 		st, err := agentFence(wctx, c.e.agents[i])
@@ -1176,6 +1180,13 @@ func (c *chaosRun) unfence(ctx context.Context, i int) (int, error) {
 		case st["fenced"] == true:
 			if cleared {
 				refenced++
+			}
+			if errs, _ := st["errors"].([]any); len(errs) > 0 && note == "" {
+				// Evidence for the report: a fence that did not
+				// fully apply (e.g. read_only held up behind commits
+				// waiting for a semi-sync ACK).
+				note = fmt.Sprintf("%s's agent fence (since %v, %v) stands with errors %v; actions %v",
+					c.e.sb.Instance(i).Addr(), st["since"], st["reason"], errs, st["actions"])
 			}
 			// As quorumha rejoin does: the server stays read-only when
 			// its fence goes (a fence whose SET read_only failed leaves
@@ -1200,7 +1211,7 @@ func (c *chaosRun) unfence(ctx context.Context, i int) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return refenced, fmt.Errorf("agent of %s never settled unfenced: %w", c.e.sb.Instance(i).Addr(), err)
+		return refenced, note, fmt.Errorf("agent of %s never settled unfenced: %w", c.e.sb.Instance(i).Addr(), err)
 	}
-	return refenced, nil
+	return refenced, note, nil
 }

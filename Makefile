@@ -95,11 +95,15 @@ compose-down: ## Stop and remove the compose demo (containers, networks, volumes
 # Randomized fault schedules against the isolated-master environment
 # (tests/e2e/chaos_test.go, issue 15). SEED replays a run; the report goes
 # to chaos-report/. `make test` runs a short fixed schedule of the same test.
+# FAULTS=kill9_master+replica_down,... replays given rounds instead of drawn ones;
+# SEMISYNC_TIMEOUT=10s sets rpl_semi_sync_master_timeout on every server (sandbox: 2s).
 ROUNDS ?= 10
+FAULTS ?=
+SEMISYNC_TIMEOUT ?=
 SEED ?= $(shell date +%s)
 .PHONY: chaos
 chaos: deps build ## Random fault rounds with independent checkers (SEED=n ROUNDS=n; report in chaos-report/)
-	@echo "chaos seed $(SEED), $(ROUNDS) rounds (replay: make chaos SEED=$(SEED) ROUNDS=$(ROUNDS))"
+	@echo "chaos seed $(SEED), $(ROUNDS) rounds (replay: make chaos SEED=$(SEED) ROUNDS=$(ROUNDS)$(if $(FAULTS), FAULTS=$(FAULTS))$(if $(SEMISYNC_TIMEOUT), SEMISYNC_TIMEOUT=$(SEMISYNC_TIMEOUT)))"
 	QUORUMHA_BIN=$(CURDIR)/$(BIN) QUORUMHA_CHAOS_SEED=$(SEED) QUORUMHA_CHAOS_ROUNDS=$(ROUNDS) \
-		QUORUMHA_CHAOS_REPORT=$(CURDIR)/chaos-report \
+		QUORUMHA_CHAOS_FAULTS=$(FAULTS) QUORUMHA_CHAOS_SEMISYNC_TIMEOUT=$(SEMISYNC_TIMEOUT) QUORUMHA_CHAOS_REPORT=$(CURDIR)/chaos-report \
 		$(GO) test -count=1 -run '^TestChaos$$' -v -timeout $$(( 10 + $(ROUNDS) * 5 ))m ./tests/e2e/

@@ -50,9 +50,13 @@ func myCnf(inst Instance, master bool, opts Options) string {
 		w("rpl_semi_sync_slave_enabled=ON")
 		if master {
 			w("rpl_semi_sync_master_enabled=ON")
-			w("rpl_semi_sync_master_timeout=2000")
-			w("rpl_semi_sync_master_wait_point=AFTER_SYNC")
 		}
+		// On every server, not only the master: a failover turns the
+		// master side on in a promoted replica, which must then wait
+		// for ACKs as the master it replaces did (otherwise it runs
+		// MariaDB's defaults, a 10 s timeout and AFTER_COMMIT).
+		w("rpl_semi_sync_master_timeout=2000")
+		w("rpl_semi_sync_master_wait_point=AFTER_SYNC")
 	}
 	// Small and quick: many sandboxes share a small machine.
 	w("innodb_buffer_pool_size=32M")

@@ -71,9 +71,11 @@ type Options struct {
 	Replicas int
 	// GTID selects MASTER_USE_GTID=slave_pos; false uses binlog file and position.
 	GTID bool
-	// SemiSync enables rpl_semi_sync_master_enabled on the master (timeout
-	// 2000 ms, wait point AFTER_SYNC) and rpl_semi_sync_slave_enabled on every
-	// server, so a former master can rejoin as a semi-sync replica.
+	// SemiSync enables rpl_semi_sync_master_enabled on the master and
+	// rpl_semi_sync_slave_enabled on every server, so a former master can
+	// rejoin as a semi-sync replica; every server gets the master side's
+	// timeout (2000 ms) and wait point (AFTER_SYNC), so a promoted replica
+	// waits for ACKs as the old master did.
 	SemiSync bool
 	// BaseDir is the parent directory of the data directories; "" makes one
 	// with os.MkdirTemp. Stop removes what Start created.

@@ -78,3 +78,38 @@ func TestReportFiles(t *testing.T) {
 		t.Errorf("summary:\n%s", md)
 	}
 }
+
+func TestParseRounds(t *testing.T) {
+	got, err := ParseRounds("kill9_master+replica_down, kill9_leader_mid_failover")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Round{{KillMaster, ReplicaDown}, {KillLeaderMidFO}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"kill9_mastr", "replica_down+kill9_master", "kill9_master+replica_down+replica_io_stop", ""} {
+		if _, err := ParseRounds(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestGapSplit(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ws := []Write{{t0.Add(time.Second), true}, {t0.Add(2 * time.Second), false}, {t0.Add(12 * time.Second), true}}
+	d, from, to := MaxGapAt(ws, t0, t0.Add(13*time.Second))
+	if d != 11*time.Second || !from.Equal(t0.Add(time.Second)) || !to.Equal(t0.Add(12*time.Second)) {
+		t.Fatalf("gap %s from %s to %s", d, from, to)
+	}
+	rr := RoundResult{GapFrom: from, GapTo: to, PromotedAt: t0.Add(2 * time.Second)}
+	rr.Split()
+	if rr.UntilPromoted != time.Second || rr.AfterPromoted != 10*time.Second {
+		t.Fatalf("split %s / %s, want 1s / 10s", rr.UntilPromoted, rr.AfterPromoted)
+	}
+	rr.PromotedAt = t0.Add(20 * time.Second) // outside the gap: no split
+	rr.Split()
+	if rr.UntilPromoted != 0 || rr.AfterPromoted != 0 {
+		t.Fatalf("split %s / %s outside the gap", rr.UntilPromoted, rr.AfterPromoted)
+	}
+}

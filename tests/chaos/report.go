@@ -44,39 +44,92 @@ type RoundResult struct {
 	// Unavailable is the group-side writer's longest stretch without an
 	// acknowledged write between the fault and the end of the round.
 	Unavailable time.Duration `json:"unavailable_ns"`
-	Rebuilt     []string      `json:"rebuilt,omitempty"`
-	Violations  []string      `json:"violations,omitempty"`
+	// GapFrom and GapTo bound that stretch: the last ack before it (or
+	// the fault) and the first after it (or the end of the round).
+	GapFrom time.Time `json:"gap_from"`
+	GapTo   time.Time `json:"gap_to"`
+	// PromotedAt is when the round's promotion ended (the promote step of
+	// its successful failover record), zero without one. When it falls in
+	// the gap, the gap splits into UntilPromoted (detection, decision,
+	// fence, promotion) and AfterPromoted (the writer finding the new
+	// master, and any wait of the new master's commits, e.g. for a
+	// semi-sync ACK).
+	PromotedAt    time.Time     `json:"promoted_at,omitempty"`
+	UntilPromoted time.Duration `json:"until_promoted_ns,omitempty"`
+	AfterPromoted time.Duration `json:"after_promoted_ns,omitempty"`
+	// SemiSync is the round's master's semi-sync state after the round
+	// and whether its commits fell back to async during it (waited
+	// rpl_semi_sync_master_timeout for an ACK no replica sent).
+	SemiSync         string `json:"semi_sync,omitempty"`
+	SemiSyncFellBack bool   `json:"semi_sync_fell_back,omitempty"`
+	// MidFailover says, for a kill of the leader in the middle of a
+	// failover, whether the record was open at the kill and in which
+	// step, and who finished it.
+	MidFailover string   `json:"mid_failover,omitempty"`
+	Rebuilt     []string `json:"rebuilt,omitempty"`
+	Violations  []string `json:"violations,omitempty"`
 	// Notes are what the runner saw that breaks no claim.
 	Notes []string `json:"notes,omitempty"`
 }
 
 // Report is the whole run.
 type Report struct {
-	Seed           uint64             `json:"seed"`
-	Rounds         []RoundResult      `json:"rounds"`
-	Events         []Event            `json:"events"`
-	Writers        map[string][]Write `json:"writers"`
-	Acked          int                `json:"acked_group_writes"`
-	Lost           int                `json:"lost"`
-	DoubleWritable int                `json:"double_writable_samples"`
-	Samples        int                `json:"samples"`
-	Violations     []string           `json:"violations,omitempty"`
-	Took           time.Duration      `json:"took_ns"`
+	Seed      uint64             `json:"seed"`
+	Rounds    []RoundResult      `json:"rounds"`
+	Events    []Event            `json:"events"`
+	Writers   map[string][]Write `json:"writers"`
+	Acked     int                `json:"acked_group_writes"`
+	ZoneAcked int                `json:"acked_in_zone_writes"`
+	// ZoneLostAfterFault are in-zone writes acknowledged by the old
+	// master after a round's fault and missing on the final master
+	// (reported, not counted in Lost: see the runner's zoneAfter).
+	ZoneLostAfterFault int           `json:"in_zone_lost_after_fault"`
+	Lost               int           `json:"lost"`
+	DoubleWritable     int           `json:"double_writable_samples"`
+	Samples            int           `json:"samples"`
+	Violations         []string      `json:"violations,omitempty"`
+	Took               time.Duration `json:"took_ns"`
+	// Replay is the command that replays the run ("" means make chaos
+	// SEED=n ROUNDS=n).
+	Replay string `json:"replay,omitempty"`
 }
 
 // MaxGap is the longest stretch in [from, to] without an acknowledged
 // write: from the start of the window to the first ack, between acks, and
 // from the last ack to the end.
 func MaxGap(ws []Write, from, to time.Time) time.Duration {
-	last, worst := from, time.Duration(0)
+	d, _, _ := MaxGapAt(ws, from, to)
+	return d
+}
+
+// MaxGapAt is MaxGap with the stretch's bounds.
+func MaxGapAt(ws []Write, from, to time.Time) (d time.Duration, gapFrom, gapTo time.Time) {
+	last := from
+	gapFrom, gapTo = from, from
 	for _, w := range ws {
 		if !w.OK || w.At.Before(from) || w.At.After(to) {
 			continue
 		}
-		worst = max(worst, w.At.Sub(last))
+		if g := w.At.Sub(last); g > d {
+			d, gapFrom, gapTo = g, last, w.At
+		}
 		last = w.At
 	}
-	return max(worst, to.Sub(last))
+	if g := to.Sub(last); g > d {
+		d, gapFrom, gapTo = g, last, to
+	}
+	return d, gapFrom, gapTo
+}
+
+// Split divides the round's gap at the promotion, when the promotion
+// ended inside it.
+func (rr *RoundResult) Split() {
+	rr.UntilPromoted, rr.AfterPromoted = 0, 0
+	if rr.PromotedAt.IsZero() || rr.PromotedAt.Before(rr.GapFrom) || rr.PromotedAt.After(rr.GapTo) {
+		return
+	}
+	rr.UntilPromoted = rr.PromotedAt.Sub(rr.GapFrom)
+	rr.AfterPromoted = rr.GapTo.Sub(rr.PromotedAt)
 }
 
 // Write writes summary.md, report.json and timeline.svg into dir.
@@ -103,17 +156,31 @@ func (r *Report) Write(dir string) error {
 // Markdown is the summary.
 func (r *Report) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# quorumha chaos run\n\nseed %d, %d rounds, %s. Replay: `make chaos SEED=%d ROUNDS=%d`\n\n",
-		r.Seed, len(r.Rounds), r.Took.Round(time.Second), r.Seed, len(r.Rounds))
-	fmt.Fprintf(&b, "| acknowledged group-side writes | lost | double-writable findings | read_only samples | violations |\n|---|---|---|---|---|\n| %d | %d | %d | %d | %d |\n\n",
-		r.Acked, r.Lost, r.DoubleWritable, r.Samples, len(r.Violations))
-	b.WriteString("## Rounds\n\n| # | faults | expected promotions | records | promotions | old → new master | unavailable | rebuilt | violations |\n|---|---|---|---|---|---|---|---|---|\n")
-	for _, rr := range r.Rounds {
-		fmt.Fprintf(&b, "| %d | %s | %s | %v | %d | %s → %s | %s | %s | %d |\n", rr.N, rr.Faults, rr.Expect, rr.Records,
-			rr.Promotions, rr.OldMaster, rr.NewMaster, rr.Unavailable.Round(time.Millisecond), strings.Join(rr.Rebuilt, " "), len(rr.Violations))
+	replay := r.Replay
+	if replay == "" {
+		replay = fmt.Sprintf("make chaos SEED=%d ROUNDS=%d", r.Seed, len(r.Rounds))
 	}
-	b.WriteString("\n## Faults by kind\n\n| kind | rounds | unavailability median | max |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "# quorumha chaos run\n\nseed %d, %d rounds, %s. Replay: `%s`\n\n",
+		r.Seed, len(r.Rounds), r.Took.Round(time.Second), replay)
+	fmt.Fprintf(&b, "| acknowledged group-side writes | acknowledged in-zone writes | lost | in-zone acknowledged after a fault, lost | double-writable findings | read_only samples | violations |\n|---|---|---|---|---|---|---|\n| %d | %d | %d | %d | %d | %d | %d |\n\n",
+		r.Acked, r.ZoneAcked, r.Lost, r.ZoneLostAfterFault, r.DoubleWritable, r.Samples, len(r.Violations))
+	b.WriteString("## Rounds\n\n\"Until / after promoted\" split a round's longest write gap at the end of its promotion: detection, decision, fence and promotion, then the writer finding the new master and that master's first commits (a semi-sync wait shows here).\n\n")
+	b.WriteString("| # | faults | expected promotions | records | promotions | old → new master | unavailable | until / after promoted | semi-sync fell back | rebuilt | violations |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, rr := range r.Rounds {
+		split := "–"
+		if rr.UntilPromoted > 0 || rr.AfterPromoted > 0 {
+			split = rr.UntilPromoted.Round(time.Millisecond).String() + " / " + rr.AfterPromoted.Round(time.Millisecond).String()
+		}
+		fell := ""
+		if rr.SemiSyncFellBack {
+			fell = "yes"
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %v | %d | %s → %s | %s | %s | %s | %s | %d |\n", rr.N, rr.Faults, rr.Expect, rr.Records,
+			rr.Promotions, rr.OldMaster, rr.NewMaster, rr.Unavailable.Round(time.Millisecond), split, fell, strings.Join(rr.Rebuilt, " "), len(rr.Violations))
+	}
+	b.WriteString("\n## Faults by kind\n\nThe faults of a two-fault round share its figure.\n\n| kind | rounds | unavailability median | max | rounds whose new master's semi-sync fell back |\n|---|---|---|---|---|\n")
 	byKind := map[Kind][]time.Duration{}
+	fell := map[Kind]int{}
 	var kinds []Kind
 	for _, rr := range r.Rounds {
 		for _, k := range rr.Faults {
@@ -121,16 +188,25 @@ func (r *Report) Markdown() string {
 				kinds = append(kinds, k)
 			}
 			byKind[k] = append(byKind[k], rr.Unavailable)
+			if rr.SemiSyncFellBack {
+				fell[k]++
+			}
 		}
 	}
 	slices.Sort(kinds)
 	for _, k := range kinds {
 		d := byKind[k]
 		slices.Sort(d)
-		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", k, len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond))
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %d |\n", k, len(d), d[len(d)/2].Round(time.Millisecond), d[len(d)-1].Round(time.Millisecond), fell[k])
 	}
 	var notes []string
 	for _, rr := range r.Rounds {
+		if rr.MidFailover != "" {
+			notes = append(notes, fmt.Sprintf("round %d (leader killed mid-failover): %s", rr.N, rr.MidFailover))
+		}
+		if rr.SemiSyncFellBack {
+			notes = append(notes, fmt.Sprintf("round %d: %s", rr.N, rr.SemiSync))
+		}
 		for _, n := range rr.Notes {
 			notes = append(notes, fmt.Sprintf("round %d: %s", rr.N, n))
 		}

@@ -7,6 +7,7 @@ package chaos
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 )
 
@@ -128,6 +129,33 @@ func Schedule(seed uint64, n int) []Round {
 		out = append(out, Round{all[rng.IntN(len(all))]})
 	}
 	return out
+}
+
+// ParseRounds reads a schedule given by hand (QUORUMHA_CHAOS_FAULTS, to
+// replay one kind of round without searching for a seed that draws it):
+// rounds separated by commas, the faults of a two-fault round joined by
+// "+", e.g. "kill9_master+replica_down,kill9_leader_mid_failover".
+func ParseRounds(spec string) ([]Round, error) {
+	all := append(append([]Kind{}, MasterFaults...), OtherFaults...)
+	var out []Round
+	for _, rs := range strings.Split(spec, ",") {
+		var r Round
+		for _, ks := range strings.Split(strings.TrimSpace(rs), "+") {
+			k := Kind(strings.TrimSpace(ks))
+			if !slices.Contains(all, k) {
+				return nil, fmt.Errorf("QUORUMHA_CHAOS_FAULTS %q: unknown fault %q (known: %v)", spec, k, all)
+			}
+			r = append(r, k)
+		}
+		if len(r) == 2 && (!r[0].OnMaster() || r[1].OnMaster()) {
+			return nil, fmt.Errorf("QUORUMHA_CHAOS_FAULTS %q: round %q: a two-fault round is a master fault then another", spec, rs)
+		}
+		if len(r) > 2 {
+			return nil, fmt.Errorf("QUORUMHA_CHAOS_FAULTS %q: round %q: at most two faults", spec, rs)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // ParseSeed reads a seed as given to `make chaos SEED=n`.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -69,7 +70,23 @@ func TestChaos(t *testing.T) {
 		dir = filepath.Join("..", "..", "chaos-report")
 	}
 	schedule := chaos.Schedule(seed, rounds)
-	t.Logf("chaos seed %d, %d rounds (replay: make chaos SEED=%d ROUNDS=%d): %v", seed, rounds, seed, rounds, schedule)
+	if s := os.Getenv("QUORUMHA_CHAOS_FAULTS"); s != "" {
+		// A round given by hand (make chaos FAULTS=...): the seed still
+		// draws the runner's own choices (which replica, which follower).
+		v, err := chaos.ParseRounds(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		schedule, rounds = v, len(v)
+	}
+	replay := fmt.Sprintf("make chaos SEED=%d ROUNDS=%d", seed, rounds)
+	if s := os.Getenv("QUORUMHA_CHAOS_FAULTS"); s != "" {
+		replay = fmt.Sprintf("make chaos SEED=%d FAULTS=%s", seed, s)
+	}
+	if s := os.Getenv("QUORUMHA_CHAOS_SEMISYNC_TIMEOUT"); s != "" {
+		replay += " SEMISYNC_TIMEOUT=" + s
+	}
+	t.Logf("chaos seed %d, %d rounds (replay: %s): %v", seed, rounds, replay, schedule)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+time.Duration(rounds)*4*time.Minute)
 	defer cancel()
@@ -81,7 +98,32 @@ func TestChaos(t *testing.T) {
 		appendCnf(t, e.sb.Instance(i), "read_only=ON")
 	}
 	c := &chaosRun{t: t, e: e, seed: seed, rng: rand.New(rand.NewPCG(seed, 1))}
-	c.rep.Seed = seed
+	// Semi-sync timeout: every server runs the sandbox's
+	// rpl_semi_sync_master_timeout (2 s, the same on every server, so a
+	// promoted replica waits as the old master did) unless
+	// QUORUMHA_CHAOS_SEMISYNC_TIMEOUT (make chaos SEMISYNC_TIMEOUT=10s) sets
+	// another. Its cost: a master left without a semi-sync replica (a new
+	// master whose only other replica is down) holds its first commits that
+	// long before it goes on asynchronously; the report attributes that wait
+	// (AfterPromoted, SemiSyncFellBack). docs/agent.md asks for a timeout well
+	// above the lease TTL (2 s here); with 10 s, seed 942's isolate_master_zone
+	// round finds the agent's self-fence held up behind commits waiting for a
+	// semi-sync ACK (reported, not fixed here: the agent is not the runner's).
+	if s := os.Getenv("QUORUMHA_CHAOS_SEMISYNC_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			t.Fatalf("QUORUMHA_CHAOS_SEMISYNC_TIMEOUT %q: want a duration such as 10s", s)
+		}
+		for i := range e.sb.Instances() {
+			ms := d.Milliseconds()
+			appendCnf(t, e.sb.Instance(i), fmt.Sprintf("rpl_semi_sync_master_timeout=%d", ms))
+			if err := c.exec(ctx, i, fmt.Sprintf("SET GLOBAL rpl_semi_sync_master_timeout=%d", ms)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("rpl_semi_sync_master_timeout %s on every server", d)
+	}
+	c.rep.Seed, c.rep.Replay = seed, replay
 	defer func() {
 		c.finish(ctx, time.Since(begin))
 		if err := c.rep.Write(dir); err != nil {
@@ -91,8 +133,8 @@ func TestChaos(t *testing.T) {
 			t.Logf("chaos report: %s (summary.md, report.json, timeline.svg)", abs)
 		}
 		if len(c.rep.Violations) > 0 {
-			t.Errorf("chaos seed %d: %d violations (replay: make chaos SEED=%d ROUNDS=%d):\n  %s",
-				seed, len(c.rep.Violations), seed, rounds, strings.Join(c.rep.Violations, "\n  "))
+			t.Errorf("chaos seed %d: %d violations (replay: %s):\n  %s",
+				seed, len(c.rep.Violations), replay, strings.Join(c.rep.Violations, "\n  "))
 		}
 	}()
 	if err := e.waitLeaseHeld(ctx); err != nil {
@@ -106,8 +148,15 @@ func TestChaos(t *testing.T) {
 		for _, v := range rr.Violations {
 			c.rep.Violations = append(c.rep.Violations, fmt.Sprintf("seed %d round %d (%s): %s", seed, rr.N, r, v))
 		}
-		t.Logf("round %d %s: %s -> %s, records %v, promotions %d (want %s), unavailable %s, rebuilt %v, %d violations",
-			rr.N, r, rr.OldMaster, rr.NewMaster, rr.Records, rr.Promotions, rr.Expect, rr.Unavailable.Round(time.Millisecond), rr.Rebuilt, len(rr.Violations))
+		t.Logf("round %d %s: %s -> %s, records %v, promotions %d (want %s), unavailable %s (until/after promoted %s/%s), rebuilt %v, %d violations",
+			rr.N, r, rr.OldMaster, rr.NewMaster, rr.Records, rr.Promotions, rr.Expect, rr.Unavailable.Round(time.Millisecond),
+			rr.UntilPromoted.Round(time.Millisecond), rr.AfterPromoted.Round(time.Millisecond), rr.Rebuilt, len(rr.Violations))
+		if rr.SemiSync != "" {
+			t.Logf("round %d: %s", rr.N, rr.SemiSync)
+		}
+		if rr.MidFailover != "" {
+			t.Logf("round %d: leader killed mid-failover: %s", rr.N, rr.MidFailover)
+		}
 		if rr.aborted {
 			t.Errorf("seed %d round %d: the cluster did not settle; the run stops here", seed, rr.N)
 			return
@@ -126,6 +175,14 @@ type chaosRun struct {
 	master   int // sandbox index of the current master
 	// zoneAcked are the in-zone writers' acks from before each round's
 	// fault: acknowledged before anything failed, they must survive.
+	// zoneAfter are their acks after the fault: a write a cut-off master
+	// acknowledged had a semi-sync ACK (a replica has it, and the failover
+	// takes the most advanced one) unless semi-sync fell back to async
+	// before the agent's self-fence took hold. The sandbox's timeout (2 s)
+	// is the lease TTL, not well above it as docs/agent.md asks, so such
+	// losses are counted and noted (ZoneLostAfterFault), not violations;
+	// the lead decides once the agent's fence beats the fallback.
+	zoneAfter []int64
 	zoneAcked []int64
 	zoneW     []chaos.Write
 	rep       chaos.Report
@@ -145,6 +202,16 @@ type applied struct {
 	decisionFirst  bool
 	heal           func(ctx context.Context) error
 	afterFaultHook func(ctx context.Context, after uint64) error
+	// midFO is filled by the hook of a mid-failover leader kill.
+	midFO *midFailoverKill
+}
+
+// midFailoverKill is what the runner saw when it killed the leader in the
+// middle of a failover.
+type midFailoverKill struct {
+	killed   string    // controller id
+	at       time.Time // just before the kill
+	observed foRecord  // the open record as the killed leader served it last
 }
 
 func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundResult {
@@ -161,6 +228,12 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 	zw := harness.StartWriteLoad(t, func() string { return zdsn }, 20*time.Millisecond)
 	waitAcks(ctx, t, "writer in the master's zone", zw, 3)
 
+	semiBefore := c.semiSyncFallbacks(ctx)
+	if os.Getenv("QUORUMHA_CHAOS_TRACE") != "" {
+		stop := c.trace(ctx, n)
+		defer stop()
+	}
+
 	// Apply: the other fault first, so the master fault meets it.
 	rr.FaultAt = time.Now()
 	c.event(rr.FaultAt, "fault", fmt.Sprintf("round %d: %s", n, faults))
@@ -171,12 +244,6 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 			t.Fatalf("seed %d round %d: apply %s: %v", c.seed, n, k, err)
 		}
 		on = append(on, a)
-	}
-	zoneAtFault := zw.Snapshot()
-	for _, a := range zoneAtFault.Acks {
-		if a.At.Before(rr.FaultAt) {
-			c.zoneAcked = append(c.zoneAcked, a.ID)
-		}
 	}
 	decisionFirst := false
 	for _, a := range on {
@@ -240,13 +307,21 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 	zst := zw.Stop()
 	for _, a := range zst.Acks {
 		c.zoneW = append(c.zoneW, chaos.Write{At: a.At, OK: true})
+		if a.At.Before(rr.FaultAt) {
+			c.zoneAcked = append(c.zoneAcked, a.ID)
+		} else {
+			c.zoneAfter = append(c.zoneAfter, a.ID)
+		}
 	}
 	for _, at := range zst.FailedAt {
 		c.zoneW = append(c.zoneW, chaos.Write{At: at, OK: false})
 	}
 	rr.End = time.Now()
 	gst := c.group.Snapshot()
-	rr.Unavailable = chaos.MaxGap(groupWrites(gst), rr.FaultAt, rr.End)
+	rr.Unavailable, rr.GapFrom, rr.GapTo = chaos.MaxGapAt(groupWrites(gst), rr.FaultAt, rr.End)
+	if !rr.aborted {
+		rr.SemiSync, rr.SemiSyncFellBack = c.semiSyncRound(ctx, semiBefore)
+	}
 
 	// Checkers.
 	recs, err := c.agreedHistory(ctx)
@@ -262,6 +337,9 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 		c.recordEvents(r)
 		if r.Result == "success" {
 			promos++
+			if s, ok := r.step("promote"); ok && !s.End.IsZero() {
+				rr.PromotedAt = s.End
+			}
 		}
 		violate1 := checkRecordProof(r)
 		for _, v := range violate1 {
@@ -269,6 +347,38 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 		}
 	}
 	rr.Promotions = promos
+	rr.Split()
+	for _, a := range on {
+		if a.midFO == nil {
+			continue
+		}
+		var rec *foRecord
+		for _, r := range failoversAfter(recs, after) {
+			if r.ID == a.midFO.observed.ID {
+				rec = &r
+			}
+		}
+		var landed bool
+		rr.MidFailover, landed = a.midFO.describe(rec)
+		if !landed {
+			// Not a finding about quorumha: the runner was too slow to
+			// catch the record open; the summary says so.
+			rr.Notes = append(rr.Notes, "the mid-failover leader kill did not land mid-failover: "+rr.MidFailover)
+		}
+	}
+	for _, r := range failoversAfter(recs, after) {
+		// Exactly one promotion also means one target: a resumed
+		// promote re-runs, on the journalled choice only.
+		targets := map[string]bool{}
+		for _, s := range r.Steps {
+			if s.Name == "promote" && s.Outcome == "ok" {
+				targets[strings.Fields(s.Detail + " ?")[0]] = true
+			}
+		}
+		if len(targets) > 1 {
+			violate("record %d promoted more than one server: %v", r.ID, targets)
+		}
+	}
 	switch faults.Expect() {
 	case chaos.ExpectOne:
 		if len(rr.Records) != 1 || promos != 1 {
@@ -287,6 +397,17 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 	for _, v := range harness.CheckNeverTwoWritable(samples, harness.DefaultMaxGap) {
 		violate("%s", v)
 	}
+	// The same count without the API: the servers other than the old
+	// master that any zone's sampler saw writable this round.
+	promotedSeen := map[string]bool{}
+	for _, x := range samples {
+		if x.State == harness.Writable && x.Server != rr.OldMaster && !x.Sent.Before(rr.FaultAt) {
+			promotedSeen[x.Server] = true
+		}
+	}
+	if maxPromos := map[chaos.Expect]int{chaos.ExpectNone: 0, chaos.ExpectAtMostOne: 1, chaos.ExpectOne: 1}[faults.Expect()]; len(promotedSeen) > maxPromos {
+		violate("servers other than the old master sampled writable: %v (at most %d expected)", slices.Sorted(maps.Keys(promotedSeen)), maxPromos)
+	}
 	if rr.NewMaster != rr.OldMaster && rr.NewMaster != "" {
 		first, ok := harness.FirstObserved(samples, rr.NewMaster, harness.Writable, rr.FaultAt)
 		if !ok {
@@ -304,6 +425,20 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 		}
 		if len(lost) > 0 {
 			c.t.Logf("round %d: lost writes; where they are: %s", n, c.whereAre(ctx, lost))
+		}
+		var after []int64
+		for _, a := range zst.Acks {
+			if !a.At.Before(rr.FaultAt) {
+				after = append(after, a.ID)
+			}
+		}
+		if have, err := c.e.loadIDs(ctx, c.master); err == nil {
+			if missing := harness.MissingIDs(after, have); len(missing) > 0 {
+				note := fmt.Sprintf("%d in-zone write(s) that %s acknowledged after the fault are missing on the master %s (acknowledged after semi-sync fell back to async, before the agent's fence): %v",
+					len(missing), rr.OldMaster, rr.NewMaster, missing[:min(5, len(missing))])
+				rr.Notes = append(rr.Notes, note)
+				c.t.Logf("round %d: %s; where they are: %s", n, note, c.whereAre(ctx, harness.CheckNothingLost(after, have)))
+			}
 		}
 	}
 	for _, r := range failoversAfter(recs, after) {
@@ -398,42 +533,75 @@ func (c *chaosRun) apply(ctx context.Context, k chaos.Kind, m int) (applied, err
 		c.event(time.Now(), "fault", "killed controller "+leader.ID)
 		return applied{hold: 5 * time.Second, heal: func(context.Context) error { return e.g.Start(leader) }}, nil
 	case chaos.KillLeaderMidFO:
-		var killed *harness.Controller
+		// QUORUMHA_TEST_STEP_DELAY is not used: the production path has
+		// no test hooks. The runner watches the leader's own history at a
+		// short period and kills the controller running the record as
+		// soon as it is open; the fence step (a lease lapse, two TTLs
+		// and more) keeps it open long enough. The round's report says
+		// whether the record was still open at the kill, and in which
+		// step.
+		mk := &midFailoverKill{}
 		hook := func(ctx context.Context, after uint64) error {
-			// Kill the leader as soon as a failover record is open: it
-			// dies in the middle of the failover.
+			leader, err := c.leader(ctx)
+			if err != nil {
+				return err
+			}
 			wctx, cancel := context.WithTimeout(ctx, chaosDecisionWait)
 			defer cancel()
-			err := harness.Poll(wctx, 50*time.Millisecond, func() error {
-				for _, ctl := range e.g.Running() {
-					recs, err := foHistory(wctx, ctl)
-					if err == nil && len(failoversAfter(recs, after)) > 0 {
+			var open foRecord
+			err = harness.Poll(wctx, 10*time.Millisecond, func() error {
+				ctls := append([]*harness.Controller{leader}, e.g.Running()...)
+				for _, ctl := range ctls {
+					rctx, rcancel := context.WithTimeout(wctx, time.Second)
+					recs, err := foHistory(rctx, ctl)
+					rcancel()
+					if err != nil {
+						continue
+					}
+					for _, r := range failoversAfter(recs, after) {
+						// Open, or already closed (the runner was too
+						// slow: the leader is killed anyway and the
+						// report says the kill did not land).
+						open = r
 						return nil
+					}
+					if ctl == leader {
+						// The leader's answer is the freshest; the
+						// others only help when it stopped answering.
+						return errors.New("no failover record yet")
 					}
 				}
 				return errors.New("no failover record yet")
 			})
 			if err != nil {
-				return fmt.Errorf("no failover record opened after the master was killed: %w", err)
+				return fmt.Errorf("no failover record seen open after the master was killed: %w", err)
 			}
-			leader, err := c.leader(ctx)
-			if err != nil {
-				return err
+			// The controller running the record: the leader of its last
+			// step, or the one that opened it.
+			runner := open.OpenedBy
+			if len(open.Steps) > 0 && open.Steps[len(open.Steps)-1].Leader != "" {
+				runner = open.Steps[len(open.Steps)-1].Leader
 			}
-			killed = leader
-			e.g.Kill(leader)
-			c.event(time.Now(), "fault", "killed leader controller "+leader.ID+" mid-failover")
+			victim := e.g.Node(runner)
+			if victim == nil || !victim.Running() {
+				victim = leader
+			}
+			mk.killed, mk.at, mk.observed = victim.ID, time.Now(), open
+			e.g.Kill(victim)
+			c.event(mk.at, "fault", "killed leader controller "+victim.ID+" mid-failover (record "+strconv.FormatUint(open.ID, 10)+" open)")
 			return nil
 		}
 		heal := func(ctx context.Context) error {
-			if killed != nil && !killed.Running() {
-				if err := e.g.Start(killed); err != nil {
-					return err
+			if mk.killed != "" {
+				if killed := e.g.Node(mk.killed); killed != nil && !killed.Running() {
+					if err := e.g.Start(killed); err != nil {
+						return err
+					}
 				}
 			}
 			return restart(m)(ctx)
 		}
-		return applied{decisionFirst: true, heal: heal, afterFaultHook: hook}, e.sb.Kill(m)
+		return applied{decisionFirst: true, heal: heal, afterFaultHook: hook, midFO: mk}, e.sb.Kill(m)
 	case chaos.ReplicaDown:
 		r := c.replica(m)
 		return applied{hold: 10 * time.Second, heal: restart(r)}, e.sb.Kill(r)
@@ -587,9 +755,13 @@ func (c *chaosRun) settle(ctx context.Context, rr *roundResult) error {
 				return err
 			}
 		}
-		refenced, err := c.unfence(sctx, i)
+		refenced, fenceNote, err := c.unfence(sctx, i)
 		if err != nil {
 			return err
+		}
+		if fenceNote != "" {
+			rr.Notes = append(rr.Notes, fenceNote)
+			c.t.Logf("round %d: %s", rr.N, fenceNote)
 		}
 		if refenced > 0 {
 			note := fmt.Sprintf("%s's agent fenced it again %d time(s) after its fence was cleared (lease re-armed by renewals after the heal, then lapsed)",
@@ -882,6 +1054,7 @@ func (c *chaosRun) finish(ctx context.Context, took time.Duration) {
 	}
 	gst := c.group.Stop()
 	c.rep.Acked = len(gst.Acked)
+	c.rep.ZoneAcked = len(c.zoneAcked) + len(c.zoneAfter)
 	c.rep.Writers = map[string][]chaos.Write{"group-side writer": groupWrites(gst), "in-zone writer": c.zoneW}
 	// The master the API records now (a round that stopped early did not
 	// settle on it).
@@ -893,6 +1066,7 @@ func (c *chaosRun) finish(ctx context.Context, took time.Duration) {
 	} else {
 		missing := harness.MissingIDs(append(gst.Acked, c.zoneAcked...), have)
 		c.rep.Lost = len(missing)
+		c.rep.ZoneLostAfterFault = len(harness.MissingIDs(c.zoneAfter, have))
 		if len(missing) > 0 {
 			c.rep.Violations = append(c.rep.Violations, fmt.Sprintf("seed %d end: %d acknowledged writes missing on the final master %s: %v",
 				c.seed, len(missing), c.e.sb.Instance(c.master).Addr(), missing[:min(10, len(missing))]))
@@ -1015,10 +1189,10 @@ func (c *chaosRun) recordedMaster(ctx context.Context) (string, error) {
 // before the heal) arms it again, and the lapse that follows fences it
 // again, killing the sessions of a rebuild. It returns how often the agent
 // fenced again after a clear.
-func (c *chaosRun) unfence(ctx context.Context, i int) (int, error) {
+func (c *chaosRun) unfence(ctx context.Context, i int) (int, string, error) {
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cleared, refenced := false, 0
+	cleared, refenced, note := false, 0, ""
 	var quiet time.Time
 	err := harness.Poll(wctx, 200*time.Millisecond, func() error {
 		st, err := agentFence(wctx, c.e.agents[i])
@@ -1029,6 +1203,20 @@ func (c *chaosRun) unfence(ctx context.Context, i int) (int, error) {
 		case st["fenced"] == true:
 			if cleared {
 				refenced++
+			}
+			if errs, _ := st["errors"].([]any); len(errs) > 0 && note == "" && !strings.Contains(fmt.Sprint(errs), "server unreachable") {
+				// (A killed server's fence stands on its being down.)
+				// Evidence for the report: a fence that did not
+				// fully apply (e.g. read_only held up behind commits
+				// waiting for a semi-sync ACK).
+				note = fmt.Sprintf("%s's agent fence (since %v, %v) stands with errors %v; actions %v",
+					c.e.sb.Instance(i).Addr(), st["since"], st["reason"], errs, st["actions"])
+			}
+			// As quorumha rejoin does: the server stays read-only when
+			// its fence goes (a fence whose SET read_only failed leaves
+			// it writable, and the runner must not be what makes it so).
+			if err := c.exec(wctx, i, "SET GLOBAL read_only=ON"); err != nil {
+				return err
 			}
 			if err := c.clearFence(wctx, i); err != nil {
 				return err
@@ -1047,7 +1235,7 @@ func (c *chaosRun) unfence(ctx context.Context, i int) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return refenced, fmt.Errorf("agent of %s never settled unfenced: %w", c.e.sb.Instance(i).Addr(), err)
+		return refenced, note, fmt.Errorf("agent of %s never settled unfenced: %w", c.e.sb.Instance(i).Addr(), err)
 	}
-	return refenced, nil
+	return refenced, note, nil
 }

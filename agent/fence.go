@@ -375,16 +375,18 @@ func (f *sqlFencer) apply(ctx context.Context) (actions, errs []string) {
 			actions = append(actions, "global read lock lost: "+err.Error())
 		}
 	}
-	if err := c.SetReadOnly(ctx, true); err != nil {
-		errs = append(errs, err.Error())
-	} else {
-		actions = append(actions, strings.Join(c.Version().ReadOnlySQL(true), ", "))
-	}
 	var spare []uint64
 	if f.lock != nil {
 		spare = append(spare, f.lock.ID())
 	}
-	killed, err := c.KillClientSessions(ctx, spare...)
+	// read_only and the kills run together: a commit waiting for a
+	// semi-sync ACK holds read_only back until it is killed (see
+	// topology's FenceWrites), and the lease's drift leaves no time for
+	// the semi-sync timeout.
+	killed, err := c.FenceWrites(ctx, spare...)
+	if err == nil {
+		actions = append(actions, strings.Join(c.Version().ReadOnlySQL(true), ", "))
+	}
 	if len(killed) > 0 || err == nil {
 		actions = append(actions, fmt.Sprintf("killed %d client sessions", len(killed)))
 	}

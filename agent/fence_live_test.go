@@ -39,10 +39,15 @@ type liveFence struct {
 
 func newLiveFence(t *testing.T, replicas int) *liveFence {
 	t.Helper()
+	return newLiveFenceWith(t, sandbox.Options{Replicas: replicas, GTID: true})
+}
+
+func newLiveFenceWith(t *testing.T, opts sandbox.Options) *liveFence {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("real MariaDB: not with -short")
 	}
-	sb := sandbox.New(t, sandbox.Options{Replicas: replicas, GTID: true})
+	sb := sandbox.New(t, opts)
 	admin, err := sb.AdminDB(0)
 	if err != nil {
 		t.Fatal(err)

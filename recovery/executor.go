@@ -20,6 +20,9 @@ type Instance interface {
 	SetReadOnly(ctx context.Context, on bool) error
 	SetSemiSyncMaster(ctx context.Context, on bool) error
 	KillClientSessions(ctx context.Context, spareIDs ...uint64) ([]topology.Process, error)
+	// FenceWrites sets read_only while killing client sessions, so a commit
+	// waiting for a semi-sync acknowledgement cannot hold the fence back.
+	FenceWrites(ctx context.Context, spareIDs ...uint64) ([]topology.Process, error)
 	StopReplica(ctx context.Context, threads topology.ReplicaThreads) error
 	StartReplica(ctx context.Context, threads topology.ReplicaThreads) error
 	ChangeMaster(ctx context.Context, opts topology.ChangeMasterOptions) error

@@ -193,6 +193,13 @@ func (c *fakeConn) KillClientSessions(context.Context, ...uint64) ([]topology.Pr
 	return nil, c.do("kill", func(n *fakeNode) error { n.killed++; return nil })
 }
 
+func (c *fakeConn) FenceWrites(ctx context.Context, spare ...uint64) ([]topology.Process, error) {
+	if err := c.SetReadOnly(ctx, true); err != nil {
+		return nil, err
+	}
+	return c.KillClientSessions(ctx, spare...)
+}
+
 func (c *fakeConn) StopReplica(_ context.Context, t topology.ReplicaThreads) error {
 	return c.do("stop "+t.String(), func(n *fakeNode) error {
 		n.io = false

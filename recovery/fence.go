@@ -395,15 +395,12 @@ func (r *failoverRun) proveSQL(ctx context.Context, t *fenceTarget) (reachable b
 		t.fail("sql: unreachable", err.Error())
 		return false
 	}
-	if err := c.SetReadOnly(actx, true); err != nil {
-		r.dropConn(t.addr)
-		t.fail("sql: read_only not set", err.Error())
-		return true
-	}
-	killed, err := c.KillClientSessions(actx)
+	// Together, not one after the other: a commit waiting for a semi-sync
+	// ACK holds read_only back until its session is killed.
+	killed, err := c.FenceWrites(actx)
 	if err != nil {
 		r.dropConn(t.addr)
-		t.fail("sql: sessions not killed", err.Error())
+		t.fail("sql: read_only not set or sessions not killed", err.Error())
 		return true
 	}
 	t.proof, t.detail = fsm.ProofSQL, fmt.Sprintf("read_only=ON, killed %d client sessions", len(killed))

@@ -45,11 +45,11 @@ func (d *Runner) fenceIfWritable(ctx context.Context, cc ClusterConfig, addr str
 	if err := d.group.VerifyLeader(ctx); err != nil {
 		return
 	}
-	if err := in.SetReadOnly(ctx, true); err != nil {
+	killed, err := in.FenceWrites(ctx)
+	if err != nil {
 		d.log.Error("old master is back and writable; fencing it failed", "cluster", cc.Name, "instance", addr, "record", recID, "err", err)
 		return
 	}
-	killed, err := in.KillClientSessions(ctx)
 	d.log.Warn("old master came back writable: set read_only and killed its client connections (rejoin it explicitly)",
-		"cluster", cc.Name, "instance", addr, "record", recID, "killed", len(killed), "err", err)
+		"cluster", cc.Name, "instance", addr, "record", recID, "killed", len(killed))
 }

@@ -133,6 +133,11 @@ type Detector struct {
 	mu       sync.Mutex
 	clusters map[string]*clusterState
 	running  bool
+	// runCtx, loops and stopped let UpsertCluster start (and RemoveCluster
+	// stop) a cluster's probe loop while Run runs; guarded by mu.
+	runCtx  context.Context
+	loops   sync.WaitGroup
+	stopped bool
 }
 
 type clusterState struct {
@@ -148,6 +153,8 @@ type clusterState struct {
 	wake     chan struct{}
 	last     Assessment
 	assessed bool
+	// stop ends the cluster's probe loop (RemoveCluster); nil before Run.
+	stop context.CancelFunc
 }
 
 // New validates cfg and builds a Detector; Run starts it.
@@ -222,17 +229,22 @@ func (d *Detector) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: Run called twice", ErrBadConfig)
 	}
 	d.running = true
-	names := d.names()
+	d.runCtx = ctx
+	for _, name := range d.names() {
+		d.startLoop(name)
+	}
 	d.mu.Unlock()
 
 	var wg sync.WaitGroup
-	for _, name := range names {
-		wg.Go(func() { d.loop(ctx, name) })
-	}
 	if cn, ok := d.gossip.(changeNotifier); ok {
 		wg.Go(func() { d.watchGossip(ctx, cn.Changed()) })
 	}
 	wg.Wait()
+	<-ctx.Done()
+	d.mu.Lock()
+	d.stopped = true // no loop starts after this: loops.Wait below is final
+	d.mu.Unlock()
+	d.loops.Wait()
 	return nil
 }
 
@@ -246,10 +258,7 @@ func (d *Detector) names() []string {
 	return names
 }
 
-func (d *Detector) loop(ctx context.Context, name string) {
-	d.mu.Lock()
-	wake := d.clusters[name].wake
-	d.mu.Unlock()
+func (d *Detector) loop(ctx context.Context, name string, wake chan struct{}) {
 	for {
 		start := d.cfg.Clock.Now()
 		d.tick(ctx, name)
@@ -288,7 +297,11 @@ func (d *Detector) watchGossip(ctx context.Context, changed <-chan struct{}) {
 // updates and publishes this controller's verdict, and reassesses.
 func (d *Detector) tick(ctx context.Context, name string) {
 	d.mu.Lock()
-	cs := d.clusters[name]
+	cs, ok := d.clusters[name]
+	if !ok {
+		d.mu.Unlock()
+		return // removed meanwhile
+	}
 	spec := cs.spec
 	spec.Replicas = slices.Clone(spec.Replicas)
 	prevObs := maps.Clone(cs.replicas)
@@ -356,9 +369,9 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	}
 
 	d.mu.Lock()
-	if cs.spec.Master != spec.Master {
+	if d.clusters[name] != cs || cs.spec.Master != spec.Master {
 		d.mu.Unlock()
-		return // SetMaster ran meanwhile: these results are about the old topology
+		return // SetMaster or RemoveCluster ran meanwhile: these results are about the old topology
 	}
 	cs.own = NextVerdict(cs.own, res, d.cfg.FailureThreshold)
 	cs.own.Lease = grant
@@ -423,7 +436,11 @@ func (d *Detector) reassess(name string) {
 		}
 	}
 	d.mu.Lock()
-	cs := d.clusters[name]
+	cs, ok := d.clusters[name]
+	if !ok {
+		d.mu.Unlock()
+		return // removed meanwhile
+	}
 	master := cs.spec.Master
 	votes := []Verdict{cs.own}
 	for _, v := range gv[master] {

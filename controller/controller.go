@@ -35,6 +35,11 @@ type Controller struct {
 	state  *fsm.FSM
 	node   *consensus.Node
 	detect *detection
+	// topo is the resolved topology (replicated definitions plus this
+	// controller's local secrets and settings).
+	topo *topoSource
+	// discovered holds the leader's latest discovery report per cluster.
+	discovered discoveredReports
 	// lease renews the recorded masters' quorum leases; witness tells the
 	// fence step when one has provably lapsed.
 	lease   *lease.Keeper
@@ -71,11 +76,6 @@ func readStepDelay(logger *slog.Logger) time.Duration {
 	logger.Warn(stepDelayEnv+" is set: failover steps are delayed (test only)", "delay", d)
 	return d
 }
-
-// followMastersEvery is how often the detector looks for a master recorded
-// by a failover or switchover: a switchover blocks writes for well under a
-// second, so clients must be pointed at the new master at once.
-const followMastersEvery = 100 * time.Millisecond
 
 // New returns the controller of cfg (validated with ValidateForRun),
 // logging to logger; Run starts it.
@@ -120,7 +120,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		_ = c.node.Shutdown(context.Background())
 		return err
 	}
-	c.detect, err = createDetection(ctx, cfg, c.state, c.node, c.lease.Grant, reg, logger)
+	c.topo = newTopoSource(cfg, c.state, logger)
+	c.discovered.metric = newDiscoveredMetric(reg)
+	c.detect, err = createDetection(ctx, cfg, c.topo, c.state, c.node, c.lease.Grant, reg, logger)
 	if err != nil {
 		_ = c.node.Shutdown(context.Background())
 		return err
@@ -132,7 +134,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det, c.lease), Replicas: newReplicaView(cfg, c.detect.det), Recovery: manualFailover{c}, Switchover: manualFailover{c}, Rejoin: manualFailover{c},
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(c.topo.current, c.detect.det, c.lease, &c.discovered), Replicas: newReplicaView(cfg, c.topo.current, c.detect.det), Recovery: manualFailover{c}, Switchover: manualFailover{c}, Rejoin: manualFailover{c},
 		Client: forwardClient(tlsConf.apiClient)}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
@@ -183,7 +185,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		c.detect.det.FollowRecordedMasters(runCtx, c.state, followMastersEvery, logger.With("pkg", "detector"))
+		c.followTopology(runCtx, logger.With("pkg", "detector"))
 	}()
 	logger.Info("controller started", "raft_addr", cfg.Node.RaftAddr, "http_addr", cfg.Node.HTTPAddr,
 		"gossip_addr", cfg.Node.GossipAddr, "zone", cfg.Node.Zone, "clusters", len(cfg.Clusters), "tls", tlsSummary(tlsConf))

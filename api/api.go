@@ -286,6 +286,11 @@ func (s *Server) routes() http.Handler {
 	write("POST /v1/clusters/{name}/failover", s.failover)
 	write("POST /v1/clusters/{name}/switchover", s.switchover)
 	write("POST /v1/clusters/{name}/rejoin", s.rejoin)
+	read("GET /v1/topology", s.topology)
+	write("POST /v1/clusters/{name}/definition", s.clusterDefine)
+	write("DELETE /v1/clusters/{name}/definition", s.clusterRemove)
+	write("POST /v1/clusters/{name}/instances", s.instanceSet)
+	write("DELETE /v1/clusters/{name}/instances/{address}", s.instanceRemove)
 
 	// The web view: static assets, open to all (the data comes from the
 	// /v1 reads above, with whatever auth they ask for).

@@ -40,6 +40,10 @@ type TopologyResponse struct {
 	Index    uint64           `json:"index"`
 	Clusters []fsm.ClusterDef `json:"clusters"`
 	Removed  []string         `json:"removed,omitempty"`
+	// Node is the controller that answered, and LocalDiff how its config
+	// file differs from the replicated state (which wins).
+	Node      string   `json:"node,omitempty"`
+	LocalDiff []string `json:"local_diff,omitempty"`
 }
 
 // topologyReader is the part of the FSM the topology reads need; *fsm.FSM
@@ -58,7 +62,11 @@ func (s *Server) topology(http.ResponseWriter, *http.Request) (any, error) {
 	if defs == nil {
 		defs = []fsm.ClusterDef{}
 	}
-	return TopologyResponse{Index: index, Clusters: defs, Removed: removed}, nil
+	resp := TopologyResponse{Index: index, Clusters: defs, Removed: removed, Node: s.cfg.NodeID}
+	if s.topoDiff != nil {
+		resp.LocalDiff = s.topoDiff()
+	}
+	return resp, nil
 }
 
 func actor(by string) string {

@@ -135,7 +135,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	close(c.ready)
 
 	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(c.topo.current, c.detect.det, c.lease, &c.discovered), Replicas: newReplicaView(cfg, c.topo.current, c.detect.det), Recovery: manualFailover{c}, Switchover: manualFailover{c}, Rejoin: manualFailover{c},
-		Client: forwardClient(tlsConf.apiClient)}
+		Client: forwardClient(tlsConf.apiClient), TopologyDiff: c.topologyDiff}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
 	}

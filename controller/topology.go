@@ -244,3 +244,10 @@ func clusterSpec(rc resolvedCluster, master string) detector.ClusterSpec {
 	return detector.ClusterSpec{Name: rc.Name, Master: master, Replicas: replicas, Instances: addrs, TLS: rc.TLS,
 		User: rc.User, Password: rc.Password.Reveal(), Agents: agentURLs(rc.Cluster)}
 }
+
+// topologyDiff is how this controller's file differs from the replicated
+// topology, for GET /v1/topology and `quorumha status`.
+func (c *Controller) topologyDiff() []string {
+	defs, removed := c.state.Topology()
+	return DiffTopology(c.cfg.Clusters, defs, removed)
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -253,7 +254,6 @@ func instanceFlagText(in fsm.InstanceDef) string {
 	return dash(strings.Join(f, ","))
 }
 
-
 func newInstanceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "instance",
@@ -350,3 +350,24 @@ func newInstanceRemoveCmd() *cobra.Command {
 
 // usageError exits with status 2 (a usage error), like the other commands'.
 func usageError(err error) error { return exitError{code: 2, err: err} }
+
+// renderTopologyDiff prints how the asked controller's config file differs
+// from the replicated topology (the state wins). A controller too old to
+// answer /v1/topology prints nothing.
+func renderTopologyDiff(ctx context.Context, w io.Writer, c *apiClient) {
+	var r api.TopologyResponse
+	if err := c.do(ctx, http.MethodGet, "/v1/topology", nil, &r); err != nil {
+		return
+	}
+	printTopologyDiff(w, r.Node, r.LocalDiff)
+}
+
+func printTopologyDiff(w io.Writer, node string, diff []string) {
+	if len(diff) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nTOPOLOGY: %s's config file differs from the replicated state (the state wins):\n", node)
+	for _, d := range diff {
+		fmt.Fprintln(w, "  "+d)
+	}
+}

@@ -45,9 +45,11 @@ type topoCluster struct {
 }
 
 func getTopoCluster(ctx context.Context, c *harness.Controller) (topoCluster, error) {
-	var tc topoCluster
-	_, err := harness.Do(ctx, http.MethodGet, c.URL("/v1/clusters/"+detCluster), nil, &tc)
-	return tc, err
+	var resp struct {
+		Cluster topoCluster `json:"cluster"`
+	}
+	_, err := harness.Do(ctx, http.MethodGet, c.URL("/v1/clusters/"+detCluster), nil, &resp)
+	return resp.Cluster, err
 }
 
 // topoDefinition is one instance of GET /v1/topology.
@@ -81,11 +83,13 @@ func waitEveryController(ctx context.Context, t *testing.T, g *harness.Group, wh
 }
 
 // startLoneReplica starts one MariaDB server with its own server_id and
-// makes it a GTID replica of master.
+// makes it a GTID replica of master. It starts read-only, as a replica must
+// (a lone sandbox server is a writable master otherwise, and the failover
+// rightly refuses to promote next to a writable server).
 func startLoneReplica(ctx context.Context, t *testing.T, master sandbox.Instance, serverID int) *sandbox.Sandbox {
 	t.Helper()
 	sb := sandbox.New(t, sandbox.Options{Replicas: -1, GTID: true, SemiSync: true,
-		ExtraConfig: []string{fmt.Sprintf("server_id=%d", serverID)}})
+		ExtraConfig: []string{fmt.Sprintf("server_id=%d", serverID), "read_only=ON"}})
 	if err := sb.ReplicateFrom(ctx, 0, master); err != nil {
 		t.Fatal(err)
 	}

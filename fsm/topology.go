@@ -176,7 +176,7 @@ var replicationModes = []string{"", "gtid", "file"}
 func ValidAddress(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("address %q: %w", addr, err)
+		return fmt.Errorf("address %q: want host:port", addr)
 	}
 	if host == "" {
 		return fmt.Errorf("address %q: empty host", addr)

@@ -187,6 +187,18 @@ func TestTopology_RuntimeInstancesDiscoveryAndFailover(t *testing.T) {
 		t.Fatalf("removing the master was accepted (exit %d): %s", code, out)
 	}
 
+	// The controllers' files no longer list every instance: check-config
+	// --for-run and status say so, and that the state wins.
+	c1 := e.g.Nodes[0]
+	out, code := cli(ctx, t, "check-config", "--for-run", "--config", c1.ConfigPath, "--addr", "http://"+c1.HTTPAddr)
+	if code != 0 || !strings.Contains(out, "state wins") || !strings.Contains(out, addr4) {
+		t.Fatalf("check-config --for-run (exit %d) does not report %s in the state only:\n%s", code, addr4, out)
+	}
+	out, code = cli(ctx, t, "status", "--addr", "http://"+c1.HTTPAddr)
+	if code != 0 || !strings.Contains(out, "the state wins") || !strings.Contains(out, addr4) {
+		t.Fatalf("status (exit %d) does not report %s in the state only:\n%s", code, addr4, out)
+	}
+
 	// 3. auto_add: a fifth server is discovered and added as no_master.
 	if out, code := cli(ctx, t, "cluster", "set", detCluster, "--auto-add=true", "--addr", api); code != 0 {
 		t.Fatalf("cluster set: exit %d: %s", code, out)

@@ -38,7 +38,12 @@ func (v *configView) ClusterInfo(name string) (api.ClusterTopology, bool) {
 	}
 	info := api.ClusterTopology{ConfiguredInstances: out, Origin: c.Origin}
 	if v.discovered != nil {
-		info.Discovered = v.discovered.get(name)
+		// The last round's report, less what has been added since.
+		for _, d := range v.discovered.get(name) {
+			if !c.configured(d.Address) {
+				info.Discovered = append(info.Discovered, d)
+			}
+		}
 	}
 	if v.det != nil {
 		if a, ok := v.det.Assessment(name); ok {

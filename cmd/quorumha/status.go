@@ -58,6 +58,7 @@ Views of other controllers may lag the leader; "contact" says how much.`,
 				return err
 			}
 			renderTopologyDiff(cmd.Context(), cmd.OutOrStdout(), c)
+			renderDiscovered(cmd.Context(), cmd.OutOrStdout(), c, g)
 			return nil
 		},
 	}

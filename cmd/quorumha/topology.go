@@ -371,3 +371,38 @@ func printTopologyDiff(w io.Writer, node string, diff []string) {
 		fmt.Fprintln(w, "  "+d)
 	}
 }
+
+// renderDiscovered prints the replicas of each cluster's master that are
+// not instances of the cluster, as the leader (which runs discovery)
+// reports them. Nothing when the leader cannot be asked or found none.
+func renderDiscovered(ctx context.Context, w io.Writer, c *apiClient, g glance) {
+	leader := c
+	for _, cv := range g.Group {
+		if !cv.Leader || cv.ID == g.Asked.ID {
+			continue
+		}
+		if cv.HTTPAddr == "" {
+			return
+		}
+		base := cv.HTTPAddr
+		if !strings.Contains(base, "://") {
+			base = schemeOf(c.base) + base
+		}
+		if schemeOf(c.base) == "https://" && !strings.HasPrefix(base, "https://") {
+			return
+		}
+		leader = &apiClient{base: base, token: c.token, http: c.http}
+	}
+	ctx, cancel := context.WithTimeout(ctx, peerStatusTimeout)
+	defer cancel()
+	for _, cl := range g.Clusters {
+		var r api.ClusterResponse
+		if err := leader.do(ctx, http.MethodGet, "/v1/clusters/"+url.PathEscape(cl.Name), nil, &r); err != nil || r.Cluster.Topology == nil {
+			continue
+		}
+		for _, d := range r.Cluster.Topology.Discovered {
+			fmt.Fprintf(w, "DISCOVERED %s: %s replicates from the master but is not an instance (%s, server_id %d): %s\n",
+				cl.Name, d.Address, d.Source, d.ServerID, d.Action)
+		}
+	}
+}

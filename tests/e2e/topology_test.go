@@ -149,6 +149,9 @@ func TestTopology_RuntimeInstancesDiscoveryAndFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if out, code := cli(ctx, t, "status", "--addr", "http://"+e.g.Nodes[0].HTTPAddr); code != 0 || !strings.Contains(out, "DISCOVERED") || !strings.Contains(out, addr4) {
+		t.Fatalf("status (exit %d) does not report the discovered %s:\n%s", code, addr4, out)
+	}
 	for _, c := range e.g.Running() {
 		tc, err := getTopoCluster(ctx, c)
 		if err != nil {

@@ -115,12 +115,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.lease, err = createLeaseKeeper(cfg, c.state, c.node, reg, logger)
+	c.topo = newTopoSource(cfg, c.state, logger)
+	c.lease, err = createLeaseKeeper(cfg, c.topo, c.state, c.node, reg, logger)
 	if err != nil {
 		_ = c.node.Shutdown(context.Background())
 		return err
 	}
-	c.topo = newTopoSource(cfg, c.state, logger)
 	c.discovered.metric = newDiscoveredMetric(reg)
 	c.detect, err = createDetection(ctx, cfg, c.topo, c.state, c.node, c.lease.Grant, reg, logger)
 	if err != nil {

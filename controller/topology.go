@@ -251,3 +251,18 @@ func (c *Controller) topologyDiff() []string {
 	defs, removed := c.state.Topology()
 	return DiffTopology(c.cfg.Clusters, defs, removed)
 }
+
+// agentOf names the agent beside a cluster's instance in the current
+// topology ("" when none).
+func (t *topoSource) agentOf(cluster, addr string) string {
+	c, ok := t.current().cluster(cluster)
+	if !ok {
+		return ""
+	}
+	for _, in := range c.Instances {
+		if strings.EqualFold(in.Address, addr) {
+			return in.Agent
+		}
+	}
+	return ""
+}

@@ -144,6 +144,10 @@ func resolveTopology(cfg *config.Config, defs []fsm.ClusterDef, removed []string
 		rc.Password = sec.secret(d.Name, "password", d.PasswordFile, d.PasswordEnv, rc.Password, &out.problems)
 		rc.ReplPassword = sec.secret(d.Name, "repl_password", d.ReplPasswordFile, d.ReplPasswordEnv, rc.ReplPassword, &out.problems)
 		rc.PasswordFile, rc.ReplPasswordFile = d.PasswordFile, d.ReplPasswordFile
+		if i < 0 && d.PasswordFile == "" && d.PasswordEnv == "" {
+			out.problems = append(out.problems, fmt.Sprintf("cluster %q: the replicated state names no password_file or password_env, "+
+				"and this controller's file has no such cluster: it logs in with an empty password (set one with `quorumha cluster set %s --password-file ...`)", d.Name, d.Name))
+		}
 		rc.Instances = make([]config.Instance, 0, len(d.Instances))
 		for _, in := range d.Instances {
 			rc.Instances = append(rc.Instances, config.Instance{Address: in.Address, Zone: in.Zone,

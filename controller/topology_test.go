@@ -65,6 +65,11 @@ func TestResolveTopology_StateWinsSecretsStayLocal(t *testing.T) {
 	if !r.configured("app1", "10.0.0.3:3306") || r.configured("app2", "10.0.0.3:3306") || !r.anyInstance("H3:1") {
 		t.Error("configured/anyInstance wrong")
 	}
+	// A state-only cluster without a password reference is flagged.
+	if r := resolveTopology(cfg, []fsm.ClusterDef{{Name: "app6", User: "m", Instances: []fsm.InstanceDef{{Address: "h6:1"}}}}, nil, sec); len(r.problems) != 1 ||
+		!strings.Contains(r.problems[0], "empty password") {
+		t.Errorf("app6 problems %v", r.problems)
+	}
 	// A removed cluster is not watched even though the file lists it.
 	if r := resolveTopology(cfg, nil, []string{"app2"}, sec); !slices.Equal(r.names(), []string{"app1"}) {
 		t.Errorf("with app2 removed: %v", r.names())

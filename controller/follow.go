@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/consensus"
 	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/fsm"
@@ -93,12 +91,18 @@ func (c *Controller) syncDetector(ctx context.Context, seen map[string]time.Time
 	}
 }
 
-// seedTopology writes this controller's file clusters that the replicated
-// state has never defined, as the new leader. The state wins for every
-// cluster it defines: differences are only logged (topoSource.refresh).
+// seedTopology bootstraps the replicated topology from this controller's
+// file when the state has never held a cluster definition (a new group, or
+// the first leader after an upgrade). Once bootstrapped the state wins:
+// differences from any file are only reported (topoSource.refresh, GET
+// /v1/topology, check-config --for-run, status).
 func (c *Controller) seedTopology(ctx context.Context, logger *slog.Logger) {
 	defs, removed := c.state.Topology()
-	for _, d := range SeedClusters(c.cfg.Clusters, defs, removed) {
+	seeds := SeedClusters(c.cfg.Clusters, defs, removed)
+	if len(seeds) == 0 && len(c.cfg.Clusters) > 0 {
+		logger.Info("replicated topology already bootstrapped; the state wins over this controller's file", "clusters_in_state", len(defs))
+	}
+	for _, d := range seeds {
 		by := "seed:" + c.cfg.Node.ID
 		for i := range d.Instances {
 			d.Instances[i].AddedBy = by
@@ -111,7 +115,7 @@ func (c *Controller) seedTopology(ctx context.Context, logger *slog.Logger) {
 		_, err = c.node.Apply(ctx, buf)
 		switch {
 		case err == nil:
-			logger.Info("seeded the replicated state with the config file's cluster", "cluster", d.Name, "instances", len(d.Instances))
+			logger.Info("bootstrapped the replicated topology with the config file's cluster", "cluster", d.Name, "instances", len(d.Instances))
 		case errors.Is(err, fsm.ErrClusterExists):
 			logger.Info("cluster already in the replicated state; the state wins", "cluster", d.Name)
 		case errors.Is(err, consensus.ErrNotLeader) || ctx.Err() != nil:
@@ -119,10 +123,5 @@ func (c *Controller) seedTopology(ctx context.Context, logger *slog.Logger) {
 		default:
 			logger.Warn("seed cluster definition", "cluster", d.Name, "err", err)
 		}
-	}
-	if removed := slices.DeleteFunc(slices.Clone(removed), func(n string) bool {
-		return !slices.ContainsFunc(c.cfg.Clusters, func(cl config.Cluster) bool { return cl.Name == n })
-	}); len(removed) > 0 {
-		logger.Warn("config file lists clusters an operator removed from the replicated state; not seeded", "clusters", removed)
 	}
 }

@@ -28,16 +28,23 @@ func instanceDefFromConfig(in config.Instance) fsm.InstanceDef {
 		NoMaster: in.NoMaster, IgnoreFail: in.IgnoreFail, CheckReplDelay: in.CheckReplDelay, Agent: in.Agent}
 }
 
-// SeedClusters returns the file's clusters the replicated state has never
-// defined (neither defined now nor removed by an operator): what the
-// leader writes at bootstrap. A cluster the state defines is never
-// overwritten from a file, however that file differs: the state wins.
+// stateEmpty reports whether the replicated state has never held a
+// cluster definition: the topology is not bootstrapped yet.
+func stateEmpty(defs []fsm.ClusterDef, removed []string) bool {
+	return len(defs) == 0 && len(removed) == 0
+}
+
+// SeedClusters returns what the leader writes to bootstrap the replicated
+// topology: every cluster of its file, when the state has never held a
+// cluster definition (none defined, none removed); nothing otherwise. Once
+// bootstrapped, a file never adds, changes or re-adds a cluster, however it
+// differs: the state wins, and the differences are reported (DiffTopology).
 func SeedClusters(local []config.Cluster, defs []fsm.ClusterDef, removed []string) []fsm.ClusterDef {
+	if !stateEmpty(defs, removed) {
+		return nil
+	}
 	var out []fsm.ClusterDef
 	for _, c := range local {
-		if slices.ContainsFunc(defs, func(d fsm.ClusterDef) bool { return d.Name == c.Name }) || slices.Contains(removed, c.Name) {
-			continue
-		}
 		out = append(out, ClusterDefFromConfig(c))
 	}
 	return out
@@ -56,8 +63,10 @@ func DiffTopology(local []config.Cluster, defs []fsm.ClusterDef, removed []strin
 			out = append(out, diffCluster(ClusterDefFromConfig(c), defs[i])...)
 		case slices.Contains(removed, c.Name):
 			out = append(out, fmt.Sprintf("cluster %q: in the file but removed from the replicated state (not watched)", c.Name))
-		default:
+		case stateEmpty(defs, removed):
 			out = append(out, fmt.Sprintf("cluster %q: in the file, not yet in the replicated state (the leader seeds it)", c.Name))
+		default:
+			out = append(out, fmt.Sprintf("cluster %q: in the file, not in the replicated state: not watched (add it with `quorumha cluster add`)", c.Name))
 		}
 	}
 	for _, d := range defs {

@@ -18,11 +18,12 @@ import (
 )
 
 // The clusters a controller watches come from the replicated state; its
-// config file only seeds them (the leader writes the file's clusters the
-// state has never defined) and supplies what stays local: the secrets a
-// definition refers to (or, without a reference, the file's own), hooks,
-// database TLS and agent credentials. A cluster the file lists but the
-// state has never defined is watched as the file says until it is seeded.
+// config file only bootstraps it (the first leader of a state that has
+// never held a cluster definition writes its file's clusters) and supplies
+// what stays local: the secrets a definition refers to (or, without a
+// reference, the file's own), hooks, database TLS and agent credentials.
+// Until the state is bootstrapped, each controller watches its file's
+// clusters; from then on only the state's, whatever any file says.
 
 // Origins of a resolved cluster.
 const (
@@ -157,8 +158,8 @@ func resolveTopology(cfg *config.Config, defs []fsm.ClusterDef, removed []string
 		out.clusters = append(out.clusters, rc)
 	}
 	for i, c := range cfg.Clusters {
-		if slices.ContainsFunc(defs, func(d fsm.ClusterDef) bool { return d.Name == c.Name }) || slices.Contains(removed, c.Name) {
-			continue
+		if !stateEmpty(defs, removed) {
+			break // bootstrapped: the state alone says what is watched
 		}
 		rc := resolvedCluster{Cluster: c, Origin: originFile, LocalIndex: i}
 		rc.TLS, rc.TLSErr = tlsOf(i)

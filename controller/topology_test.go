@@ -42,7 +42,9 @@ func TestResolveTopology_StateWinsSecretsStayLocal(t *testing.T) {
 		{Name: "app5", User: "m", PasswordFile: "/missing", Instances: []fsm.InstanceDef{{Address: "h5:1"}}},
 	}
 	r := resolveTopology(cfg, defs, nil, sec)
-	if got := r.names(); !slices.Equal(got, []string{"app1", "app2", "app3", "app4", "app5"}) {
+	// Bootstrapped: the state alone says what is watched; app2, only in
+	// the file, is not.
+	if got := r.names(); !slices.Equal(got, []string{"app1", "app3", "app4", "app5"}) {
 		t.Fatalf("names = %v", got)
 	}
 	app1, _ := r.cluster("app1")
@@ -50,8 +52,9 @@ func TestResolveTopology_StateWinsSecretsStayLocal(t *testing.T) {
 		app1.Hooks.Report != "/bin/report" || len(app1.Instances) != 3 || !app1.Instances[2].NoMaster || app1.Instances[1].CandidateMaster {
 		t.Errorf("app1 = %+v", app1)
 	}
-	if app2, _ := r.cluster("app2"); app2.Origin != originFile || app2.Password.Reveal() != "from-file" {
-		t.Errorf("app2 = %+v", app2)
+	// Before the bootstrap, the file's clusters are watched as it says.
+	if app2, _ := resolveTopology(cfg, nil, nil, sec).cluster("app2"); app2.Origin != originFile || app2.Password.Reveal() != "from-file" {
+		t.Errorf("app2 before the bootstrap = %+v", app2)
 	}
 	if c, _ := r.cluster("app3"); c.Password.Reveal() != "pw3" || c.Source != "replicated state" {
 		t.Errorf("app3 password %q source %q", c.Password.Reveal(), c.Source)
@@ -62,7 +65,7 @@ func TestResolveTopology_StateWinsSecretsStayLocal(t *testing.T) {
 	if c, _ := r.cluster("app5"); c.Password.Reveal() != "" || len(r.problems) != 1 || !strings.Contains(r.problems[0], `"app5"`) {
 		t.Errorf("app5 password %q, problems %v", c.Password.Reveal(), r.problems)
 	}
-	if !r.configured("app1", "10.0.0.3:3306") || r.configured("app2", "10.0.0.3:3306") || !r.anyInstance("H3:1") {
+	if !r.configured("app1", "10.0.0.3:3306") || r.configured("app2", "10.1.1.1:3306") || !r.anyInstance("H3:1") {
 		t.Error("configured/anyInstance wrong")
 	}
 	// A state-only cluster without a password reference is flagged.
@@ -70,8 +73,9 @@ func TestResolveTopology_StateWinsSecretsStayLocal(t *testing.T) {
 		!strings.Contains(r.problems[0], "empty password") {
 		t.Errorf("app6 problems %v", r.problems)
 	}
-	// A removed cluster is not watched even though the file lists it.
-	if r := resolveTopology(cfg, nil, []string{"app2"}, sec); !slices.Equal(r.names(), []string{"app1"}) {
+	// A removed cluster is not watched even though the file lists it, and
+	// a state whose only cluster was removed is still bootstrapped.
+	if r := resolveTopology(cfg, nil, []string{"app2"}, sec); len(r.names()) != 0 {
 		t.Errorf("with app2 removed: %v", r.names())
 	}
 }
@@ -98,6 +102,14 @@ func TestSeedAndDiffTopology(t *testing.T) {
 	defs := []fsm.ClusterDef{app1, {Name: "app9", User: "m", Instances: []fsm.InstanceDef{{Address: "h:1"}}}}
 	if s := SeedClusters(cfg.Clusters, defs, []string{"app2"}); len(s) != 0 {
 		t.Errorf("seeds = %+v", s)
+	}
+	// A bootstrapped state is never seeded from a file again, even with a
+	// cluster it does not hold.
+	if s := SeedClusters(cfg.Clusters, defs[1:], nil); len(s) != 0 {
+		t.Errorf("seeds into a bootstrapped state = %+v", s)
+	}
+	if d := strings.Join(DiffTopology(cfg.Clusters, defs[1:], nil), "\n"); !strings.Contains(d, `cluster "app1": in the file, not in the replicated state: not watched`) {
+		t.Errorf("diff lacks the unwatched file cluster:\n%s", d)
 	}
 	diff := strings.Join(DiffTopology(cfg.Clusters, defs, []string{"app2"}), "\n")
 	for _, want := range []string{

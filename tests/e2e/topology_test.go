@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -266,4 +267,84 @@ func TestTopology_RuntimeInstancesDiscoveryAndFailover(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A controller restarted with a config file that differs from the others'
+// (an extra instance, an extra cluster) keeps watching the replicated
+// topology: the state wins, the file changes nothing, and the controller
+// says how its file differs.
+func TestTopology_DifferingFileStateWins(t *testing.T) {
+	skipShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), topoTimeout)
+	defer cancel()
+	e := startFailoverEnv(ctx, t, foOptions{NoAgents: true})
+	_, follower := e.leaderAndFollower(ctx, t)
+	waitEveryController(ctx, t, e.g, "seeded topology", func(tc topoCluster) error {
+		if tc.Topology.Origin != "state" {
+			return fmt.Errorf("origin %q", tc.Topology.Origin)
+		}
+		return nil
+	})
+
+	e.g.Stop(follower)
+	b, err := os.ReadFile(follower.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bogus = "127.0.0.1:1"
+	cfg := strings.Replace(string(b), "    instances:\n", "    instances:\n      - address: "+bogus+"\n        candidate_master: true\n", 1)
+	cfg = strings.Replace(cfg, "clusters:\n", fmt.Sprintf("clusters:\n  - name: other\n    user: %s\n    password: %s\n    instances:\n      - address: 127.0.0.1:2\n      - address: 127.0.0.1:3\n",
+		sandbox.AdminUser, sandbox.AdminPassword), 1)
+	if cfg == string(b) {
+		t.Fatal("config not changed")
+	}
+	if err := os.WriteFile(follower.ConfigPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Start(follower); err != nil {
+		t.Fatal(err)
+	}
+
+	var td struct {
+		LocalDiff []string `json:"local_diff"`
+	}
+	err = harness.Poll(ctx, 250*time.Millisecond, func() error {
+		if !follower.Running() {
+			t.Fatalf("%s exited (%d) with the changed config", follower.ID, follower.ExitCode())
+		}
+		if _, err := harness.Do(ctx, http.MethodGet, follower.URL("/v1/topology"), nil, &td); err != nil {
+			return err
+		}
+		d := strings.Join(td.LocalDiff, "\n")
+		if !strings.Contains(d, bogus+": in the file, not in the state") || !strings.Contains(d, `cluster "other": in the file, not in the replicated state: not watched`) {
+			return fmt.Errorf("local_diff %q", td.LocalDiff)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The restarted controller watches the state's three instances, and
+	// not the file's extra cluster.
+	err = harness.Poll(ctx, 250*time.Millisecond, func() error {
+		tc, err := getTopoCluster(ctx, follower)
+		if err != nil {
+			return err
+		}
+		if tc.Topology.Origin != "state" || len(tc.Topology.ConfiguredInstances) != 3 {
+			return fmt.Errorf("origin %q, instances %+v", tc.Topology.Origin, tc.Topology.ConfiguredInstances)
+		}
+		for _, in := range tc.Topology.ConfiguredInstances {
+			if in.Address == bogus {
+				return fmt.Errorf("the file's extra instance is watched")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := harness.Do(ctx, http.MethodGet, follower.URL("/v1/clusters/other"), nil, nil); err == nil || code != http.StatusNotFound {
+		t.Fatalf("GET /v1/clusters/other on %s: %d %v, want 404", follower.ID, code, err)
+	}
 }

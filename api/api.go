@@ -165,6 +165,9 @@ type Deps struct {
 	Client *http.Client
 	// Now is the clock used for times in commands; nil uses time.Now.
 	Now func() time.Time
+	// TopologyDiff lists how this controller's config file differs from the
+	// replicated topology (optional; GET /v1/topology's local_diff).
+	TopologyDiff func() []string
 }
 
 // Server serves the HTTP API of one controller.
@@ -183,6 +186,7 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	handler  http.Handler
+	topoDiff func() []string
 }
 
 // New validates the config, fills defaults and builds the routes.
@@ -221,6 +225,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		view:     deps.Clusters,
 		replicas: deps.Replicas,
 		members:  deps.Members,
+		topoDiff: deps.TopologyDiff,
 		rec:      deps.Recovery,
 		sw:       deps.Switchover,
 		rj:       deps.Rejoin,
@@ -286,6 +291,11 @@ func (s *Server) routes() http.Handler {
 	write("POST /v1/clusters/{name}/failover", s.failover)
 	write("POST /v1/clusters/{name}/switchover", s.switchover)
 	write("POST /v1/clusters/{name}/rejoin", s.rejoin)
+	read("GET /v1/topology", s.topology)
+	write("POST /v1/clusters/{name}/definition", s.clusterDefine)
+	write("DELETE /v1/clusters/{name}/definition", s.clusterRemove)
+	write("POST /v1/clusters/{name}/instances", s.instanceSet)
+	write("DELETE /v1/clusters/{name}/instances/{address}", s.instanceRemove)
 
 	// The web view: static assets, open to all (the data comes from the
 	// /v1 reads above, with whatever auth they ask for).

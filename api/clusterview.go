@@ -1,6 +1,8 @@
 package api
 
 import (
+	"time"
+
 	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/lease"
 )
@@ -17,6 +19,26 @@ type ClusterTopology struct {
 	// for a failover (nil without a lease keeper).
 	Lease         *lease.ClusterLease `json:"lease,omitempty"`
 	WatchedMaster string              `json:"watched_master,omitempty"`
+	// Origin says where the cluster's definition comes from: "state" (the
+	// replicated state, shared by every controller) or "file" (this
+	// controller's config file, not seeded into the state yet).
+	Origin string `json:"origin,omitempty"`
+	// Discovered lists replicas of the master that are not instances of the
+	// cluster (leader only: discovery runs there).
+	Discovered []DiscoveredInstance `json:"discovered,omitempty"`
+}
+
+// DiscoveredInstance is a replica found replicating from a cluster's
+// master that is not one of its instances.
+type DiscoveredInstance struct {
+	Address string `json:"address"`
+	// Source is "slave_hosts" (SHOW SLAVE HOSTS) or "dump_thread" (a binlog
+	// dump thread's client address; the port is a guess).
+	Source   string `json:"source"`
+	ServerID uint32 `json:"server_id,omitempty"`
+	// Action is "reported" or "added" (auto_add), or why adding failed.
+	Action string    `json:"action"`
+	Seen   time.Time `json:"seen"`
 }
 
 // ConfiguredInstance is one configured instance of a cluster.

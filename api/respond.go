@@ -73,10 +73,12 @@ func statusFor(err error) int {
 	case errors.Is(err, ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrNotFound), errors.Is(err, fsm.ErrNoSuchRecord), errors.Is(err, consensus.ErrUnknownPeer),
-		errors.Is(err, recovery.ErrUnknownCluster):
+		errors.Is(err, recovery.ErrUnknownCluster), errors.Is(err, fsm.ErrNoSuchCluster), errors.Is(err, fsm.ErrNoSuchInstance):
 		return http.StatusNotFound
 	case errors.Is(err, fsm.ErrRecordOpen), errors.Is(err, fsm.ErrRecordClosed), errors.Is(err, fsm.ErrStepNotRunning),
-		errors.Is(err, fsm.ErrNotAwaitingFence), errors.Is(err, fsm.ErrFenceSettled):
+		errors.Is(err, fsm.ErrNotAwaitingFence), errors.Is(err, fsm.ErrFenceSettled),
+		errors.Is(err, fsm.ErrClusterExists), errors.Is(err, fsm.ErrInstanceExists),
+		errors.Is(err, fsm.ErrRemoveMaster), errors.Is(err, fsm.ErrTopologyLocked):
 		return http.StatusConflict
 	// The cluster's state forbids a failover now, whatever the request
 	// says: the master is alive (switchover is the tool), one is already

@@ -315,6 +315,11 @@ type Cluster struct {
 	// TLS, when set, makes every connection to the cluster's servers use
 	// TLS with certificate verification.
 	TLS DBTLS `mapstructure:"tls" json:"tls,omitzero"`
+	// AutoAdd lets the leader add the replicas it discovers replicating
+	// from the master (SHOW SLAVE HOSTS, binlog dump threads) to the
+	// replicated state as no_master instances; without it they are only
+	// reported.
+	AutoAdd bool `mapstructure:"auto_add" json:"auto_add,omitempty"`
 	// Instances are the cluster's servers, in preference order.
 	Instances []Instance `mapstructure:"instances" json:"instances"`
 	// Source is the file this cluster was defined in (not a key).

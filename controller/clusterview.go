@@ -1,11 +1,9 @@
 package controller
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/quorumha/quorumha/api"
-	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/detector"
 	"github.com/quorumha/quorumha/lease"
 )
@@ -14,29 +12,23 @@ import (
 // configured instances (from the configuration), plus this controller's live
 // assessment of each (from the detector).
 type configView struct {
-	clusters map[string]config.Cluster
-	names    []string
-	det      *detector.Detector // nil before detection runs
-	lease    *lease.Keeper      // nil: no lease view
+	topo       func() *resolvedTopology
+	det        *detector.Detector // nil before detection runs
+	lease      *lease.Keeper      // nil: no lease view
+	discovered *discoveredReports // nil: no discovery reports
 }
 
-func newConfigView(cfg *config.Config, det *detector.Detector, lk *lease.Keeper) *configView {
-	v := &configView{clusters: map[string]config.Cluster{}, det: det, lease: lk}
-	for _, c := range cfg.Clusters {
-		v.clusters[c.Name] = c
-		v.names = append(v.names, c.Name)
-	}
-	slices.Sort(v.names)
-	return v
+func newConfigView(topo func() *resolvedTopology, det *detector.Detector, lk *lease.Keeper, disc *discoveredReports) *configView {
+	return &configView{topo: topo, det: det, lease: lk, discovered: disc}
 }
 
-func (v *configView) KnownCluster(name string) bool { _, ok := v.clusters[name]; return ok }
+func (v *configView) KnownCluster(name string) bool { _, ok := v.topo().cluster(name); return ok }
 
-func (v *configView) ClusterNames() []string { return slices.Clone(v.names) }
+func (v *configView) ClusterNames() []string { return v.topo().names() }
 
 // ClusterInfo is this controller's typed view of one cluster.
 func (v *configView) ClusterInfo(name string) (api.ClusterTopology, bool) {
-	c, ok := v.clusters[name]
+	c, ok := v.topo().cluster(name)
 	if !ok {
 		return api.ClusterTopology{}, false
 	}
@@ -44,7 +36,15 @@ func (v *configView) ClusterInfo(name string) (api.ClusterTopology, bool) {
 	for _, in := range c.Instances {
 		out = append(out, api.ConfiguredInstance{Address: in.Address, Zone: in.Zone, CandidateMaster: in.CandidateMaster, NoMaster: in.NoMaster})
 	}
-	info := api.ClusterTopology{ConfiguredInstances: out}
+	info := api.ClusterTopology{ConfiguredInstances: out, Origin: c.Origin}
+	if v.discovered != nil {
+		// The last round's report, less what has been added since.
+		for _, d := range v.discovered.get(name) {
+			if !c.configured(d.Address) {
+				info.Discovered = append(info.Discovered, d)
+			}
+		}
+	}
 	if v.det != nil {
 		if a, ok := v.det.Assessment(name); ok {
 			info.Assessment = &a

@@ -34,6 +34,11 @@ type Controller struct {
 	state  *fsm.FSM
 	node   *consensus.Node
 	detect *detection
+	// topo is the resolved topology (replicated definitions plus this
+	// controller's local secrets and settings).
+	topo *topoSource
+	// discovered holds the leader's latest discovery report per cluster.
+	discovered discoveredReports
 	// lease renews the recorded masters' quorum leases; witness tells the
 	// fence step when one has provably lapsed.
 	lease   *lease.Keeper
@@ -62,11 +67,6 @@ type Controller struct {
 	// any), which each leadership term's runner takes.
 	hooks atomic.Pointer[map[string]recovery.ClusterHooks]
 }
-
-// followMastersEvery is how often the detector looks for a master recorded
-// by a failover or switchover: a switchover blocks writes for well under a
-// second, so clients must be pointed at the new master at once.
-const followMastersEvery = 100 * time.Millisecond
 
 // New returns the controller of cfg (validated with ValidateForRun),
 // logging to logger; Run starts it.
@@ -110,12 +110,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.lease, err = createLeaseKeeper(cfg, c.state, c.node, reg, logger)
+	c.topo = newTopoSource(cfg, c.state, logger)
+	c.lease, err = createLeaseKeeper(cfg, c.topo, c.state, c.node, reg, logger)
 	if err != nil {
 		_ = c.node.Shutdown(context.Background())
 		return err
 	}
-	c.detect, err = createDetection(ctx, cfg, c.state, c.node, c.lease.Grant, reg, logger)
+	c.discovered.metric = newDiscoveredMetric(reg)
+	c.detect, err = createDetection(ctx, cfg, c.topo, c.state, c.node, c.lease.Grant, reg, logger)
 	if err != nil {
 		_ = c.node.Shutdown(context.Background())
 		return err
@@ -127,8 +129,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	close(c.ready)
 
-	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(cfg, c.detect.det, c.lease), Replicas: newReplicaView(cfg, c.detect.det), Recovery: manualFailover{c}, Switchover: manualFailover{c}, Rejoin: manualFailover{c},
-		Client: forwardClient(tlsConf.apiClient)}
+	deps := api.Deps{Raft: c.node, State: c.state, Clusters: newConfigView(c.topo.current, c.detect.det, c.lease, &c.discovered), Replicas: newReplicaView(cfg, c.topo.current, c.detect.det), Recovery: manualFailover{c}, Switchover: manualFailover{c}, Rejoin: manualFailover{c},
+		Client: forwardClient(tlsConf.apiClient), TopologyDiff: c.topologyDiff}
 	if c.detect.gossip != nil {
 		deps.Members = c.detect.gossip
 	}
@@ -178,7 +180,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		c.detect.det.FollowRecordedMasters(runCtx, c.state, followMastersEvery, logger.With("pkg", "detector"))
+		c.followTopology(runCtx, logger.With("pkg", "detector"))
 	}()
 	// Registered before "controller started": a SIGHUP from then on
 	// reloads the config instead of killing the process.
@@ -192,7 +194,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	case <-ctx.Done():
 		err = nil
 	case err = <-serveErr:
-		err = fmt.Errorf("http server: %w", err)
+		// Serve also returns (nil) when ctx ends: both cases may be ready.
+		if err != nil {
+			err = fmt.Errorf("http server: %w", err)
+		}
 	}
 	logger.Info("shutting down")
 	c.shutdown(logger)

@@ -34,7 +34,7 @@ type detection struct {
 // with, for each cluster, the master chosen by detector.InitialMaster.
 // leaseGrant, when not nil, supplies this controller's lease grant that
 // travels with its verdict of a master.
-func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, node *consensus.Node,
+func createDetection(ctx context.Context, cfg *config.Config, topo *topoSource, state *fsm.FSM, node *consensus.Node,
 	leaseGrant func(cluster, instance string) *detector.LeaseGrant, reg prometheus.Registerer, logger *slog.Logger) (*detection, error) {
 	groupSize := voterCount(node)
 	quorum, err := detector.ParseQuorum(cfg.Detector.Quorum)
@@ -43,29 +43,17 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, no
 	}
 	d := &detection{prober: detector.NewProber(detector.ProberConfig{Timeout: cfg.Detector.ProbeTimeout, Logger: logger.With("pkg", "detector")})}
 	var specs []detector.ClusterSpec
-	for i, c := range cfg.Clusters {
-		dbTLS, err := cfg.ClusterTLS(i)
-		if err != nil {
-			return nil, err
-		}
-		var addrs []string
-		for _, in := range c.Instances {
-			addrs = append(addrs, in.Address)
+	for _, rc := range topo.current().clusters {
+		if rc.TLSErr != nil {
+			return nil, rc.TLSErr
 		}
 		recorded := ""
-		if cs, ok := state.Cluster(c.Name); ok {
+		if cs, ok := state.Cluster(rc.Name); ok {
 			recorded = cs.Master
 		}
-		master, why := detector.InitialMaster(ctx, addrs, recorded, masterFinder(c, dbTLS, cfg.Detector.ProbeTimeout, logger))
-		logger.Info("watching master", "cluster", c.Name, "master", master, "because", why)
-		var replicas []string
-		for _, a := range addrs {
-			if a != master {
-				replicas = append(replicas, a)
-			}
-		}
-		specs = append(specs, detector.ClusterSpec{Name: c.Name, Master: master, Replicas: replicas, Instances: addrs, TLS: dbTLS,
-			User: c.User, Password: c.Password.Reveal(), Agents: agentURLs(c)})
+		master, why := detector.InitialMaster(ctx, instanceAddrs(rc), recorded, masterFinder(rc.Cluster, rc.TLS, cfg.Detector.ProbeTimeout, logger))
+		logger.Info("watching master", "cluster", rc.Name, "master", master, "because", why, "topology", rc.Origin)
+		specs = append(specs, clusterSpec(rc, master))
 	}
 	var exchange detector.VerdictExchange
 	if cfg.Node.GossipAddr != "" {
@@ -83,7 +71,7 @@ func createDetection(ctx context.Context, cfg *config.Config, state *fsm.FSM, no
 		g, err := detector.NewGossip(detector.GossipConfig{
 			NodeName: cfg.Node.ID, Zone: cfg.Node.Zone, HTTPAddr: advertisedHTTP(cfg), BindAddr: cfg.Node.GossipAddr,
 			Join: cfg.Node.GossipJoin, SecretKey: key, Profile: cfg.Node.RaftProfile,
-			SigningKey: signKey, Trust: voterKeys(node, state), KnownInstance: knownInstance(cfg),
+			SigningKey: signKey, Trust: voterKeys(node, state), KnownInstance: topo.knownInstance,
 			Logger: logger.With("pkg", "gossip"),
 		})
 		if err != nil {
@@ -174,18 +162,6 @@ func voterKeys(node *consensus.Node, state *fsm.FSM) detector.Trust {
 		}
 		return nil, false
 	}
-}
-
-// knownInstance reports whether an address is one of the configured
-// instances: verdicts about anything else are dropped.
-func knownInstance(cfg *config.Config) func(string) bool {
-	known := map[string]bool{}
-	for _, c := range cfg.Clusters {
-		for _, in := range c.Instances {
-			known[in.Address] = true
-		}
-	}
-	return func(addr string) bool { return known[addr] }
 }
 
 // voterCount is the number of voters in the raft configuration: the group

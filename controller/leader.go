@@ -58,16 +58,17 @@ func (c *Controller) onLeader(ctx context.Context) {
 		}
 	}
 	logger.Info("leadership established")
+	c.seedTopology(ctx, logger)
 	runner := recovery.NewRunner(recovery.RunnerConfig{
 		NodeID: c.cfg.Node.ID, AntiFlap: c.cfg.Recovery.AntiFlap, Logger: logger,
-		Clusters: recoveryClusters(c.cfg),
+		ClustersFunc: func() []recovery.ClusterConfig { return recoveryClusters(c.cfg, c.topo.current().clusters) },
 		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, Metrics: c.hookMetrics,
 			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout,
 			SalvageConnectTimeout: c.cfg.Recovery.SalvageConnectTimeout, DialAgentTCP: recovery.NetDialAgentTCP,
 			FenceMode: c.cfg.Recovery.Fence, Lease: c.witness, FenceAgents: fenceAgentDialer(c.cfg),
 			RewindDir: filepath.Join(c.cfg.Node.DataDir, "rewind"), Flashback: recovery.ExecFlashbackApplier},
-	}, newMasterGuard(c.node, c.state, c.cfg), c.state, c.detect.det, dialInstance(c.cfg, c.log.With("pkg", "topology")),
-		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks"), Secrets: configSecrets(c.cfg)}.Run)
+	}, newMasterGuard(c.node, c.state, c.topo.current), c.state, c.detect.det, dialInstance(c.cfg, c.topo.current, c.log.With("pkg", "topology")),
+		recovery.HookRunner{Timeout: hookTimeout, Logger: logger.With("pkg", "hooks"), Secrets: append(configSecrets(c.cfg), topologySecrets(c.topo.current())...)}.Run)
 	c.runner.Store(runner)
 	defer c.runner.CompareAndSwap(runner, nil)
 	// After the Store: a reload that ran before it left its hooks in
@@ -75,7 +76,13 @@ func (c *Controller) onLeader(ctx context.Context) {
 	if h := c.hooks.Load(); h != nil {
 		runner.SetHooks(*h)
 	}
+	done := make(chan struct{})
+	go func() { // owned here: waited for below
+		defer close(done)
+		c.discoverLoop(ctx, logger.With("pkg", "discovery"))
+	}()
 	runner.Run(ctx)
+	<-done
 }
 
 // hookTimeout bounds one hook run: a hung fencing script must not hold a

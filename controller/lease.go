@@ -17,9 +17,10 @@ import (
 
 // createLeaseKeeper builds the keeper that renews every cluster's recorded
 // master's quorum lease with its host's agent on each probe cycle.
-func createLeaseKeeper(cfg *config.Config, state *fsm.FSM, node *consensus.Node, reg prometheus.Registerer, logger *slog.Logger) (*lease.Keeper, error) {
+func createLeaseKeeper(cfg *config.Config, topo *topoSource, state *fsm.FSM, node *consensus.Node, reg prometheus.Registerer, logger *slog.Logger) (*lease.Keeper, error) {
 	var clusters []lease.Cluster
-	for _, c := range cfg.Clusters {
+	for _, rc := range topo.current().clusters {
+		c := rc.Cluster
 		lc := lease.Cluster{Name: c.Name, Agents: map[string]string{}}
 		for _, in := range c.Instances {
 			if in.Agent != "" {
@@ -29,7 +30,7 @@ func createLeaseKeeper(cfg *config.Config, state *fsm.FSM, node *consensus.Node,
 		clusters = append(clusters, lc)
 	}
 	k, err := lease.NewKeeper(lease.KeeperConfig{
-		Controller: cfg.Node.ID, Clusters: clusters,
+		Controller: cfg.Node.ID, Clusters: clusters, AgentOf: topo.agentOf,
 		Interval: cfg.Detector.ProbeInterval, ProbeTimeout: cfg.Detector.ProbeTimeout, TTL: cfg.Recovery.LeaseTTL,
 		Term: node.Term, Voters: voterIDs(node), CaughtUp: caughtUp(node), Logger: logger.With("pkg", "lease"), Registerer: reg,
 	}, state, leaseDialer(cfg))

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/quorumha/quorumha/config"
 	"github.com/quorumha/quorumha/fsm"
 	"github.com/quorumha/quorumha/recovery"
 )
@@ -24,20 +22,14 @@ var errUnconfiguredMaster = errors.New("not a configured instance")
 // writer of such commands, the leader's recovery runner, goes through here.
 type masterGuard struct {
 	recovery.Group
-	state     *fsm.FSM
-	instances map[string]map[string]bool // cluster -> lower-cased address -> configured
+	state *fsm.FSM
+	// topo is the current topology: a master must be one of its cluster's
+	// instances as the replicated state defines them now.
+	topo func() *resolvedTopology
 }
 
-func newMasterGuard(g recovery.Group, state *fsm.FSM, cfg *config.Config) masterGuard {
-	m := masterGuard{Group: g, state: state, instances: map[string]map[string]bool{}}
-	for _, c := range cfg.Clusters {
-		set := map[string]bool{}
-		for _, in := range c.Instances {
-			set[strings.ToLower(in.Address)] = true
-		}
-		m.instances[c.Name] = set
-	}
-	return m
+func newMasterGuard(g recovery.Group, state *fsm.FSM, topo func() *resolvedTopology) masterGuard {
+	return masterGuard{Group: g, state: state, topo: topo}
 }
 
 // Apply refuses SetMaster and RecordClose commands naming an unconfigured
@@ -78,7 +70,7 @@ func (m masterGuard) check(cmd []byte) error {
 	default:
 		return nil
 	}
-	if !m.instances[cluster][strings.ToLower(master)] {
+	if !m.topo().configured(cluster, master) {
 		return fmt.Errorf("%w: refusing to record %s as the master of cluster %q: %w",
 			fsm.ErrInvalid, master, cluster, errUnconfiguredMaster)
 	}

@@ -35,9 +35,9 @@ func (g *fakeGroup) Term() uint64                       { return 1 }
 // controller. The leader refuses to write one.
 func TestMasterGuard_RefusesUnconfiguredMaster(t *testing.T) {
 	state := fsm.New(nil)
-	g := newMasterGuard(&fakeGroup{f: state}, state, &config.Config{Clusters: []config.Cluster{
+	g := newMasterGuard(&fakeGroup{f: state}, state, fileTopology(&config.Config{Clusters: []config.Cluster{
 		{Name: "app1", Instances: []config.Instance{{Address: "10.0.0.1:3306"}, {Address: "10.0.0.2:3306"}}},
-	}})
+	}}))
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	apply := func(t fsm.MessageType, p any) (any, error) {
 		buf, err := fsm.Encode(t, p)
@@ -75,7 +75,7 @@ func TestMasterGuard_RefusesUnconfiguredMaster(t *testing.T) {
 // Security review item 3: recovery logs in only to configured instances.
 func TestDialInstance_RefusesUnconfigured(t *testing.T) {
 	cfg := &config.Config{Clusters: []config.Cluster{{Name: "app1", Instances: []config.Instance{{Address: "10.0.0.1:3306"}}}}}
-	dial := dialInstance(cfg, nil)
+	dial := dialInstance(cfg, fileTopology(cfg), nil)
 	_, err := dial(context.Background(), "127.0.0.1:17999", topology.Credentials{User: "admin", Password: "pw"})
 	if !errors.Is(err, topology.ErrNotConfigured) {
 		t.Fatalf("err = %v, want ErrNotConfigured", err)

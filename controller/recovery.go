@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/quorumha/quorumha/config"
@@ -46,10 +45,11 @@ func (m manualFailover) ManualFailover(ctx context.Context, req recovery.ManualF
 	return r.ManualFailover(ctx, req)
 }
 
-// recoveryClusters copies what recovery needs from the config.
-func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
+// recoveryClusters copies what recovery needs from the resolved clusters.
+func recoveryClusters(cfg *config.Config, clusters []resolvedCluster) []recovery.ClusterConfig {
 	var out []recovery.ClusterConfig
-	for _, c := range cfg.Clusters {
+	for _, rc := range clusters {
+		c := rc.Cluster
 		rc := recovery.ClusterConfig{
 			Name: c.Name, User: c.User, Password: c.Password.Reveal(),
 			ReplUser: c.ReplUser, ReplPassword: c.ReplPassword.Reveal(), SSHUser: c.SSHUser,
@@ -71,21 +71,22 @@ func recoveryClusters(cfg *config.Config) []recovery.ClusterConfig {
 // master must not hold the failover), reads long enough for server-side waits.
 // It logs in only to configured instances, with their cluster's TLS: the
 // admin account never goes to an address someone else named.
-func dialInstance(cfg *config.Config, logger *slog.Logger) recovery.Dialer {
+func dialInstance(cfg *config.Config, topo func() *resolvedTopology, logger *slog.Logger) recovery.Dialer {
 	to := topology.Timeouts{Connect: max(cfg.Detector.ProbeTimeout, time.Second), Read: 10 * time.Second, Write: 5 * time.Second}
 	type dbTLS struct {
 		conf *tls.Config
 		err  error // validated at start: an error here is a file changed since
 	}
-	tlsOf := map[string]dbTLS{}
-	for i, c := range cfg.Clusters {
-		conf, err := cfg.ClusterTLS(i)
-		for _, in := range c.Instances {
-			tlsOf[strings.ToLower(in.Address)] = dbTLS{conf, err}
+	tlsFor := func(addr string) (dbTLS, bool) {
+		for _, c := range topo().clusters {
+			if c.configured(addr) {
+				return dbTLS{c.TLS, c.TLSErr}, true
+			}
 		}
+		return dbTLS{}, false
 	}
 	return func(ctx context.Context, addr string, cred topology.Credentials) (recovery.Instance, error) {
-		t, ok := tlsOf[strings.ToLower(addr)]
+		t, ok := tlsFor(addr)
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("%s: %w: recovery does not log in to it", addr, topology.ErrNotConfigured)
@@ -107,6 +108,16 @@ func configSecrets(cfg *config.Config) []string {
 	out := []string{cfg.API.Token.Reveal(), cfg.API.ReadToken.Reveal()}
 	for _, c := range cfg.Clusters {
 		out = append(out, c.Password.Reveal(), c.ReplPassword.Reveal(), c.Agent.Token.Reveal())
+	}
+	return out
+}
+
+// topologySecrets lists the secrets resolved from the replicated state's
+// references, for the same redaction.
+func topologySecrets(r *resolvedTopology) []string {
+	var out []string
+	for _, c := range r.clusters {
+		out = append(out, c.Password.Reveal(), c.ReplPassword.Reveal())
 	}
 	return out
 }

@@ -138,6 +138,11 @@ type Detector struct {
 	// Rules.Freshness, which SetTimings may replace while the loops run;
 	// read them here, never from cfg.
 	timings atomic.Pointer[Timings]
+	// runCtx, loops and stopped let UpsertCluster start (and RemoveCluster
+	// stop) a cluster's probe loop while Run runs; guarded by mu.
+	runCtx  context.Context
+	loops   sync.WaitGroup
+	stopped bool
 }
 
 type clusterState struct {
@@ -155,6 +160,8 @@ type clusterState struct {
 	assessed bool
 	// probe is this controller's latest probe of the master, for Recheck.
 	probe *ownProbe
+	// stop ends the cluster's probe loop (RemoveCluster); nil before Run.
+	stop context.CancelFunc
 }
 
 // ownProbe is one probe of the master by the probe loop. done is closed
@@ -243,17 +250,22 @@ func (d *Detector) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: Run called twice", ErrBadConfig)
 	}
 	d.running = true
-	names := d.names()
+	d.runCtx = ctx
+	for _, name := range d.names() {
+		d.startLoop(name)
+	}
 	d.mu.Unlock()
 
 	var wg sync.WaitGroup
-	for _, name := range names {
-		wg.Go(func() { d.loop(ctx, name) })
-	}
 	if cn, ok := d.gossip.(changeNotifier); ok {
 		wg.Go(func() { d.watchGossip(ctx, cn.Changed()) })
 	}
 	wg.Wait()
+	<-ctx.Done()
+	d.mu.Lock()
+	d.stopped = true // no loop starts after this: loops.Wait below is final
+	d.mu.Unlock()
+	d.loops.Wait()
 	return nil
 }
 
@@ -267,10 +279,7 @@ func (d *Detector) names() []string {
 	return names
 }
 
-func (d *Detector) loop(ctx context.Context, name string) {
-	d.mu.Lock()
-	wake := d.clusters[name].wake
-	d.mu.Unlock()
+func (d *Detector) loop(ctx context.Context, name string, wake chan struct{}) {
 	for {
 		start := d.cfg.Clock.Now()
 		d.tick(ctx, name)
@@ -310,7 +319,11 @@ func (d *Detector) watchGossip(ctx context.Context, changed <-chan struct{}) {
 // updates and publishes this controller's verdict, and reassesses.
 func (d *Detector) tick(ctx context.Context, name string) {
 	d.mu.Lock()
-	cs := d.clusters[name]
+	cs, ok := d.clusters[name]
+	if !ok {
+		d.mu.Unlock()
+		return // removed meanwhile
+	}
 	spec := cs.spec
 	spec.Replicas = slices.Clone(spec.Replicas)
 	prevObs := maps.Clone(cs.replicas)
@@ -385,9 +398,9 @@ func (d *Detector) tick(ctx context.Context, name string) {
 	}
 
 	d.mu.Lock()
-	if cs.spec.Master != spec.Master {
+	if d.clusters[name] != cs || cs.spec.Master != spec.Master {
 		d.mu.Unlock()
-		return // SetMaster ran meanwhile: these results are about the old topology
+		return // SetMaster or RemoveCluster ran meanwhile: these results are about the old topology
 	}
 	cs.own = NextVerdict(cs.own, res, tm.FailureThreshold)
 	cs.own.Lease = grant
@@ -452,7 +465,11 @@ func (d *Detector) reassess(name string) {
 		}
 	}
 	d.mu.Lock()
-	cs := d.clusters[name]
+	cs, ok := d.clusters[name]
+	if !ok {
+		d.mu.Unlock()
+		return // removed meanwhile
+	}
 	master := cs.spec.Master
 	votes := []Verdict{cs.own}
 	for _, v := range gv[master] {
@@ -638,7 +655,7 @@ func (d *Detector) recentOwnProbe(ctx context.Context, cluster, master string) (
 	case <-ctx.Done():
 		return ProbeResult{}, false
 	}
-	if !p.valid || d.cfg.Clock.Now().Sub(p.end) > d.cfg.ProbeInterval {
+	if !p.valid || d.cfg.Clock.Now().Sub(p.end) > d.Timings().ProbeInterval {
 		return ProbeResult{}, false
 	}
 	return p.res, true

@@ -161,7 +161,10 @@ func wantsEarlyProbe(a Assessment, own Verdict, now time.Time, minGap time.Durat
 func (d *Detector) maybeWake(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cs := d.clusters[name]
+	cs, ok := d.clusters[name]
+	if !ok {
+		return // removed meanwhile
+	}
 	tm := d.Timings()
 	gap := min(tm.ProbeInterval/earlyProbeDivisor, tm.ProbeTimeout)
 	if !cs.assessed || !wantsEarlyProbe(cs.last, cs.own, d.cfg.Clock.Now(), gap) {

@@ -163,6 +163,7 @@ func (f *FSM) applyStepEnd(payload []byte, index uint64) any {
 				c := f.s.cluster(r.Cluster)
 				c.Master = p.NewMaster
 				c.MasterSetAt = p.At
+				f.topologyChanged() // detectors follow the new master now
 			}
 			return nil
 		}

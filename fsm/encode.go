@@ -33,6 +33,14 @@ func (t MessageType) String() string {
 		return "FenceUpdate"
 	case NodeKeyType:
 		return "NodeKey"
+	case ClusterDefineType:
+		return "ClusterDefine"
+	case ClusterRemoveType:
+		return "ClusterRemove"
+	case InstanceSetType:
+		return "InstanceSet"
+	case InstanceRemoveType:
+		return "InstanceRemove"
 	}
 	if t&IgnoreUnknownTypeFlag != 0 {
 		return fmt.Sprintf("MessageType(%d, ignorable)", uint8(t))

@@ -53,3 +53,22 @@ var (
 	// duplicate record).
 	ErrSnapshotCorrupt = errors.New("corrupt snapshot")
 )
+
+// Topology rejections (cluster and instance commands).
+var (
+	// ErrClusterExists is returned by a cluster add of a defined cluster.
+	ErrClusterExists = errors.New("cluster is already defined")
+	// ErrNoSuchCluster is returned by a command naming a cluster that has
+	// no definition in the replicated state.
+	ErrNoSuchCluster = errors.New("no such cluster in the replicated state")
+	// ErrInstanceExists is returned by an instance add of a listed instance.
+	ErrInstanceExists = errors.New("instance is already listed")
+	// ErrNoSuchInstance is returned by a command naming an unlisted instance.
+	ErrNoSuchInstance = errors.New("no such instance in the replicated state")
+	// ErrRemoveMaster is returned when removing the cluster's recorded
+	// master: fail or switch over first.
+	ErrRemoveMaster = errors.New("instance is the cluster's current master; switch over first")
+	// ErrTopologyLocked is returned by an instance change (or a cluster
+	// removal) while a failover or switchover record of the cluster is open.
+	ErrTopologyLocked = errors.New("a failover or switchover of the cluster is open; retry once it is closed")
+)

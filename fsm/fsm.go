@@ -29,6 +29,9 @@ type FSM struct {
 	// master changes: a broadcast to readers blocked in a long poll. It
 	// carries no state, so Apply stays deterministic.
 	masterCh chan struct{}
+	// topoCh is the same broadcast for cluster definitions and masters:
+	// the detector follows the topology through it instead of polling.
+	topoCh chan struct{}
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -38,7 +41,7 @@ func New(logger *slog.Logger) *FSM {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &FSM{logger: logger.With("component", "fsm"), s: newState(), masterCh: make(chan struct{})}
+	return &FSM{logger: logger.With("component", "fsm"), s: newState(), masterCh: make(chan struct{}), topoCh: make(chan struct{})}
 }
 
 // Apply applies one committed log entry. It only dispatches on the type byte.
@@ -94,6 +97,14 @@ func (f *FSM) Apply(l *raft.Log) (resp any) {
 		resp = f.applyFenceUpdate(payload, l.Index)
 	case NodeKeyType:
 		resp = f.applyNodeKey(payload, l.Index)
+	case ClusterDefineType:
+		resp = f.applyClusterDefine(payload, l.Index)
+	case ClusterRemoveType:
+		resp = f.applyClusterRemove(payload, l.Index)
+	case InstanceSetType:
+		resp = f.applyInstanceSet(payload, l.Index)
+	case InstanceRemoveType:
+		resp = f.applyInstanceRemove(payload, l.Index)
 	default:
 		if t&IgnoreUnknownTypeFlag != 0 {
 			f.logger.Warn("ignoring unknown command type", "type", uint8(t), "index", l.Index)
@@ -119,6 +130,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.s = s
 	f.masterChanged() // any master may differ now
+	f.topologyChanged()
 	f.mu.Unlock()
 	return nil
 }
@@ -138,6 +150,7 @@ func (f *FSM) MasterChanged() <-chan struct{} {
 func (f *FSM) masterChanged() {
 	close(f.masterCh)
 	f.masterCh = make(chan struct{})
+	f.topologyChanged()
 }
 
 // Record returns a copy of the record with that ID.
@@ -210,7 +223,7 @@ func (f *FSM) Cluster(name string) (ClusterState, bool) {
 	if !ok {
 		return ClusterState{}, false
 	}
-	return *c, true
+	return c.clone(), true
 }
 
 // Clusters returns copies of all clusters, sorted by name.

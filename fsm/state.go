@@ -56,7 +56,7 @@ func (s *state) addRecord(r *Record) {
 func (s *state) sortedClusters() []ClusterState {
 	out := make([]ClusterState, 0, len(s.clusters))
 	for _, c := range s.clusters {
-		out = append(out, *c)
+		out = append(out, c.clone())
 	}
 	slices.SortFunc(out, func(a, b ClusterState) int { return strings.Compare(a.Name, b.Name) })
 	return out
@@ -113,4 +113,11 @@ func (c ClusterState) AntiFlapActive(now time.Time, window time.Duration) bool {
 // MaintenanceUntil (exclusive).
 func (c ClusterState) InMaintenance(now time.Time) bool {
 	return !c.MaintenanceUntil.IsZero() && now.Before(c.MaintenanceUntil)
+}
+
+// clone returns a copy sharing nothing with c.
+func (c *ClusterState) clone() ClusterState {
+	out := *c
+	out.Topology = c.Topology.Clone()
+	return out
 }

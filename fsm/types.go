@@ -144,6 +144,16 @@ type ClusterState struct {
 	// a change counter for readers that wait for the next master
 	// (GET /v1/clusters/{c}/master?index=N&wait=D). 0 before any.
 	MasterIndex uint64 `json:"master_index,omitempty"`
+
+	// Topology is the cluster's definition (instances, accounts, password
+	// references); nil when the state has none, and the controllers then
+	// watch the cluster as their own config files define it.
+	Topology *ClusterDef `json:"topology,omitempty"`
+	// TopologyRemoved marks a definition removed by an operator: a config
+	// file that still lists the cluster does not seed it again.
+	TopologyRemoved bool `json:"topology_removed,omitempty"`
+	// TopologyIndex is the raft index of the last change of Topology.
+	TopologyIndex uint64 `json:"topology_index,omitempty"`
 }
 
 // NodeMeta is what the group knows about a controller beyond its raft

@@ -70,6 +70,10 @@ type KeeperConfig struct {
 	// Clusters are the configured clusters; those without any agent are
 	// never renewed.
 	Clusters []Cluster
+	// AgentOf, when set, names the agent of a cluster's instance instead of
+	// Clusters[].Agents: the instances live in the replicated state and
+	// change while the keeper runs ("" when none).
+	AgentOf func(cluster, addr string) string
 	// Interval is the renewal period (detector.probe_interval).
 	Interval time.Duration
 	// ProbeTimeout bounds an attempt, together with TTL/2.
@@ -250,6 +254,9 @@ func (k *Keeper) cycle(ctx context.Context, c Cluster) {
 	url := ""
 	if ok && cs.Master != "" {
 		url = c.agentOf(cs.Master)
+		if k.cfg.AgentOf != nil {
+			url = k.cfg.AgentOf(c.Name, cs.Master)
+		}
 	}
 	k.leave(cs)
 	if url == "" {

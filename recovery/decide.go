@@ -53,6 +53,10 @@ type RunnerConfig struct {
 	// Clusters are the configured clusters; a cluster not listed here is
 	// only detected, never recovered.
 	Clusters []ClusterConfig
+	// ClustersFunc, when set, is called instead of reading Clusters, each
+	// time the runner needs them: the clusters come from the replicated
+	// state and change while a leader leads.
+	ClustersFunc func() []ClusterConfig
 	// Executor configures failover execution (NodeID, Now and Logger are
 	// taken from this config when unset there).
 	Executor ExecutorConfig
@@ -332,8 +336,16 @@ func abortedAtFence(rec fsm.Record) bool {
 	return false
 }
 
+// clusters returns the clusters as they are now.
+func (d *Runner) clusters() []ClusterConfig {
+	if d.cfg.ClustersFunc != nil {
+		return d.cfg.ClustersFunc()
+	}
+	return d.cfg.Clusters
+}
+
 func (d *Runner) clusterConfig(name string) (ClusterConfig, bool) {
-	for _, c := range d.cfg.Clusters {
+	for _, c := range d.clusters() {
 		if c.Name == name {
 			if h := d.hooks.Load(); h != nil {
 				if hk, ok := (*h)[name]; ok {

@@ -19,7 +19,7 @@ func (d *Runner) fenceReturned(ctx context.Context) {
 	for _, r := range d.state.OpenRecords() {
 		open[r.Cluster] = true
 	}
-	for _, cc := range d.cfg.Clusters {
+	for _, cc := range d.clusters() {
 		cs, ok := d.state.Cluster(cc.Name)
 		if !ok || open[cc.Name] || cs.LastFailoverID == 0 || cs.Master == "" {
 			continue

@@ -64,7 +64,7 @@ func (d *Runner) unfenceRecordedMasters(ctx context.Context) {
 	for _, a := range d.assess.Assessments() {
 		assessed[a.Cluster] = a
 	}
-	for _, cc := range d.cfg.Clusters {
+	for _, cc := range d.clusters() {
 		cs, ok := d.state.Cluster(cc.Name)
 		a, seen := assessed[cc.Name]
 		if !ok || !seen || cs.Master == "" || open[cc.Name] || a.State != detector.AssessHealthy {

@@ -25,6 +25,8 @@ func newCheckConfigCmd() *cobra.Command {
 		asJSON     bool
 		forRun     bool
 		mhaDefault string
+		stateAddr  string
+		noState    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check-config --config FILE [--json] [--for-run]",
@@ -35,7 +37,12 @@ go to stderr; every problem is printed on its own line naming the file, key and
 value. Exit status: 0 valid, 2 invalid.
 
 With --for-run the node section must also be complete (id, raft_addr,
-http_addr, data_dir, a bootstrap list naming this node).`,
+http_addr, data_dir, a bootstrap list naming this node), and the file's
+clusters are compared with the replicated topology of the running group (read
+from node.http_addr, or --addr): the clusters and instances every controller
+watches live in the replicated state, which wins over any file; each
+difference is printed. A group that does not answer (a first deployment) is
+a note on stderr, not a problem. --no-state skips the comparison.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "" {
@@ -47,12 +54,20 @@ http_addr, data_dir, a bootstrap list naming this node).`,
 					opts.MHADefaultFile = mhaDefault
 				}
 			}
-			return runCheckConfig(cmd.OutOrStdout(), cmd.ErrOrStderr(), path, opts, asJSON, forRun)
+			var state stateChecker
+			if !noState {
+				state = func(cfg *config.Config) ([]string, string) {
+					return checkAgainstState(cmd.Context(), cfg, stateAddr)
+				}
+			}
+			return runCheckConfigWith(cmd.OutOrStdout(), cmd.ErrOrStderr(), path, opts, asJSON, forRun, state)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (.yaml, .yml, .toml, .json, or MHA .cnf/.conf/.ini)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON on stdout")
 	cmd.Flags().BoolVar(&forRun, "for-run", false, "also require what `run` needs (node id, addresses, data dir, bootstrap)")
+	cmd.Flags().StringVar(&stateAddr, "addr", "", "with --for-run: the controller to read the replicated topology from (default this file's node.http_addr)")
+	cmd.Flags().BoolVar(&noState, "no-state", false, "with --for-run: do not compare the clusters with the running group's replicated topology")
 	cmd.Flags().StringVar(&mhaDefault, "mha-default-file", config.DefaultMHAFile, "MHA global defaults applied to .cnf imports (used when it exists)")
 	return cmd
 }
@@ -64,6 +79,11 @@ type checkResult struct {
 	Warnings []config.Warning `json:"warnings"`
 	Problems []string         `json:"problems"`
 	Clusters []clusterSummary `json:"clusters,omitempty"`
+	// StateDiff (--for-run) lists how the file differs from the replicated
+	// topology of the running group, which wins; StateNote says why it
+	// could not be compared.
+	StateDiff []string `json:"state_diff,omitempty"`
+	StateNote string   `json:"state_note,omitempty"`
 }
 
 // clusterSummary is what check-config shows of one cluster.
@@ -76,6 +96,14 @@ type clusterSummary struct {
 }
 
 func runCheckConfig(stdout, stderr io.Writer, path string, opts config.LoadOptions, asJSON, forRun bool) error {
+	return runCheckConfigWith(stdout, stderr, path, opts, asJSON, forRun, nil)
+}
+
+// stateChecker compares a loaded config with the running group's
+// replicated topology (checkAgainstState); nil skips the comparison.
+type stateChecker func(*config.Config) (diff []string, note string)
+
+func runCheckConfigWith(stdout, stderr io.Writer, path string, opts config.LoadOptions, asJSON, forRun bool, state stateChecker) error {
 	cfg, warns, err := config.Load(path, opts)
 	if err == nil && forRun {
 		err = cfg.ValidateForRun()
@@ -91,6 +119,9 @@ func runCheckConfig(stdout, stderr io.Writer, path string, opts config.LoadOptio
 		for _, cl := range cfg.Clusters {
 			res.Clusters = append(res.Clusters, summarize(cl))
 		}
+	}
+	if err == nil && forRun && state != nil {
+		res.StateDiff, res.StateNote = state(cfg)
 	}
 
 	if asJSON {
@@ -108,6 +139,15 @@ func runCheckConfig(stdout, stderr io.Writer, path string, opts config.LoadOptio
 		}
 		if err == nil {
 			printSummary(stdout, cfg, res.Clusters)
+			if res.StateNote != "" {
+				fmt.Fprintln(stderr, "note:", res.StateNote)
+			}
+			if len(res.StateDiff) > 0 {
+				fmt.Fprintln(stdout, "\nThe replicated state differs from this file; at run time the state wins:")
+				for _, d := range res.StateDiff {
+					fmt.Fprintln(stdout, "  "+d)
+				}
+			}
 		}
 	}
 	if err != nil {

@@ -31,6 +31,8 @@ only act when a quorum of vantage points agrees the master is dead.`,
 		newAgentCmd(),
 		newPeersCmd(),
 		newProxyConfigCmd(),
+		newClusterCmd(),
+		newInstanceCmd(),
 	)
 	return root
 }

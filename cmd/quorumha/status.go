@@ -54,7 +54,12 @@ Views of other controllers may lag the leader; "contact" says how much.`,
 			if o.json {
 				return printGlanceJSON(cmd.OutOrStdout(), g, rawStatus, rawClusters)
 			}
-			return renderGlance(cmd.OutOrStdout(), g, time.Now())
+			if err := renderGlance(cmd.OutOrStdout(), g, time.Now()); err != nil {
+				return err
+			}
+			renderTopologyDiff(cmd.Context(), cmd.OutOrStdout(), c)
+			renderDiscovered(cmd.Context(), cmd.OutOrStdout(), c, g)
+			return nil
 		},
 	}
 	o = addClientFlags(cmd)

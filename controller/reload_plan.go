@@ -80,7 +80,7 @@ func restartReason(key string) string {
 	case key == "log.format":
 		return "needs a restart: the log handler is built at start"
 	case strings.HasPrefix(key, "clusters"), strings.HasPrefix(key, "mha_configs"):
-		return "not applied: clusters and instances live in the replicated state (quorumha cluster|instance add|set|remove); this file only seeded it, and its local secrets, TLS and agent credentials are read at start"
+		return "clusters and instances live in the replicated state: change them with quorumha cluster|instance (this file only seeded it); local secrets, TLS and agent credentials need a restart"
 	case strings.HasPrefix(key, "recovery."):
 		return "needs a restart: the recovery runner and the lease keeper read it at start"
 	default:

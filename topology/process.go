@@ -30,20 +30,58 @@ type Process struct {
 	TrxRowsModified uint64
 }
 
-// processListSQL works on MariaDB and MySQL alike. MySQL 8 deprecates
-// information_schema.PROCESSLIST in favour of performance_schema but still
-// serves it; the join gives each thread's transaction age in one round trip.
-const processListSQL = `SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO,
- t.trx_id, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), t.trx_rows_modified
-FROM information_schema.PROCESSLIST p
-LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID
-ORDER BY p.ID`
+// processListSQL and innodbTrxSQL work on MariaDB and MySQL alike (MySQL 8
+// deprecates information_schema.PROCESSLIST in favour of performance_schema
+// but still serves it). They are two queries joined in Go, not one JOIN:
+// MariaDB 10.11 crashed (SIGSEGV) on PROCESSLIST LEFT JOIN INNODB_TRX run
+// against a server that had just started, which a controller's discovery
+// does every few seconds.
+const (
+	processListSQL = `SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO
+FROM information_schema.PROCESSLIST ORDER BY ID`
+	innodbTrxSQL = `SELECT trx_mysql_thread_id, trx_id, TIMESTAMPDIFF(SECOND, trx_started, NOW()), trx_rows_modified
+FROM information_schema.INNODB_TRX`
+)
+
+// queryProcessList reads the process list, with each thread's open InnoDB
+// transaction when withTrx, as the 11 columns parseProcessList decodes.
+func queryProcessList(ctx context.Context, q queryer, withTrx bool) ([]string, [][]sql.NullString, error) {
+	cols, rows, err := queryTable(ctx, q, processListSQL)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(cols) != 8 {
+		return nil, nil, fmt.Errorf("%w: process list has %d columns", ErrBadStatus, len(cols))
+	}
+	trx := map[string][]sql.NullString{}
+	if withTrx {
+		tcols, trows, err := queryTable(ctx, q, innodbTrxSQL)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(tcols) != 4 {
+			return nil, nil, fmt.Errorf("%w: innodb_trx has %d columns", ErrBadStatus, len(tcols))
+		}
+		for _, r := range trows {
+			trx[r[0].String] = r[1:]
+		}
+	}
+	cols = append(cols, "trx_id", "trx_age", "trx_rows_modified")
+	for i, r := range rows {
+		t, ok := trx[r[0].String]
+		if !ok {
+			t = make([]sql.NullString, 3)
+		}
+		rows[i] = append(r[:8:8], t...)
+	}
+	return cols, rows, nil
+}
 
 // ProcessList returns every thread with its open transaction, if any.
 func (c *Conn) ProcessList(ctx context.Context) ([]Process, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
-	cols, rows, err := queryTable(ctx, c.db, processListSQL)
+	cols, rows, err := queryProcessList(ctx, c.db, true)
 	if err != nil {
 		return nil, fmt.Errorf("%s: process list: %w", c.addr, err)
 	}
@@ -54,7 +92,7 @@ func (c *Conn) ProcessList(ctx context.Context) ([]Process, error) {
 	return ps, nil
 }
 
-// parseProcessList decodes processListSQL's result by position.
+// parseProcessList decodes queryProcessList's result by position.
 func parseProcessList(cols []string, rows [][]sql.NullString) ([]Process, error) {
 	if len(cols) != 11 {
 		return nil, fmt.Errorf("%w: process list has %d columns", ErrBadStatus, len(cols))
@@ -144,7 +182,7 @@ type sqlConn interface {
 
 // killSessions kills, over conn (whose id is self), every killable session.
 func killSessions(ctx context.Context, conn sqlConn, addr string, self uint64, spareIDs []uint64, log *slog.Logger) ([]Process, error) {
-	cols, rows, err := queryTable(ctx, conn, processListSQL)
+	cols, rows, err := queryProcessList(ctx, conn, false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: kill sessions: process list: %w", addr, err)
 	}
@@ -201,7 +239,7 @@ func (c *Conn) ReplicaHosts(ctx context.Context) ([]ReplicaHost, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", c.addr, v.ShowReplicasSQL(), err)
 	}
-	pcols, prows, err := queryTable(ctx, c.db, processListSQL)
+	pcols, prows, err := queryProcessList(ctx, c.db, false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: process list: %w", c.addr, err)
 	}

@@ -21,6 +21,7 @@ import (
 // leaves no process behind.
 func TestDemo_SandboxUpFailoverDown(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	dir := filepath.Join(t.TempDir(), "demo")

@@ -7,6 +7,14 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/quorumha
 PKGS := ./...
 TEST_TIMEOUT ?= 25m
+# How many tests of one package run at once: the e2e tests that call
+# parallel(t) (tests/e2e/parallel_test.go) run this many side by side.
+# 3 is what the 2-core build machine carries without a test slowing down
+# enough to fail; set 1 to run everything one test at a time.
+TEST_PARALLEL ?= 3
+# tests/e2e is by far the longest package: naming it first makes `go test`
+# start it first instead of after every other package.
+TEST_PKGS = $(if $(filter ./...,$(PKGS)),./tests/e2e/ $(PKGS),$(PKGS))
 
 .DEFAULT_GOAL := help
 
@@ -24,7 +32,7 @@ build: ## Build bin/quorumha
 
 .PHONY: test
 test: deps build ## Unit and integration tests against real MariaDB (installs it when missing)
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -parallel $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_PKGS)
 
 .PHONY: test-short
 test-short: ## Unit tests only (no MariaDB, no processes)

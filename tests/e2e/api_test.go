@@ -22,6 +22,7 @@ func TestGroup_BadInputChangesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts controller processes")
 	}
+	parallel(t)
 	tokenFile := filepath.Join(t.TempDir(), "api.token")
 	if err := os.WriteFile(tokenFile, []byte("s3cret-token\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -102,6 +103,7 @@ func TestGroup_SIGTERMTransfersLeadership(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts controller processes")
 	}
+	parallel(t)
 	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 3, ClustersYAML: clustersYAML})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

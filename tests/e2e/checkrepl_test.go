@@ -203,6 +203,7 @@ func TestCheckRepl_BrokenStates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
+	parallel(t)
 	bin.Path(t)
 	// Heartbeats as quorumha sets them (detector.replica_heartbeat): the
 	// text report of a healthy sandbox must then have no warning at all.
@@ -438,6 +439,7 @@ func TestCheckRepl_FilePositionWarnsOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
+	parallel(t)
 	bin.Path(t)
 	sb := sandbox.New(t, sandbox.Options{Replicas: 1, GTID: false})
 	cfg := crYAML(t, sb, "file.yaml", "file", "")

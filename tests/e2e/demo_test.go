@@ -23,6 +23,7 @@ import (
 // after it.
 func TestDemo_SandboxUpFailoverDown(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	dir := filepath.Join(t.TempDir(), "demo")

@@ -20,6 +20,7 @@ func TestDetect_ReplicasNameMasterByAlias_AllCut_NoDecision(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers and controller processes")
 	}
+	parallel(t)
 	path := bin.Path(t)
 	nw := harness.NewNet(t, 3)
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, ExtraConfig: []string{"bind-address=0.0.0.0"}})

@@ -18,6 +18,7 @@ import (
 // write.
 func TestFailover_CandidateCannotApplyRelayLog(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startFailoverEnv(ctx, t, foOptions{
@@ -118,6 +119,7 @@ func (e *foEnv) slaveStatusColumn(ctx context.Context, t *testing.T, i int, col 
 // steps, not on timings.
 func TestFailover_DelayedReplicaIsNotWaitedFor(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startFailoverEnv(ctx, t, foOptions{})
@@ -160,6 +162,7 @@ func TestFailover_DelayedReplicaIsNotWaitedFor(t *testing.T) {
 // it ends with every acknowledged write.
 func TestFailover_FilePositionReplicaBehindIsLeveled(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})

@@ -27,6 +27,7 @@ func TestSecurity_ForgedVerdictsAndAddresses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a controller process")
 	}
+	parallel(t)
 	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 1, ClustersYAML: clustersYAML,
 		ExtraYAML: "detector:\n  probe_interval: 200ms\n  quorum: 3\n  replica_check: false\n"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -26,6 +26,7 @@ func TestGroup_LeaderKillRestartJoinRemove(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts controller processes")
 	}
+	parallel(t)
 	path := bin.Path(t)
 	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, ClustersYAML: clustersYAML})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

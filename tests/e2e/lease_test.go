@@ -93,6 +93,7 @@ func (e *foEnv) leaseView(ctx context.Context, c *harness.Controller) (leaseView
 // committed, with a final bound no renewal arrived after.
 func TestLease_EveryControllerRenewsAndStopsForTheFailover(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	ag := newLeaseAgent(t)

@@ -460,6 +460,7 @@ func (r *proxyRun) lostOn(ctx context.Context, t *testing.T, i int) (lost, wrong
 // does not interrupt the writes.
 func TestProxy_HAProxyFollowsTheMaster(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*foTimeout)
 	defer cancel()
 	r := startProxyRun(ctx, t)

@@ -108,6 +108,7 @@ func (e *foEnv) requireRejoined(ctx context.Context, t *testing.T, i, m int) {
 // restarted; it has nothing the new master lacks, and rejoins.
 func TestRejoin_CleanAfterKill(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startFailoverEnv(ctx, t, foOptions{Instances: map[int][]string{1: {"candidate_master: true"}}})
@@ -244,6 +245,7 @@ func errantSetup(ctx context.Context, t *testing.T, ddl bool) (e *foEnv, ids []i
 
 func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e, ids, masterPos := errantSetup(ctx, t, false)
@@ -302,6 +304,7 @@ func TestRejoin_ErrantRefusedThenRewound(t *testing.T) {
 // a statement) makes the rewind refuse before anything is reverted.
 func TestRejoin_ErrantDDLNotRewound(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e, ids, _ := errantSetup(ctx, t, true)
@@ -330,6 +333,7 @@ func TestRejoin_ErrantDDLNotRewound(t *testing.T) {
 // would stop its SQL thread from applying anything.
 func TestRejoin_ClearsAgentFence(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startScenarioEnv(ctx, t, scnOptions{Agents: true, Instances: map[int][]string{1: {"candidate_master: true"}}})

@@ -216,6 +216,7 @@ func (e *foEnv) gtidBinlogPos(ctx context.Context, t *testing.T, i int) string {
 
 func TestSalvage_AgentRecoversWhatOnlyTheMasterHad(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e, ag := salvageEnv(ctx, t)
@@ -257,6 +258,7 @@ func TestSalvage_AgentRecoversWhatOnlyTheMasterHad(t *testing.T) {
 // to the new master's coordinate.
 func TestSalvage_FilePosition(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e, _ := salvageEnvMode(ctx, t, false, "")
@@ -279,6 +281,7 @@ func TestSalvage_FilePosition(t *testing.T) {
 
 func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	// With the master's whole host gone and no lease witness, nothing
@@ -338,6 +341,7 @@ func TestSalvage_AgentDownFailoverStillCompletes(t *testing.T) {
 
 func TestSalvage_TruncatedLastTransactionIsNotApplied(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e, _ := salvageEnv(ctx, t)

@@ -21,8 +21,10 @@ import (
 
 // scnAbsence is how long a test watches for a failover that must not
 // happen: several detection windows (probe_interval 500ms × the default
-// failure_threshold 3 = 1.5 s each) plus the replica check's time.
-const scnAbsence = 8 * time.Second
+// failure_threshold 3 = 1.5 s each) plus the replica check's time. Every
+// use starts it once the controllers have seen the fault, so a wrong
+// decision would come within the first detection window or two.
+const scnAbsence = 5 * time.Second
 
 // TestScenario_BrokenReplicas is scenarios 8, 9 and 10 on one sandbox,
 // in order, each fault repaired before the next: a replica's mysqld killed,
@@ -34,6 +36,7 @@ const scnAbsence = 8 * time.Second
 // and the healthy one promoted, nothing acknowledged lost.
 func TestScenario_BrokenReplicas(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	e := startScenarioEnv(ctx, t, scnOptions{Agents: true, Recovery: []string{"max_replica_lag: 3s"}})
@@ -121,6 +124,7 @@ func TestScenario_BrokenReplicas(t *testing.T) {
 // replica follows the new master and nothing acknowledged is lost.
 func TestScenario_MasterAndCandidateDown(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startScenarioEnv(ctx, t, scnOptions{Replicas: 3, Agents: true,
@@ -146,6 +150,7 @@ func TestScenario_MasterAndCandidateDown(t *testing.T) {
 // the agent's pid file check proves the server is not running.
 func TestScenario_MasterCleanShutdown(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startScenarioEnv(ctx, t, scnOptions{Agents: true})
@@ -173,6 +178,7 @@ func TestScenario_MasterCleanShutdown(t *testing.T) {
 // must apply that relay log first.
 func TestScenario_CandidateUnappliedRelayLog(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startScenarioEnv(ctx, t, scnOptions{Agents: true, Instances: map[int][]string{1: {"candidate_master: true"}}})
@@ -203,6 +209,7 @@ func TestScenario_CandidateUnappliedRelayLog(t *testing.T) {
 // replication catches up, everywhere.
 func TestScenario_ParallelReplication(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	e := startScenarioEnv(ctx, t, scnOptions{Agents: true,

@@ -21,6 +21,7 @@ func TestSecurity_TLSGroup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts controller processes")
 	}
+	parallel(t)
 	const writeToken, readToken = "e2e-write-token", "e2e-read-token"
 	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{
 		N: 3, ClustersYAML: clustersYAML, Token: writeToken, ReadToken: readToken, TLS: true,

@@ -23,6 +23,7 @@ import (
 // writable.
 func TestSwitchover_NamedAndBack(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	hook, hookLog, _ := onlineHook(t)
@@ -124,6 +125,7 @@ func TestSwitchover_NamedAndBack(t *testing.T) {
 // master writable again, the target its replica), losing no write.
 func TestSwitchover_Refused(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	hook, _, failStop := onlineHook(t)
@@ -180,6 +182,7 @@ func TestSwitchover_Refused(t *testing.T) {
 // replica), and no acknowledged write is lost.
 func TestSwitchover_LeaderKilledBeforePromote(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startFailoverEnv(ctx, t, foOptions{Env: []string{"QUORUMHA_TEST_STEP_DELAY=1s"}})
@@ -203,6 +206,7 @@ func TestSwitchover_LeaderKilledBeforePromote(t *testing.T) {
 // acknowledged write is lost.
 func TestSwitchover_LeaderKilledAfterPromote(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	e := startFailoverEnv(ctx, t, foOptions{Env: []string{"QUORUMHA_TEST_STEP_DELAY=1s"}})

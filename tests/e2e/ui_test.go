@@ -131,6 +131,7 @@ func requireScreenshot(t *testing.T, path string) {
 // headless browser and check the rendered DOM and a screenshot.
 func TestUI_RendersFailover(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	browser := chromiumPath(t)
 	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)

@@ -6,10 +6,12 @@ package harness
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -92,22 +94,105 @@ func build(flags ...string) (string, error) {
 	return out, nil
 }
 
-// FreePorts returns n distinct free TCP ports on 127.0.0.1. Another process
-// may take one before it is used; callers that bind retry on failure.
+// FreePorts returns n distinct free TCP ports on 127.0.0.1, none of which
+// it has returned before in this process. Another process may take one
+// before it is used; callers that bind retry on failure.
+//
+// Parallel tests (tests/e2e parallel) each ask for ports, and a port handed
+// to one test but not yet bound by the process it starts is free in the
+// kernel's eyes: bind(:0) could hand it to the next test as well, or to a
+// sandbox server, and an outgoing connection could take it as its source
+// port. So the ports come from below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), where neither bind(:0) nor connect()
+// picks ports, at random (other test processes), and each at most once per
+// process.
 func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
+	ports, err := freePorts.take(n)
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	return ports
+}
+
+// portLow is the lowest port FreePorts hands out.
+const portLow = 10000
+
+// freePorts is process-wide because the kernel's port space is: it only
+// remembers what FreePorts handed out, so two tests never get the same port.
+var freePorts = &portPool{given: map[int]bool{}}
+
+type portPool struct {
+	mu    sync.Mutex
+	given map[int]bool
+}
+
+func (p *portPool) take(n int) ([]int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	high := ephemeralLow()
+	if high-portLow < 1000 {
+		return kernelPorts(n) // no room below the ephemeral range
+	}
 	ports := make([]int, 0, n)
 	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 100*n {
+			return nil, fmt.Errorf("no free port in %d-%d after %d tries", portLow, high-1, tries)
+		}
+		port := portLow + rand.IntN(high-portLow)
+		if p.given[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // in use
+		}
+		lns = append(lns, ln)
+		p.given[port] = true
+		ports = append(ports, port)
+	}
+	return ports, nil
+}
+
+// ephemeralLow is the low end of the kernel's ephemeral port range.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return low
+}
+
+// kernelPorts asks the kernel for n ports (bind :0).
+func kernelPorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
 	for len(ports) < n {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatalf("free port: %v", err)
+			return nil, err
 		}
 		lns = append(lns, ln)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return ports
+	return ports, nil
 }

@@ -22,6 +22,7 @@ import (
 // exactly the new master's rows.
 func TestRejoinFile_CleanAfterKill(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})
@@ -74,6 +75,7 @@ func TestRejoinFile_CleanAfterKill(t *testing.T) {
 // and changes nothing.
 func TestRejoinFile_ErrantRefused(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false})

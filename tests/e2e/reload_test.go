@@ -17,6 +17,7 @@ import (
 // refused with the controller still running on the config it had.
 func TestReload_SIGHUP(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	g := harness.StartGroup(t, bin.Path(t), harness.GroupOptions{N: 1, ClustersYAML: clustersYAML, LogLevel: "info",

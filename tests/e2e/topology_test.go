@@ -112,6 +112,7 @@ func startLoneReplica(ctx context.Context, t *testing.T, master sandbox.Instance
 
 func TestTopology_RuntimeInstancesDiscoveryAndFailover(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), topoTimeout)
 	defer cancel()
 	e := startFailoverEnv(ctx, t, foOptions{})
@@ -275,6 +276,7 @@ func TestTopology_RuntimeInstancesDiscoveryAndFailover(t *testing.T) {
 // says how its file differs.
 func TestTopology_DifferingFileStateWins(t *testing.T) {
 	skipShort(t)
+	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), topoTimeout)
 	defer cancel()
 	e := startFailoverEnv(ctx, t, foOptions{NoAgents: true})

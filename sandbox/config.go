@@ -54,8 +54,13 @@ func myCnf(inst Instance, master bool, opts Options) string {
 		// On every server, not only the master: a failover turns the
 		// master side on in a promoted replica, which must then wait
 		// for ACKs as the master it replaces did (otherwise it runs
-		// MariaDB's defaults, a 10 s timeout and AFTER_COMMIT).
-		w("rpl_semi_sync_master_timeout=2000")
+		// MariaDB's defaults, a 10 s timeout and AFTER_COMMIT). 5 s is
+		// well above the quorum lease (lease_ttl 2 s + lease_drift
+		// 0.5 s): a cut-off master must still be waiting for an ACK
+		// when its agent fences it (and kills the waiting sessions),
+		// not have fallen back to async and acknowledged writes no
+		// replica has (docs/agent.md).
+		w("rpl_semi_sync_master_timeout=5000")
 		w("rpl_semi_sync_master_wait_point=AFTER_SYNC")
 	}
 	// Small and quick: many sandboxes share a small machine.

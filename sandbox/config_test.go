@@ -16,7 +16,7 @@ func TestMyCnf_Roles(t *testing.T) {
 	}{
 		{"replica gtid", false, Options{GTID: true}, []string{"read_only=ON", "server_id=2", "port=3307", "report_port=3307", "gtid_strict_mode=ON", "sync_binlog=1"}, []string{"rpl_semi_sync", "sync_relay_log_info"}},
 		{"master semisync", true, Options{GTID: true, SemiSync: true}, []string{"rpl_semi_sync_master_enabled=ON", "rpl_semi_sync_slave_enabled=ON"}, []string{"read_only"}},
-		{"replica semisync", false, Options{SemiSync: true}, []string{"rpl_semi_sync_slave_enabled=ON", "sync_relay_log_info=1", "rpl_semi_sync_master_timeout=2000", "rpl_semi_sync_master_wait_point=AFTER_SYNC"}, []string{"rpl_semi_sync_master_enabled"}},
+		{"replica semisync", false, Options{SemiSync: true}, []string{"rpl_semi_sync_slave_enabled=ON", "sync_relay_log_info=1", "rpl_semi_sync_master_timeout=5000", "rpl_semi_sync_master_wait_point=AFTER_SYNC"}, []string{"rpl_semi_sync_master_enabled"}},
 		{"extra last", false, Options{ExtraConfig: []string{" max_connections=50 "}}, []string{"max_connections=50"}, nil},
 	}
 	for _, tt := range tests {

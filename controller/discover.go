@@ -130,6 +130,11 @@ func (c *Controller) discoverEvery() time.Duration {
 func (c *Controller) discoverLoop(ctx context.Context, logger *slog.Logger) {
 	defer c.discovered.reset()
 	d := &discoverer{c: c, log: logger, ids: map[string]uint32{}, last: map[string]string{}}
+	// The gauge starts at 0 for every cluster, so it is there to alert on
+	// (and absent only on followers) before a master answers a round.
+	for _, rc := range c.topo.current().clusters {
+		c.discovered.set(rc.Name, nil)
+	}
 	for {
 		for _, rc := range c.topo.current().clusters {
 			if ctx.Err() != nil {

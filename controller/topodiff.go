@@ -113,19 +113,7 @@ func diffCluster(f, s fsm.ClusterDef) []string {
 }
 
 func instanceFlags(in fsm.InstanceDef) string {
-	var f []string
-	if in.CandidateMaster {
-		f = append(f, "candidate_master")
-	}
-	if in.NoMaster {
-		f = append(f, "no_master")
-	}
-	if in.IgnoreFail {
-		f = append(f, "ignore_fail")
-	}
-	if in.Zone != "" {
-		f = append(f, "zone="+in.Zone)
-	}
+	f := in.Flags()
 	if in.Agent != "" {
 		f = append(f, "agent="+in.Agent)
 	}

@@ -75,6 +75,25 @@ type InstanceDef struct {
 	AddedBy string `json:"added_by,omitempty"`
 }
 
+// Flags lists the instance's role flags and zone as the CLI spells them
+// (candidate_master, no_master, ignore_fail, zone=Z), for display.
+func (in InstanceDef) Flags() []string {
+	var f []string
+	if in.CandidateMaster {
+		f = append(f, "candidate_master")
+	}
+	if in.NoMaster {
+		f = append(f, "no_master")
+	}
+	if in.IgnoreFail {
+		f = append(f, "ignore_fail")
+	}
+	if in.Zone != "" {
+		f = append(f, "zone="+in.Zone)
+	}
+	return f
+}
+
 // Clone returns a deep copy.
 func (d *ClusterDef) Clone() *ClusterDef {
 	if d == nil {

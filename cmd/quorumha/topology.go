@@ -238,20 +238,7 @@ func renderTopology(w io.Writer, r api.TopologyResponse) {
 }
 
 func instanceFlagText(in fsm.InstanceDef) string {
-	var f []string
-	if in.CandidateMaster {
-		f = append(f, "candidate_master")
-	}
-	if in.NoMaster {
-		f = append(f, "no_master")
-	}
-	if in.IgnoreFail {
-		f = append(f, "ignore_fail")
-	}
-	if in.Zone != "" {
-		f = append(f, "zone="+in.Zone)
-	}
-	return dash(strings.Join(f, ","))
+	return dash(strings.Join(in.Flags(), ","))
 }
 
 func newInstanceCmd() *cobra.Command {

@@ -3,9 +3,11 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -121,15 +123,18 @@ func unknownReplicas(hosts []topology.ReplicaHost, master string, configured []s
 	return out
 }
 
-// discoverEvery is the pause between discovery rounds.
+// discoverEvery is the pause between discovery rounds. A new replica is
+// not an emergency: every 5 s at least keeps a controller watching
+// hundreds of clusters cheap (TestBenchScale).
 func (c *Controller) discoverEvery() time.Duration {
-	return max(5*c.cfg.Detector.ProbeInterval, 3*time.Second)
+	return max(10*c.cfg.Detector.ProbeInterval, 5*time.Second)
 }
 
 // discoverLoop runs discovery rounds until ctx ends (leadership lost).
 func (c *Controller) discoverLoop(ctx context.Context, logger *slog.Logger) {
 	defer c.discovered.reset()
-	d := &discoverer{c: c, log: logger, ids: map[string]uint32{}, last: map[string]string{}}
+	d := &discoverer{c: c, log: logger, ids: map[string]uint32{}, last: map[string]string{}, conns: map[string]*topology.Conn{}}
+	defer d.closeAll()
 	// The gauge starts at 0 for every cluster, so it is there to alert on
 	// (and absent only on followers) before a master answers a round.
 	for _, rc := range c.topo.current().clusters {
@@ -157,6 +162,40 @@ type discoverer struct {
 	ids map[string]uint32 // configured address -> server_id, once read
 	// last is the reported set per cluster, so a change is logged once.
 	last map[string]string
+	// conns are the masters' connections, kept across rounds (a new
+	// connection per master per round cost more than the probes).
+	conns map[string]*topology.Conn
+}
+
+// masterConn returns the kept connection to a master, opening it when
+// needed.
+func (d *discoverer) masterConn(ctx context.Context, addr string, cred topology.Credentials) (*topology.Conn, error) {
+	key := strings.ToLower(addr)
+	if c, ok := d.conns[key]; ok {
+		return c, nil
+	}
+	c, err := topology.Open(ctx, addr, cred, d.timeouts(), nil)
+	if err != nil {
+		return nil, err
+	}
+	d.conns[key] = c
+	return c, nil
+}
+
+// dropConn closes and forgets a master's connection after an error.
+func (d *discoverer) dropConn(addr string) {
+	key := strings.ToLower(addr)
+	if c, ok := d.conns[key]; ok {
+		_ = c.Close()
+		delete(d.conns, key)
+	}
+}
+
+func (d *discoverer) closeAll() {
+	for k, c := range d.conns {
+		_ = c.Close()
+		delete(d.conns, k)
+	}
 }
 
 func (d *discoverer) timeouts() topology.Timeouts {
@@ -177,19 +216,19 @@ func (d *discoverer) round(ctx context.Context, rc resolvedCluster) {
 	cred := topology.Credentials{User: rc.User, Password: rc.Password.Reveal(), TLS: rc.TLS}
 	rctx, cancel := context.WithTimeout(ctx, 10*d.c.cfg.Detector.ProbeTimeout+5*time.Second)
 	defer cancel()
-	conn, err := topology.Open(rctx, spec.Master, cred, d.timeouts(), nil)
+	conn, err := d.masterConn(rctx, spec.Master, cred)
 	if err != nil {
 		return // the detector reports an unreachable master
 	}
 	hosts, herr := conn.ReplicaHosts(rctx)
-	minst, ierr := conn.Read(rctx)
-	_ = conn.Close()
+	masterID, ierr := d.serverID(rctx, conn)
 	if herr != nil || ierr != nil {
+		d.dropConn(spec.Master)
 		d.log.Debug("discovery: read master", "cluster", rc.Name, "master", spec.Master, "err", errors.Join(herr, ierr))
 		return
 	}
 	configured := instanceAddrs(rc)
-	known := map[uint32]bool{minst.ServerID: true}
+	known := map[uint32]bool{masterID: true}
 	for _, a := range configured {
 		if strings.EqualFold(a, spec.Master) {
 			continue
@@ -210,7 +249,7 @@ func (d *discoverer) round(ctx context.Context, rc resolvedCluster) {
 	for i := range found {
 		found[i].Seen = now
 		if rc.AutoAdd && rc.Origin == originState {
-			found[i].Action = d.autoAdd(rctx, rc, found[i], minst.ServerID, cred)
+			found[i].Action = d.autoAdd(rctx, rc, found[i], masterID, cred)
 		}
 	}
 	d.c.discovered.set(rc.Name, found)
@@ -225,6 +264,24 @@ func (d *discoverer) round(ctx context.Context, rc resolvedCluster) {
 				"replica", f.Address, "source", f.Source, "server_id", f.ServerID, "action", f.Action, "auto_add", rc.AutoAdd)
 		}
 	}
+}
+
+// serverID is the master's server_id, read once per address and term.
+func (d *discoverer) serverID(ctx context.Context, conn *topology.Conn) (uint32, error) {
+	key := strings.ToLower(conn.Addr())
+	if id, ok := d.ids[key]; ok {
+		return id, nil
+	}
+	v, err := conn.GlobalVariable(ctx, "server_id")
+	if err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseUint(v, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%s: server_id %q: %w", conn.Addr(), v, err)
+	}
+	d.ids[key] = uint32(id)
+	return uint32(id), nil
 }
 
 func (d *discoverer) readServerID(ctx context.Context, addr string, cred topology.Credentials) uint32 {

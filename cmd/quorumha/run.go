@@ -62,14 +62,8 @@ func loadConfig(cmd *cobra.Command, path string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// newLogger builds the process logger from the log section.
-func newLogger(c config.Log) *slog.Logger {
-	logger, _ := newLevelLogger(c)
-	return logger
-}
-
-// newLevelLogger is newLogger with its level in a LevelVar, so a config
-// reload can change it.
+// newLevelLogger builds the process logger from the log section, with its
+// level in a LevelVar so a config reload can change it.
 func newLevelLogger(c config.Log) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
 	level.Set(c.SlogLevel()) // validated by config

@@ -318,6 +318,14 @@ func pidAlive(inst Instance) bool {
 	if err != nil {
 		return false
 	}
+	if len(cmdline) == 0 {
+		// exec(2) is still under way: the new image is in place (so
+		// cmd.Start has returned) but its arguments are not yet set up, and
+		// cmdline reads empty for that moment. The pid is the one we just
+		// started, so it is alive. (A detached start once failed CI here
+		// with "mariadbd exited during startup" and no error log.)
+		return true
+	}
 	return bytes.Contains(cmdline, []byte("--defaults-file="+inst.defaultsFile()))
 }
 

@@ -50,7 +50,7 @@ func TestExpect(t *testing.T) {
 
 func TestMaxGap(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	ws := []Write{{t0.Add(time.Second), true}, {t0.Add(2 * time.Second), false}, {t0.Add(5 * time.Second), true}}
+	ws := []Write{{At: t0.Add(time.Second), OK: true}, {At: t0.Add(2 * time.Second), OK: false}, {At: t0.Add(5 * time.Second), OK: true}}
 	if g := MaxGap(ws, t0, t0.Add(6*time.Second)); g != 4*time.Second {
 		t.Fatalf("gap %s, want 4s", g)
 	}
@@ -59,12 +59,38 @@ func TestMaxGap(t *testing.T) {
 	}
 }
 
+func TestErrorsBetween(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ro, refused := "Error 1290: read-only", "connection refused"
+	ws := []Write{
+		{At: t0, Err: refused}, // before the window
+		{At: t0.Add(time.Second), Err: ro},
+		{At: t0.Add(2 * time.Second), OK: true},
+		{At: t0.Add(3 * time.Second), Err: refused},
+		{At: t0.Add(4 * time.Second), Err: ro},
+		{At: t0.Add(9 * time.Second), Err: ro}, // after it
+	}
+	got := ErrorsBetween(ws, t0.Add(time.Second), t0.Add(4*time.Second))
+	want := []ErrCount{{Err: ro, Count: 2}, {Err: refused, Count: 1}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	rr := RoundResult{N: 3, Unavailable: 3 * time.Second, GapFrom: t0, GapTo: t0.Add(3 * time.Second), GapErrors: got}
+	if n := gapErrorsNote(rr); !strings.Contains(n, `2× "Error 1290: read-only"`) || !strings.Contains(n, `1× "connection refused"`) {
+		t.Errorf("note %q", n)
+	}
+	rr.Unavailable = 500 * time.Millisecond
+	if n := gapErrorsNote(rr); n != "" {
+		t.Errorf("a short gap needs no note, got %q", n)
+	}
+}
+
 func TestReportFiles(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	r := &Report{Seed: 7, Rounds: []RoundResult{{N: 1, Faults: Round{KillMaster}, Start: t0, FaultAt: t0.Add(time.Second),
 		HealAt: t0.Add(5 * time.Second), End: t0.Add(9 * time.Second), Unavailable: 3 * time.Second, Violations: []string{"x <y>"}}},
 		Events:  []Event{{At: t0.Add(2 * time.Second), Kind: "promote", Label: "a<b"}},
-		Writers: map[string][]Write{"group": {{t0, true}, {t0.Add(3 * time.Second), false}}}, Violations: []string{"x <y>"}}
+		Writers: map[string][]Write{"group": {{At: t0, OK: true}, {At: t0.Add(3 * time.Second), OK: false}}}, Violations: []string{"x <y>"}}
 	dir := t.TempDir()
 	if err := r.Write(dir); err != nil {
 		t.Fatal(err)
@@ -97,7 +123,7 @@ func TestParseRounds(t *testing.T) {
 
 func TestGapSplit(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	ws := []Write{{t0.Add(time.Second), true}, {t0.Add(2 * time.Second), false}, {t0.Add(12 * time.Second), true}}
+	ws := []Write{{At: t0.Add(time.Second), OK: true}, {At: t0.Add(2 * time.Second), OK: false}, {At: t0.Add(12 * time.Second), OK: true}}
 	d, from, to := MaxGapAt(ws, t0, t0.Add(13*time.Second))
 	if d != 11*time.Second || !from.Equal(t0.Add(time.Second)) || !to.Equal(t0.Add(12*time.Second)) {
 		t.Fatalf("gap %s from %s to %s", d, from, to)

@@ -22,8 +22,9 @@ type Event struct {
 // Write is one write of a writer: when it was answered and whether it was
 // acknowledged.
 type Write struct {
-	At time.Time `json:"at"`
-	OK bool      `json:"ok"`
+	At  time.Time `json:"at"`
+	OK  bool      `json:"ok"`
+	Err string    `json:"err,omitempty"` // what a failed write was told
 }
 
 // RoundResult is what one round did and what the checkers found.
@@ -48,6 +49,9 @@ type RoundResult struct {
 	// the fault) and the first after it (or the end of the round).
 	GapFrom time.Time `json:"gap_from"`
 	GapTo   time.Time `json:"gap_to"`
+	// GapErrors are the errors the writer got inside that stretch, most
+	// frequent first: why writes stopped, as a client saw it.
+	GapErrors []ErrCount `json:"gap_errors,omitempty"`
 	// PromotedAt is when the round's promotion ended (the promote step of
 	// its successful failover record), zero without one. When it falls in
 	// the gap, the gap splits into UntilPromoted (detection, decision,
@@ -119,6 +123,53 @@ func MaxGapAt(ws []Write, from, to time.Time) (d time.Duration, gapFrom, gapTo t
 		d, gapFrom, gapTo = g, last, to
 	}
 	return d, gapFrom, gapTo
+}
+
+// gapErrorsNote says what the group-side writer was told during a round's
+// longest gap when the gap is long enough to ask why (a second and more).
+func gapErrorsNote(rr RoundResult) string {
+	if rr.Unavailable < time.Second || len(rr.GapErrors) == 0 {
+		return ""
+	}
+	var parts []string
+	for i, e := range rr.GapErrors {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("%d more", len(rr.GapErrors)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%d× %q", e.Count, e.Err))
+	}
+	return fmt.Sprintf("the group-side writer's %s gap (%s to %s): %s", rr.Unavailable.Round(time.Millisecond),
+		rr.GapFrom.Format("15:04:05.000"), rr.GapTo.Format("15:04:05.000"), strings.Join(parts, ", "))
+}
+
+// ErrCount is one error text and how many writes got it.
+type ErrCount struct {
+	Err   string `json:"err"`
+	Count int    `json:"count"`
+}
+
+// ErrorsBetween counts the failed writes' errors in [from, to], most
+// frequent first (ties by text, so the report is stable).
+func ErrorsBetween(ws []Write, from, to time.Time) []ErrCount {
+	n := map[string]int{}
+	for _, w := range ws {
+		if w.OK || w.At.Before(from) || w.At.After(to) {
+			continue
+		}
+		n[w.Err]++
+	}
+	out := make([]ErrCount, 0, len(n))
+	for e, c := range n {
+		out = append(out, ErrCount{Err: e, Count: c})
+	}
+	slices.SortFunc(out, func(a, b ErrCount) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		return strings.Compare(a.Err, b.Err)
+	})
+	return out
 }
 
 // Split divides the round's gap at the promotion, when the promotion
@@ -209,6 +260,9 @@ func (r *Report) Markdown() string {
 		}
 		for _, n := range rr.Notes {
 			notes = append(notes, fmt.Sprintf("round %d: %s", rr.N, n))
+		}
+		if g := gapErrorsNote(rr); g != "" {
+			notes = append(notes, fmt.Sprintf("round %d: %s", rr.N, g))
 		}
 	}
 	if len(notes) > 0 {

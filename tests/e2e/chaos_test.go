@@ -158,6 +158,9 @@ func TestChaos(t *testing.T) {
 		if rr.MidFailover != "" {
 			t.Logf("round %d: leader killed mid-failover: %s", rr.N, rr.MidFailover)
 		}
+		if len(rr.GapErrors) > 0 && rr.Unavailable >= time.Second {
+			t.Logf("round %d: errors in the longest gap: %v", rr.N, rr.GapErrors)
+		}
 		if rr.aborted {
 			t.Errorf("seed %d round %d: the cluster did not settle; the run stops here", seed, rr.N)
 			return
@@ -314,12 +317,14 @@ func (c *chaosRun) round(ctx context.Context, n int, faults chaos.Round) roundRe
 			c.zoneAfter = append(c.zoneAfter, a.ID)
 		}
 	}
-	for _, at := range zst.FailedAt {
-		c.zoneW = append(c.zoneW, chaos.Write{At: at, OK: false})
+	for i, at := range zst.FailedAt {
+		c.zoneW = append(c.zoneW, chaos.Write{At: at, OK: false, Err: zst.FailedErrs[i]})
 	}
 	rr.End = time.Now()
 	gst := c.group.Snapshot()
-	rr.Unavailable, rr.GapFrom, rr.GapTo = chaos.MaxGapAt(groupWrites(gst), rr.FaultAt, rr.End)
+	gw := groupWrites(gst)
+	rr.Unavailable, rr.GapFrom, rr.GapTo = chaos.MaxGapAt(gw, rr.FaultAt, rr.End)
+	rr.GapErrors = chaos.ErrorsBetween(gw, rr.GapFrom, rr.GapTo)
 	if !rr.aborted {
 		rr.SemiSync, rr.SemiSyncFellBack = c.semiSyncRound(ctx, semiBefore)
 	}
@@ -1087,8 +1092,8 @@ func groupWrites(s harness.Stats) []chaos.Write {
 	for _, a := range s.Acks {
 		out = append(out, chaos.Write{At: a.At, OK: true})
 	}
-	for _, at := range s.FailedAt {
-		out = append(out, chaos.Write{At: at, OK: false})
+	for i, at := range s.FailedAt {
+		out = append(out, chaos.Write{At: at, OK: false, Err: s.FailedErrs[i]})
 	}
 	slices.SortFunc(out, func(a, b chaos.Write) int { return a.At.Compare(b.At) })
 	return out

@@ -54,6 +54,9 @@ type Stats struct {
 	// FailedAt are when each of FailedIDs failed (the chaos timeline
 	// draws failures over time).
 	FailedAt []time.Time
+	// FailedErrs are their errors' texts (a stretch of failures is
+	// explained by what the client was told, e.g. read-only or refused).
+	FailedErrs []string
 	// Failed is len(FailedIDs).
 	Failed int
 	// FirstAckAt and LastAckAt bound the acknowledged inserts.
@@ -111,6 +114,7 @@ func (s Stats) clone() Stats {
 	s.Acks = slices.Clone(s.Acks)
 	s.FailedIDs = slices.Clone(s.FailedIDs)
 	s.FailedAt = slices.Clone(s.FailedAt)
+	s.FailedErrs = slices.Clone(s.FailedErrs)
 	return s
 }
 
@@ -196,6 +200,7 @@ func (w *WriteLoad) recordSent(id int64, sent time.Time, err error) {
 	}
 	w.stats.FailedIDs = append(w.stats.FailedIDs, id)
 	w.stats.FailedAt = append(w.stats.FailedAt, now)
+	w.stats.FailedErrs = append(w.stats.FailedErrs, err.Error())
 	w.stats.Failed = len(w.stats.FailedIDs)
 	if w.stats.FirstErrAt.IsZero() {
 		w.stats.FirstErrAt = now

@@ -106,8 +106,9 @@ type InstanceProber interface {
 type VerdictExchange interface {
 	// Publish shares this controller's verdicts.
 	Publish(vs []Verdict)
-	// Verdicts returns every controller's latest verdict per instance.
-	Verdicts() map[string][]Verdict
+	// VerdictsOf returns every controller's latest verdict on one
+	// instance.
+	VerdictsOf(instance string) []Verdict
 	// Members returns the live members with their zones.
 	Members() []Member
 }
@@ -445,10 +446,9 @@ func (d *Detector) reprobeReplicas(ctx context.Context, spec ClusterSpec, obs []
 func (d *Detector) reassess(name string) {
 	d.assessMu.Lock()
 	defer d.assessMu.Unlock()
-	var gv map[string][]Verdict
+	var gv []Verdict
 	live, zones := 1, map[string]string{d.cfg.Controller: d.cfg.Zone}
 	if d.gossip != nil {
-		gv = d.gossip.Verdicts()
 		ms := d.gossip.Members()
 		live, zones = len(ms), make(map[string]string, len(ms))
 		for _, m := range ms {
@@ -471,8 +471,18 @@ func (d *Detector) reassess(name string) {
 		return // removed meanwhile
 	}
 	master := cs.spec.Master
+	d.mu.Unlock()
+	if d.gossip != nil {
+		gv = d.gossip.VerdictsOf(master)
+	}
+	d.mu.Lock()
+	cs, ok = d.clusters[name]
+	if !ok || cs.spec.Master != master {
+		d.mu.Unlock()
+		return // removed, or repointed meanwhile: its next probe round reassesses it
+	}
 	votes := []Verdict{cs.own}
-	for _, v := range gv[master] {
+	for _, v := range gv {
 		if v.Controller != d.cfg.Controller {
 			votes = append(votes, v)
 		}

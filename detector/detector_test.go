@@ -156,6 +156,8 @@ func (f *fakeExchange) Verdicts() map[string][]Verdict {
 	return out
 }
 
+func (f *fakeExchange) VerdictsOf(instance string) []Verdict { return f.Verdicts()[instance] }
+
 func (f *fakeExchange) Members() []Member {
 	f.mu.Lock()
 	defer f.mu.Unlock()

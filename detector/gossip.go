@@ -252,6 +252,9 @@ func (g *Gossip) Publish(vs []Verdict) {
 // controllers stay; Assess recognises them as stale by their age.
 func (g *Gossip) Verdicts() map[string][]Verdict { return g.store.all() }
 
+// VerdictsOf returns every controller's latest verdict on one instance.
+func (g *Gossip) VerdictsOf(instance string) []Verdict { return g.store.of(instance) }
+
 // Changed delivers a coalesced wake-up whenever a peer's verdict changed.
 func (g *Gossip) Changed() <-chan struct{} { return g.store.changed }
 

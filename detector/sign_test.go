@@ -103,10 +103,19 @@ func TestVerdictStore_OnlyVotersSignedVerdictsCount(t *testing.T) {
 	if len(got) != 1 || got[0].Controller != "c2" {
 		t.Fatalf("voter verdict: %+v", got)
 	}
+	if one := s.of(master); len(one) != 1 || one[0] != got[0] {
+		t.Fatalf("of(master) %+v, all()[master] %+v", one, got)
+	}
+	if other := s.of("elsewhere:3306"); len(other) != 0 {
+		t.Fatalf("verdicts on an instance nobody judged: %+v", other)
+	}
 	// Removed from the group: its stored verdict stops counting.
 	k.voters["c2"] = false
 	if got := s.all()[master]; len(got) != 0 {
 		t.Fatalf("verdict of a removed voter still listed: %+v", got)
+	}
+	if got := s.of(master); len(got) != 0 {
+		t.Fatalf("of(master) lists a removed voter's verdict: %+v", got)
 	}
 }
 

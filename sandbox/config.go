@@ -18,6 +18,7 @@ func myCnf(inst Instance, master bool, opts Options) string {
 	w("socket=%s", inst.Socket)
 	w("pid-file=%s", inst.PIDFile())
 	w("log-error=%s", inst.errorLog())
+	w("tmpdir=%s", inst.TmpDir())
 	w("basedir=/usr")
 	w("server_id=%d", inst.ServerID)
 	w("report_host=%s", inst.host())

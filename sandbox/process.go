@@ -161,6 +161,9 @@ func (s *Sandbox) startProcess(ctx context.Context, i int) error {
 	if st, err := os.Stat(inst.errorLog()); err == nil {
 		logOffset = st.Size()
 	}
+	if err := os.MkdirAll(inst.TmpDir(), 0o700); err != nil {
+		return fmt.Errorf("sandbox: %s: tmpdir: %w", inst.Name, err)
+	}
 	out, err := os.OpenFile(filepath.Join(inst.DataDir, "mariadbd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("sandbox: %s: %w", inst.Name, err)

@@ -146,6 +146,12 @@ func (i Instance) defaultsFile() string { return filepath.Join(i.DataDir, "my.cn
 // errorLog is the server's error log.
 func (i Instance) errorLog() string { return filepath.Join(i.DataDir, "error.log") }
 
+// TmpDir is the server's own tmpdir, next to its data directory (not in it:
+// a directory there shows as a database). In a shared /tmp every server's
+// on-disk temporary tables sit among whatever else uses or cleans /tmp; one
+// vanished under a switchover's process-list query in CI (cause not found).
+func (i Instance) TmpDir() string { return i.DataDir + ".tmp" }
+
 // Sandbox is a set of running MariaDB servers. Its methods are safe for
 // concurrent use.
 type Sandbox struct {
@@ -438,7 +444,7 @@ func (s *Sandbox) removeFiles() error {
 	}
 	var errs []error
 	for _, inst := range s.Instances() {
-		errs = append(errs, os.RemoveAll(inst.DataDir))
+		errs = append(errs, os.RemoveAll(inst.DataDir), os.RemoveAll(inst.TmpDir()))
 	}
 	if err := os.Remove(filepath.Join(s.dir, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)

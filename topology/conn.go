@@ -336,3 +336,30 @@ func isNoSuchThread(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) && me.Number == 1094
 }
+
+// retryServerError runs op up to attempts times while it fails with an error
+// the server sent (*mysql.MySQLError: the statement failed, the connection
+// is fine), pausing between tries. Network and context errors return at
+// once: retrying them would only spend the caller's deadline.
+func retryServerError(ctx context.Context, attempts int, pause time.Duration, op func() error) error {
+	var err error
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			t := time.NewTimer(pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return err
+			case <-t.C:
+			}
+		}
+		if err = op(); err == nil {
+			return nil
+		}
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) {
+			return err
+		}
+	}
+	return err
+}

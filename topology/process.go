@@ -43,10 +43,28 @@ FROM information_schema.PROCESSLIST ORDER BY ID`
 FROM information_schema.INNODB_TRX`
 )
 
+// processListAttempts bounds retryServerError for the process list:
+// information_schema.PROCESSLIST is materialised into an on-disk temporary
+// table (its INFO column is LONGTEXT), and a switchover in CI failed once on
+// "Error 6 (HY000): Error on delete of '/tmp/#sql-temptable-…MAD' (Errcode:
+// 2)". The list decides which sessions a switchover reports and kills and
+// which writes waiting on the global read lock die, so one failed read must
+// not skip that.
+const (
+	processListAttempts = 3
+	processListPause    = 10 * time.Millisecond
+)
+
 // queryProcessList reads the process list, with each thread's open InnoDB
 // transaction when withTrx, as the 11 columns parseProcessList decodes.
 func queryProcessList(ctx context.Context, q queryer, withTrx bool) ([]string, [][]sql.NullString, error) {
-	cols, rows, err := queryTable(ctx, q, processListSQL)
+	var cols []string
+	var rows [][]sql.NullString
+	err := retryServerError(ctx, processListAttempts, processListPause, func() error {
+		var err error
+		cols, rows, err = queryTable(ctx, q, processListSQL)
+		return err
+	})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -55,7 +73,13 @@ func queryProcessList(ctx context.Context, q queryer, withTrx bool) ([]string, [
 	}
 	trx := map[string][]sql.NullString{}
 	if withTrx {
-		tcols, trows, err := queryTable(ctx, q, innodbTrxSQL)
+		var tcols []string
+		var trows [][]sql.NullString
+		err := retryServerError(ctx, processListAttempts, processListPause, func() error {
+			var err error
+			tcols, trows, err = queryTable(ctx, q, innodbTrxSQL)
+			return err
+		})
 		if err != nil {
 			return nil, nil, err
 		}

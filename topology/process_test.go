@@ -1,9 +1,13 @@
 package topology
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func nullRow(vals ...any) []sql.NullString {
@@ -106,5 +110,48 @@ func TestRelayApplied_Cases(t *testing.T) {
 		if got := relayApplied(&tt.rs); got != tt.want {
 			t.Errorf("%s: relayApplied = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestRetryServerError: a statement the server failed is tried again (the
+// CI failure was one "Error on delete of '#sql-temptable'"), up to the
+// bound; errors that are not the server's, and a done context, end it.
+func TestRetryServerError(t *testing.T) {
+	serverErr := &mysql.MySQLError{Number: 6, Message: "Error on delete of '/tmp/#sql-temptable-668a-39-1c.MAD' (Errcode: 2)"}
+	netErr := errors.New("read tcp: connection reset by peer")
+	cases := []struct {
+		name      string
+		errs      []error // what the op returns, call by call; nil past the end
+		wantCalls int
+		wantErr   error
+	}{
+		{"ok at once", nil, 1, nil},
+		{"one server error then ok", []error{serverErr}, 2, nil},
+		{"two server errors then ok", []error{serverErr, serverErr}, 3, nil},
+		{"server errors to the bound", []error{serverErr, serverErr, serverErr, serverErr}, 3, serverErr},
+		{"network error not retried", []error{netErr}, 1, netErr},
+		{"server then network error", []error{serverErr, netErr}, 2, netErr},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			err := retryServerError(context.Background(), 3, time.Millisecond, func() error {
+				calls++
+				if calls <= len(tc.errs) {
+					return tc.errs[calls-1]
+				}
+				return nil
+			})
+			if calls != tc.wantCalls || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("calls %d err %v, want calls %d err %v", calls, err, tc.wantCalls, tc.wantErr)
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := 0
+	err := retryServerError(ctx, 3, time.Hour, func() error { calls++; return serverErr })
+	if calls != 1 || !errors.Is(err, serverErr) {
+		t.Fatalf("done context: calls %d err %v, want 1 call and the server's error", calls, err)
 	}
 }

@@ -35,7 +35,8 @@ const (
 )
 
 // Reach answers GET /v1/reach: can this agent's host reach a MySQL server
-// at Addr (TCP connect and the server's initial handshake, no login)?
+// at Addr (TCP connect and the server's initial handshake)? The check then
+// finishes a login the server normally denies (reach_login.go says why).
 type Reach struct {
 	Addr      string `json:"addr"`
 	Reachable bool   `json:"reachable"`
@@ -48,6 +49,12 @@ type Reach struct {
 	ServerVersion string `json:"server_version,omitempty"`
 	// ErrorCode is the error packet's number when the server sent one.
 	ErrorCode int `json:"error_code,omitempty"`
+	// Login is how the authentication exchange that follows the greeting
+	// ended: "ok", "denied: error 1045: …" (the usual answer: the account
+	// need not exist), "skipped" (no protocol 41) or "error: …". It is not
+	// part of the verdict; finishing the exchange keeps the checks from
+	// counting against the server's max_connect_errors (reach_login.go).
+	Login string `json:"login,omitempty"`
 	// ElapsedMillis is how long the check took.
 	ElapsedMillis int64 `json:"elapsed_ms"`
 }
@@ -97,14 +104,19 @@ func (s *Server) reach(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return checkReach(r.Context(), addr, timeout), nil
+	user := s.cfg.ReachUser
+	if user == "" {
+		user = DefaultReachUser
+	}
+	return checkReach(r.Context(), &net.Dialer{}, addr, timeout, user), nil
 }
 
 // checkReach connects to addr and reads the server's first packet, all
-// within timeout. It never logs in: the greeting is sent before any
-// authentication, so the check needs no account and leaves only an aborted
-// connection in the server's counters.
-func checkReach(ctx context.Context, addr string, timeout time.Duration) Reach {
+// within timeout; the greeting decides. It then finishes the login as user
+// with no password (finishLogin), which the server normally denies: an
+// exchange cut short after the greeting would count against the client
+// host's max_connect_errors and end with the host blocked.
+func checkReach(ctx context.Context, d *net.Dialer, addr string, timeout time.Duration, user string) Reach {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -113,7 +125,6 @@ func checkReach(ctx context.Context, addr string, timeout time.Duration) Reach {
 		out.ElapsedMillis = time.Since(start).Milliseconds()
 		return out
 	}
-	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		out.Error = err.Error()
@@ -138,6 +149,13 @@ func checkReach(ctx context.Context, addr string, timeout time.Duration) Reach {
 	}
 	out.Stage, out.Reachable = ReachStageOK, true
 	out.ServerVersion, out.ErrorCode, out.Error = g.version, g.errCode, g.errMsg
+	if g.errCode == 0 {
+		login, err := finishLogin(conn, payload, user)
+		if err != nil {
+			login = "error: " + err.Error()
+		}
+		out.Login = login
+	}
 	return done()
 }
 
@@ -147,19 +165,25 @@ const maxGreeting = 16 << 10
 // readPacket reads one MySQL packet: 3-byte little-endian length, sequence
 // number, payload.
 func readPacket(r io.Reader) ([]byte, error) {
+	p, _, err := readPacketSeq(r)
+	return p, err
+}
+
+// readPacketSeq is readPacket with the packet's sequence number.
+func readPacketSeq(r io.Reader) ([]byte, byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16
 	if n == 0 || n > maxGreeting {
-		return nil, fmt.Errorf("packet of %d bytes is not a MySQL greeting", n)
+		return nil, 0, fmt.Errorf("packet of %d bytes is not a MySQL server's", n)
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return buf, nil
+	return buf, hdr[3], nil
 }
 
 type greeting struct {

@@ -204,14 +204,17 @@ func TestReach_RealMariaDB(t *testing.T) {
 		t.Skip("starts a MariaDB server")
 	}
 	sb := sandbox.New(t, sandbox.Options{Replicas: -1})
-	r := checkReach(context.Background(), sb.Instance(0).Addr(), 2*time.Second)
+	r := checkReach(context.Background(), &net.Dialer{}, sb.Instance(0).Addr(), 2*time.Second, DefaultReachUser)
 	if !r.Reachable || r.Stage != ReachStageOK || !strings.Contains(r.ServerVersion, "MariaDB") {
 		t.Errorf("reach of a live MariaDB = %+v, want ok with a MariaDB version", r)
+	}
+	if !strings.HasPrefix(r.Login, LoginDenied+": error 1045") {
+		t.Errorf("reach of a live MariaDB: login %q, want the account denied (1045)", r.Login)
 	}
 	if err := sb.Kill(0); err != nil {
 		t.Fatal(err)
 	}
-	if r := checkReach(context.Background(), sb.Instance(0).Addr(), 2*time.Second); r.Reachable || r.Stage != ReachStageConnect {
+	if r := checkReach(context.Background(), &net.Dialer{}, sb.Instance(0).Addr(), 2*time.Second, DefaultReachUser); r.Reachable || r.Stage != ReachStageConnect {
 		t.Errorf("reach of a killed MariaDB = %+v, want connect refused", r)
 	}
 }

@@ -32,6 +32,10 @@ type Config struct {
 	// PIDFile is the database server's pid file; when set, Tail says
 	// whether the server is running.
 	PIDFile string
+	// ReachUser is the account GET /v1/reach's check logs in as, with no
+	// password, after the greeting; "" means DefaultReachUser. It need
+	// not exist (reach_login.go says why the check logs in).
+	ReachUser string
 	// InsecureNoAuth allows serving with neither a token nor mutual TLS,
 	// for tests and demos only.
 	InsecureNoAuth bool

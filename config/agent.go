@@ -1,12 +1,15 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/viper"
 )
@@ -38,6 +41,13 @@ type Agent struct {
 	// PIDFile is the database server's pid file, so the agent can say
 	// whether the server still runs.
 	PIDFile string `mapstructure:"pid_file" json:"pid_file,omitempty"`
+	// ReachUser is the account the agent's reachability check (GET
+	// /v1/reach) logs in as with no password after the server's greeting;
+	// the account need not exist (a denied login is the usual answer).
+	// Finishing the login keeps the checks from counting against the
+	// server's max_connect_errors, which would block this host. Default
+	// quorumha_reach.
+	ReachUser string `mapstructure:"reach_user" json:"reach_user,omitempty"`
 	// InsecureNoAuth allows neither a token nor mutual TLS: tests and demos
 	// only, since anyone reaching the port could read every binlog.
 	InsecureNoAuth bool `mapstructure:"insecure_no_auth" json:"insecure_no_auth,omitempty"`
@@ -186,6 +196,12 @@ func (l *loader) validateAgent(a *Agent) {
 		}
 	}
 
+	if a.ReachUser != "" {
+		if err := checkReachUser(a.ReachUser); err != nil {
+			add("agent.reach_user", a.ReachUser, ErrInvalidValue, "%v", err)
+		}
+	}
+
 	dirOK := false
 	if a.BinlogDir == "" {
 		add("agent.binlog_dir", "", ErrMissing, "required: the directory of the server's binlog files")
@@ -314,4 +330,23 @@ func (l *loader) defaultBinlogIndex(a *Agent) {
 		l.p.addIn(l.fileOf(key), key, "", ErrMissing, "agent.binlog_dir %s holds several *.index files (%s): set agent.binlog_index to the binlog's (log_bin_index)",
 			a.BinlogDir, strings.Join(names, ", "))
 	}
+}
+
+// maxReachUserLen is MariaDB's limit on an account name (MySQL's is 32;
+// a longer name is denied there, which the check accepts).
+const maxReachUserLen = 80
+
+// checkReachUser accepts an account name the handshake can carry: 1 to 80
+// characters, none of them a control character (the name is sent
+// NUL-terminated).
+func checkReachUser(u string) error {
+	if n := utf8.RuneCountInString(u); n > maxReachUserLen {
+		return fmt.Errorf("%d characters; an account name has at most %d", n, maxReachUserLen)
+	}
+	for _, r := range u {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return fmt.Errorf("contains %q; an account name has no control characters", r)
+		}
+	}
+	return nil
 }

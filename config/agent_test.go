@@ -30,13 +30,13 @@ func (f agentFixture) write(t *testing.T, name, content string) string {
 
 func TestLoadAgent_Valid(t *testing.T) {
 	f := newAgentFixture(t)
-	path := f.write(t, "agent.yaml", "agent:\n  listen: 10.0.1.20:7080\n  binlog_dir: mysql\n  token_file: agent.token\n  pid_file: /run/mysqld/mysqld.pid\n")
+	path := f.write(t, "agent.yaml", "agent:\n  listen: 10.0.1.20:7080\n  binlog_dir: mysql\n  token_file: agent.token\n  pid_file: /run/mysqld/mysqld.pid\n  reach_user: ha_check\n")
 	a, err := loadAgent(path, []string{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Agent{Listen: "10.0.1.20:7080", BinlogDir: f.binlogs, BinlogIndex: f.index, TokenFile: f.token,
-		PIDFile: "/run/mysqld/mysqld.pid", Token: "tok-123"}
+		PIDFile: "/run/mysqld/mysqld.pid", ReachUser: "ha_check", Token: "tok-123"}
 	if a != want {
 		t.Errorf("got %+v\nwant %+v", a, want)
 	}
@@ -120,6 +120,10 @@ func TestLoadAgent_Refusals(t *testing.T) {
 			[]string{"agent.tls_cert: ", "must be set together"}},
 		{"client_ca without cert", "agent:\n" + ok + "  token_file: " + f.token + "\n  client_ca: " + f.token + "\n", ErrConflict,
 			[]string{"agent.client_ca: ", "needs agent.tls_cert"}},
+		{"reach_user too long", "agent:\n" + ok + "  insecure_no_auth: true\n  reach_user: " + strings.Repeat("r", 81) + "\n", ErrInvalidValue,
+			[]string{`agent.reach_user: "` + strings.Repeat("r", 81) + `": 81 characters; an account name has at most 80`}},
+		{"reach_user control character", "agent:\n" + ok + "  insecure_no_auth: true\n  reach_user: \"a\\tb\"\n", ErrInvalidValue,
+			[]string{`agent.reach_user: "a\tb": contains '\t'`}},
 		{"bad bool", "agent:\n" + ok + "  insecure_no_auth: maybe\n", ErrInvalidValue,
 			[]string{`agent.insecure_no_auth: "maybe": must be true or false`}},
 	}

@@ -100,7 +100,7 @@ func agentConfig(c config.Agent) agent.Config {
 	cfg := agent.Config{
 		Listen: c.Listen, BinlogDir: c.BinlogDir, BinlogIndex: c.BinlogIndex,
 		Token: c.Token.Reveal(), TLSCert: c.TLSCert, TLSKey: c.TLSKey, ClientCA: c.ClientCA,
-		PIDFile: c.PIDFile, InsecureNoAuth: c.InsecureNoAuth,
+		PIDFile: c.PIDFile, ReachUser: c.ReachUser, InsecureNoAuth: c.InsecureNoAuth,
 	}
 	if f := c.Fence; f.Enabled() {
 		cfg.Fence = &agent.FenceConfig{Socket: f.Socket, Address: f.Address, User: f.User,

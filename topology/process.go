@@ -55,16 +55,20 @@ const (
 	processListPause    = 10 * time.Millisecond
 )
 
+// queryTableRetry is queryTable tried again, within processListAttempts,
+// when the server fails the statement.
+func queryTableRetry(ctx context.Context, q queryer, query string) (cols []string, rows [][]sql.NullString, err error) {
+	err = retryServerError(ctx, processListAttempts, processListPause, func() error {
+		cols, rows, err = queryTable(ctx, q, query)
+		return err
+	})
+	return cols, rows, err
+}
+
 // queryProcessList reads the process list, with each thread's open InnoDB
 // transaction when withTrx, as the 11 columns parseProcessList decodes.
 func queryProcessList(ctx context.Context, q queryer, withTrx bool) ([]string, [][]sql.NullString, error) {
-	var cols []string
-	var rows [][]sql.NullString
-	err := retryServerError(ctx, processListAttempts, processListPause, func() error {
-		var err error
-		cols, rows, err = queryTable(ctx, q, processListSQL)
-		return err
-	})
+	cols, rows, err := queryTableRetry(ctx, q, processListSQL)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -73,13 +77,7 @@ func queryProcessList(ctx context.Context, q queryer, withTrx bool) ([]string, [
 	}
 	trx := map[string][]sql.NullString{}
 	if withTrx {
-		var tcols []string
-		var trows [][]sql.NullString
-		err := retryServerError(ctx, processListAttempts, processListPause, func() error {
-			var err error
-			tcols, trows, err = queryTable(ctx, q, innodbTrxSQL)
-			return err
-		})
+		tcols, trows, err := queryTableRetry(ctx, q, innodbTrxSQL)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -319,6 +319,32 @@ func (g *Group) cleanup() {
 			g.t.Logf("---- %s log tail (%s) ----\n%s", c.ID, c.LogPath, tail(c.LogPath, 60))
 		}
 	}
+	if dir := os.Getenv(KeepLogsEnv); dir != "" {
+		g.keepLogs(dir)
+	}
+}
+
+// KeepLogsEnv names a directory the controllers' logs are copied to when a
+// test ends (DIR/TEST/ID.log), pass or fail: the test's own directory is
+// removed with it, and a slow round in a long run is only explained by them.
+const KeepLogsEnv = "QUORUMHA_KEEP_LOGS"
+
+func (g *Group) keepLogs(dir string) {
+	to := filepath.Join(dir, strings.ReplaceAll(g.t.Name(), "/", "_"))
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		g.t.Logf("%s: %v", KeepLogsEnv, err)
+		return
+	}
+	for _, c := range g.Nodes {
+		b, err := os.ReadFile(c.LogPath)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(to, c.ID+".log"), b, 0o644)
+		}
+		if err != nil {
+			g.t.Logf("%s: %s: %v", KeepLogsEnv, c.ID, err)
+		}
+	}
+	g.t.Logf("controller logs kept in %s", to)
 }
 
 func tail(path string, lines int) string {

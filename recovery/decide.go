@@ -184,6 +184,35 @@ func (d *Runner) Run(ctx context.Context) {
 	}
 }
 
+// sweep decides on every current assessment, then does the upkeep that
+// talks to old and recorded masters (fenceReturned, unfenceRecordedMasters)
+// unless an assessment update arrives first: those calls wait up to seconds
+// on a master whose host has just vanished (the recorded master's agent is
+// asked while the master still looks healthy), and a decision waiting
+// behind them was committed 3.3 s after its quorum formed in a chaos run.
+// The update cancels the upkeep, which is waited for (it never runs beside
+// a decision on this leader) and done again at the next sweep.
+func (d *Runner) sweep(ctx context.Context) {
+	for _, a := range d.assess.Assessments() {
+		d.handleLogged(ctx, a)
+	}
+	uctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { // owned by sweep: waited for below
+		defer close(done)
+		d.fenceReturned(uctx)
+		d.unfenceRecordedMasters(uctx)
+	}()
+	select {
+	case <-done:
+	case a := <-d.assess.Updates():
+		cancel()
+		<-done
+		d.handleLogged(ctx, a)
+	}
+}
+
 // resumeOpen handles the records a previous leader left open (safety rule
 // 4): failovers are resumed from their journal; a detection record (its
 // leader died between opening and closing it) is closed.
@@ -356,14 +385,6 @@ func (d *Runner) clusterConfig(name string) (ClusterConfig, bool) {
 		}
 	}
 	return ClusterConfig{}, false
-}
-
-func (d *Runner) sweep(ctx context.Context) {
-	for _, a := range d.assess.Assessments() {
-		d.handleLogged(ctx, a)
-	}
-	d.fenceReturned(ctx)
-	d.unfenceRecordedMasters(ctx)
 }
 
 func (d *Runner) handleLogged(ctx context.Context, a detector.Assessment) {

@@ -1,7 +1,10 @@
 package recovery
 
 import (
+	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/quorumha/quorumha/agent"
 	"github.com/quorumha/quorumha/detector"
@@ -42,4 +45,70 @@ func TestSelfFencedMaster(t *testing.T) {
 			t.Errorf("%s: %v (%s), want %v", tt.name, got, why, tt.want)
 		}
 	}
+}
+
+// blockingStatusAgent is a recorded master's agent whose host vanished:
+// FenceStatus waits until its context ends and reports why it ended.
+type blockingStatusAgent struct {
+	fakeFenceAgent
+	entered chan struct{}
+	ended   chan error
+}
+
+func (a *blockingStatusAgent) FenceStatus(ctx context.Context) (agent.FenceStatus, error) {
+	select {
+	case a.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	a.ended <- ctx.Err()
+	return agent.FenceStatus{}, ctx.Err()
+}
+
+// TestRunner_DecisionPreemptsUpkeep: the sweep asks the recorded master's
+// agent whether it fenced itself while the master still looks healthy; the
+// host vanishes at that moment and the call hangs. The dead assessment
+// that arrives meanwhile must be decided at once, the upkeep cancelled,
+// not after the call's own 5 s timeout (a chaos run's decision waited
+// 3.3 s there).
+func TestRunner_DecisionPreemptsUpkeep(t *testing.T) {
+	e := newRunnerEnv(t)
+	ag := &blockingStatusAgent{entered: make(chan struct{}, 1), ended: make(chan error, 1)}
+	for i, in := range e.cc.Instances {
+		if in.Address == mOld {
+			e.cc.Instances[i].Agent = "http://agent-old"
+		}
+	}
+	e.r = NewRunner(RunnerConfig{NodeID: "c1", AntiFlap: time.Hour, Now: func() time.Time { return t0 }, Clusters: []ClusterConfig{e.cc},
+		Executor: ExecutorConfig{ApplyTimeout: time.Second, Lease: leaseLapsed(),
+			FenceAgents: func(string, string) (FenceAgent, error) { return ag, nil }}},
+		e.g, e.g.f, e.a, e.f.dial, e.hooks.run)
+	e.a.mu.Lock()
+	e.a.current = []detector.Assessment{{Cluster: "app1", Master: mOld, State: detector.AssessHealthy, At: t0}}
+	e.a.mu.Unlock()
+	e.run(t)
+	select {
+	case <-ag.entered: // the first sweep recorded the master and asks its agent
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sweep never asked the recorded master's agent")
+	}
+	e.a.mu.Lock()
+	e.a.current = []detector.Assessment{deadApp(mOld)}
+	e.a.mu.Unlock()
+	e.a.ch <- deadApp(mOld)
+	var why error
+	select {
+	case why = <-ag.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent call never ended")
+	}
+	if !errors.Is(why, context.Canceled) {
+		t.Fatalf("the upkeep's agent call ended with %v: it ran to its own timeout while a decision waited", why)
+	}
+	poll(t, func() error {
+		if recs := e.g.f.History("app1", 0); len(recs) == 0 || recs[0].Kind != fsm.KindFailover {
+			return errors.New("no failover record")
+		}
+		return nil
+	})
 }

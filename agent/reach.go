@@ -104,11 +104,7 @@ func (s *Server) reach(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	user := s.cfg.ReachUser
-	if user == "" {
-		user = DefaultReachUser
-	}
-	return checkReach(r.Context(), &net.Dialer{}, addr, timeout, user), nil
+	return checkReach(r.Context(), &net.Dialer{}, addr, timeout, s.cfg.ReachUser), nil
 }
 
 // checkReach connects to addr and reads the server's first packet, all

@@ -97,7 +97,7 @@ func finishLogin(rw io.ReadWriter, greet []byte, user string) (string, error) {
 	if err := writePacket(rw, seq, handshakeResponse(user, caps)); err != nil {
 		return "", fmt.Errorf("login: %w", err)
 	}
-	for round := 0; round < 3; round++ {
+	for range maxAuthRounds {
 		p, s, err := readPacketSeq(rw)
 		if err != nil {
 			return "", fmt.Errorf("login: %w", err)
@@ -127,8 +127,12 @@ func finishLogin(rw io.ReadWriter, greet []byte, user string) (string, error) {
 			return "", fmt.Errorf("login: unexpected packet 0x%02x after the handshake response", p[0])
 		}
 	}
-	return "", fmt.Errorf("login: no OK or error after %d authentication rounds", 3)
+	return "", fmt.Errorf("login: no OK or error after %d authentication rounds", maxAuthRounds)
 }
+
+// maxAuthRounds bounds the packets finishLogin reads: the answer to the
+// login, and to at most two authentication switches.
+const maxAuthRounds = 3
 
 // writePacket writes one MySQL packet.
 func writePacket(w io.Writer, seq byte, payload []byte) error {

@@ -84,6 +84,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	if cfg.ReachUser == "" {
+		cfg.ReachUser = DefaultReachUser
+	}
 	s := &Server{cfg: cfg, log: log, dir: dir}
 	if cfg.TLSCert != "" {
 		if s.tls, err = serverTLS(cfg); err != nil {

@@ -5,22 +5,22 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
-// freeAddr returns a loopback address whose port was free a moment ago.
+// freeAddr is a loopback address no other test of this process was given
+// and nothing listens on. The port comes from below the kernel's
+// ephemeral range (harness.FreePorts): a port from bind(:0), closed and
+// handed on, could be handed out again by the next bind(:0) (seen: two
+// voters of one group given the same address) or taken as the source port
+// of a connection before the node binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatalf("close listener: %v", err)
-	}
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(harness.FreePorts(t, 1)[0]))
 }
 
 // startDiskNode runs a single-voter node on real TCP and bbolt in dir.

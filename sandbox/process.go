@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -177,6 +178,11 @@ func (s *Sandbox) startProcess(ctx context.Context, i int) error {
 		// ip netns exec enters the namespace and execs mariadbd in place:
 		// the pid is mariadbd's, so signals and pidAlive work unchanged.
 		argv = append([]string{"ip", "netns", "exec", inst.NetNS}, argv...)
+	}
+	if s.opts.Nice != 0 {
+		// nice execs its argument in place too; set before the exec, the
+		// niceness holds for every thread mariadbd will make.
+		argv = append([]string{"nice", "-n", strconv.Itoa(s.opts.Nice)}, argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out

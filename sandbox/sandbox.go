@@ -74,7 +74,7 @@ type Options struct {
 	// SemiSync enables rpl_semi_sync_master_enabled on the master and
 	// rpl_semi_sync_slave_enabled on every server, so a former master can
 	// rejoin as a semi-sync replica; every server gets the master side's
-	// timeout (2000 ms) and wait point (AFTER_SYNC), so a promoted replica
+	// timeout (5000 ms) and wait point (AFTER_SYNC), so a promoted replica
 	// waits for ACKs as the old master did.
 	SemiSync bool
 	// BaseDir is the parent directory of the data directories; "" makes one
@@ -94,6 +94,10 @@ type Options struct {
 	// namespace. The sandbox itself connects to every instance from the
 	// root namespace, so a placed instance must be routable from there.
 	Placement []Placement
+	// Nice, when not 0, starts every server under nice(1) at that
+	// niceness (negative needs root): tests that run beside others give
+	// the servers whose timing they assert first call on the CPU.
+	Nice int
 	// HeartbeatPeriod, when set, is the replicas' MASTER_HEARTBEAT_PERIOD;
 	// zero leaves MariaDB's default (half of slave_net_timeout).
 	HeartbeatPeriod time.Duration

@@ -10,9 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // readmeMetric is one row of the Metrics table of docs/http-api.md.
@@ -99,14 +102,12 @@ func parseExposition(body string) map[string]*exposedFamily {
 	return out
 }
 
+// freeLoopback is a loopback address no other test of this process was
+// given and nothing listens on (harness.FreePorts: below the ephemeral
+// range, so bind(:0) here or elsewhere cannot hand the same port out twice).
 func freeLoopback(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(harness.FreePorts(t, 1)[0]))
 }
 
 // TestMetrics_ReadmeTable runs a real controller (one voter, gossip on, a

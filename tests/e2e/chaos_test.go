@@ -50,6 +50,7 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers, agents and controllers in network namespaces")
 	}
+	lane(t)
 	seed, rounds := uint64(chaosDefaultSeed), chaosDefaultRounds
 	if s := os.Getenv("QUORUMHA_CHAOS_SEED"); s != "" {
 		v, err := chaos.ParseSeed(s)

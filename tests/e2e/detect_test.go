@@ -422,8 +422,9 @@ func TestDetect_BlipBelowThreshold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers and controller processes")
 	}
+	lane(t)
 	path := bin.Path(t)
-	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true})
+	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, Nice: niceOf(t)})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	// Automatic failover runs here: the positive control at the end is a
@@ -433,7 +434,7 @@ func TestDetect_BlipBelowThreshold(t *testing.T) {
 		// best_effort: no agent or hook proves the killed master fenced,
 		// and this test is about detection, not fencing.
 		ExtraYAML: "detector:\n  probe_interval: 1s\n  probe_timeout: 1s\n  failure_threshold: 3\n  replica_check: false\n" +
-			"recovery:\n  fence: best_effort\n"})
+			"recovery:\n  fence: best_effort\n", Nice: niceOf(t)})
 	if _, err := e.g.WaitLeader(ctx, e.g.Nodes); err != nil {
 		t.Fatal(err)
 	}
@@ -460,8 +461,10 @@ func TestDetect_BlipBelowThreshold(t *testing.T) {
 	defer resume()
 	during := e.observeNoRecord(ctx, t, e.g.Nodes, before, blip, func(*harness.Controller, detAssessment) error { return nil })
 	resume()
-	// Observe well past the time three failures would take (~5 s).
-	after := e.observeNoRecord(ctx, t, e.g.Nodes, before, 8*time.Second, func(c *harness.Controller, a detAssessment) error {
+	// After the resume only a probe still in flight (probe_timeout 1 s)
+	// can fail, so a wrong decision would come within about a second and a
+	// raft commit; watch five.
+	after := e.observeNoRecord(ctx, t, e.g.Nodes, before, 5*time.Second, func(c *harness.Controller, a detAssessment) error {
 		if a.State == "dead_confirmed" {
 			return fmt.Errorf("assesses %s: %s", a.State, a.Reason)
 		}

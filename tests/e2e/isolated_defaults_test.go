@@ -28,6 +28,7 @@ func TestIsolatedMaster_DefaultSlaveNetTimeout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers, agents and controllers in network namespaces")
 	}
+	lane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	e := startIsolatedEnvWith(ctx, t, "info", isoOptions{SlaveNetTimeout: 60})

@@ -85,7 +85,7 @@ func startIsolatedEnvWith(ctx context.Context, t *testing.T, logLevel string, o 
 		hb, snt = 0, o.SlaveNetTimeout
 	}
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: true, SemiSync: true, Placement: place,
-		HeartbeatPeriod: hb, ExtraConfig: []string{fmt.Sprintf("slave_net_timeout=%d", snt)}})
+		HeartbeatPeriod: hb, ExtraConfig: []string{fmt.Sprintf("slave_net_timeout=%d", snt)}, Nice: niceOf(t)})
 	e := &isoEnv{nw: nw, sb: sb, fencing: true}
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "agent.token")
@@ -103,13 +103,31 @@ func startIsolatedEnvWith(ctx context.Context, t *testing.T, logLevel string, o 
 	// accepted explicitly, as a test network that never leaves this host.
 	cl := foClustersYAML(sb, foOptions{ClusterYAML: []string{"agent:", "  token_file: " + tokenFile, "  insecure_http: true"}, Instances: inst})
 	extra := detectYAML + fmt.Sprintf("recovery:\n  fence: required\n  lease_ttl: %s\n", isoLeaseTTL)
-	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, Net: nw, ClustersYAML: cl, ExtraYAML: extra, LogLevel: logLevel})
+	g := harness.StartGroup(t, path, harness.GroupOptions{N: 3, Net: nw, ClustersYAML: cl, ExtraYAML: extra, LogLevel: logLevel, Nice: niceOf(t)})
 	if _, err := g.WaitLeader(ctx, g.Nodes); err != nil {
 		t.Fatal(err)
 	}
 	e.g = g
 	e.fo = &foEnv{det: &detEnv{sb: sb, g: g, master: sb.Instance(0).Addr(), failover: true}, sb: sb, g: g}
 	e.fo.det.waitHealthy(ctx, t)
+	// The lane's promise (parallel_test.go) is a fact, not a hope: every
+	// thread of every server, controller and agent runs at the niceness
+	// this test's processes must have.
+	pids := map[string]int{}
+	for _, in := range sb.Instances() {
+		pids["mariadbd "+in.Name] = in.PID
+	}
+	for _, c := range g.Nodes {
+		pids["controller "+c.ID] = c.PID()
+	}
+	for i, a := range e.agents {
+		pids[fmt.Sprintf("agent %d", i)] = a.cmd.Process.Pid
+	}
+	for what, pid := range pids {
+		if err := requireNice(pid, niceOf(t)); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
 	return e
 }
 
@@ -154,7 +172,7 @@ func runZoneAgent(ctx context.Context, t *testing.T, z *harness.Zone, cfg, url, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := append(z.Exec(), bin.Path(t), "agent", "--config", cfg)
+	argv := niceArgv(t, append(z.Exec(), bin.Path(t), "agent", "--config", cfg))
 	a := &agentProc{url: url, done: make(chan struct{})}
 	a.cmd = exec.Command(argv[0], argv[1:]...)
 	a.cmd.Stdout, a.cmd.Stderr = logf, logf

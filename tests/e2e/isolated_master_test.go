@@ -35,6 +35,7 @@ func TestIsolatedMaster_FencedAndFailedOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers, agents and controllers in network namespaces")
 	}
+	lane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	e := startIsolatedEnv(ctx, t, "debug")
@@ -168,11 +169,12 @@ func TestSplitBrainCheck_SecondMasterIsReported(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers in network namespaces")
 	}
+	lane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	nw := harness.NewNet(t, 2)
 	sb := sandbox.New(t, sandbox.Options{Replicas: 1, GTID: true, Placement: []sandbox.Placement{
-		{NetNS: nw.Zones[0].Name, IP: nw.Zones[0].IP}, {NetNS: nw.Zones[1].Name, IP: nw.Zones[1].IP}}})
+		{NetNS: nw.Zones[0].Name, IP: nw.Zones[0].IP}, {NetNS: nw.Zones[1].Name, IP: nw.Zones[1].IP}}, Nice: niceOf(t)})
 	m, r := sb.Instance(0).Addr(), sb.Instance(1).Addr()
 	both := harness.StartReadOnlySampler(t, harness.SamplerOptions{Name: "group", Targets: []harness.SampleTarget{
 		{Server: m, DSN: sb.DSN(0, sandbox.AdminUser, sandbox.AdminPassword)},

@@ -3,16 +3,8 @@
 // see through the HTTP API and the CLI.
 package e2e
 
-import (
-	"os"
-	"testing"
+import "github.com/quorumha/quorumha/tests/harness"
 
-	"github.com/quorumha/quorumha/tests/harness"
-)
-
-// bin is built once per test process; it is written only in TestMain.
+// bin is built once per test process (the first test that asks builds it);
+// TestMain is in parallel_test.go.
 var bin harness.Binary
-
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
-}

@@ -20,11 +20,12 @@ import (
 // test cuts the network).
 
 // scnAbsence is how long a test watches for a failover that must not
-// happen: several detection windows (probe_interval 500ms × the default
-// failure_threshold 3 = 1.5 s each) plus the replica check's time. Every
-// use starts it once the controllers have seen the fault, so a wrong
-// decision would come within the first detection window or two.
-const scnAbsence = 5 * time.Second
+// happen: two detection windows (probe_interval 500ms × the default
+// failure_threshold 3 = 1.5 s each) plus the replica check's time (one
+// probe_timeout) and a raft commit, with room to spare. Every use starts
+// it once the controllers have seen the fault, so a wrong decision would
+// come within the first detection window.
+const scnAbsence = 4 * time.Second
 
 // TestScenario_BrokenReplicas is scenarios 8, 9 and 10 on one sandbox,
 // in order, each fault repaired before the next: a replica's mysqld killed,
@@ -283,6 +284,7 @@ func TestScenario_ControllersCutFromEverything(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers, agents and controllers in network namespaces")
 	}
+	lane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	e := startIsolatedEnv(ctx, t, "info")
@@ -369,6 +371,7 @@ func TestScenario_MinorityFollowerCut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers, agents and controllers in network namespaces")
 	}
+	lane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	e := startIsolatedEnv(ctx, t, "info")
@@ -459,6 +462,7 @@ func TestScenario_MasterNetworkFlaps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts MariaDB servers, agents and controllers in network namespaces")
 	}
+	lane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	e := startIsolatedEnv(ctx, t, "info")
@@ -471,12 +475,16 @@ func TestScenario_MasterNetworkFlaps(t *testing.T) {
 	// The failover comes in the first cut (2.1 s into it in CI); the
 	// others cut the fenced old master's zone again and again, which must
 	// neither bring it back as a writable master nor start a second
-	// failover. Three are enough for that (five took 25 s more of a
-	// serial test).
+	// failover. Every cut outlasts a detection window (1.5 s) and the
+	// lease (isoLeaseTTL, 2 s), the last also the replicas'
+	// slave_net_timeout (4 s); every heal outlasts the leader's 2 s upkeep
+	// sweep, which is what would re-fence (or wrongly trust) the returned
+	// old master. Three flaps are enough for that (five took 25 s more of
+	// a serial test, longer cuts 7 s more).
 	flaps := []struct{ cut, heal time.Duration }{
 		{4 * time.Second, 3 * time.Second},
-		{6 * time.Second, 3 * time.Second},
-		{9 * time.Second, 3 * time.Second},
+		{3 * time.Second, 3 * time.Second},
+		{5 * time.Second, 3 * time.Second},
 	}
 	var lastHeal time.Time
 	var cuts []time.Time
@@ -557,9 +565,10 @@ func requireSalvageAtMost(t *testing.T, rec foRecord, inFlight int) {
 // then be unknown, never read-only.
 func TestSplitBrainSampler_CatchesTwoWritable(t *testing.T) {
 	skipShort(t)
+	lane(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sb := sandbox.New(t, sandbox.Options{Replicas: 1, GTID: true})
+	sb := sandbox.New(t, sandbox.Options{Replicas: 1, GTID: true, Nice: niceOf(t)})
 	s := newSplitBrainSampler(t, sb)
 	defer s.stop()
 	if w := s.writable(ctx, t); !slices.Equal(w, []int{0}) {

@@ -23,6 +23,14 @@ func freeAddr(t *testing.T) string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(harness.FreePorts(t, 1)[0]))
 }
 
+// diskTimings are testTimings relaxed for real TCP and bbolt's fsyncs on
+// a busy machine, as tlsTimings are for TLS.
+func diskTimings() Timings {
+	t := testTimings()
+	t.HeartbeatTimeout, t.ElectionTimeout, t.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+	return t
+}
+
 // startDiskNode runs a single-voter node on real TCP and bbolt in dir.
 func startDiskNode(t *testing.T, id, addr, dir string, boot []Peer, fsm *testFSM) *Node {
 	t.Helper()
@@ -31,7 +39,7 @@ func startDiskNode(t *testing.T, id, addr, dir string, boot []Peer, fsm *testFSM
 		RaftAddr:  addr,
 		DataDir:   dir,
 		Bootstrap: boot,
-		Timings:   testTimings(),
+		Timings:   diskTimings(),
 		Logger:    testLogger(t),
 	}, fsm)
 	if err != nil {

@@ -90,12 +90,16 @@ func (s *testSnapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *testSnapshot) Release() {}
 
-// testTimings are short so elections take tens of milliseconds.
+// testTimings are short so elections take a fraction of a second, and
+// long enough that a leader on a machine whose cores the e2e tests keep
+// busy (make test runs packages side by side) does not miss its lease: at
+// 50 ms, a leader over real TCP stepped down between its election and the
+// test's first Apply.
 func testTimings() Timings {
 	return Timings{
-		HeartbeatTimeout:   100 * time.Millisecond,
-		ElectionTimeout:    100 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond,
+		HeartbeatTimeout:   200 * time.Millisecond,
+		ElectionTimeout:    200 * time.Millisecond,
+		LeaderLeaseTimeout: 100 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
 		ApplyTimeout:       2 * time.Second,
 		BarrierTimeout:     2 * time.Second,

@@ -102,7 +102,7 @@ func TestRecover_FileNotNamingThisNodeIsRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, PeersFile), []byte(`[{"id": "other", "address": "127.0.0.1:1"}]`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(Config{ID: "d1", RaftAddr: addr, DataDir: dir, Timings: testTimings(), Logger: testLogger(t)}, &testFSM{})
+	_, err := New(Config{ID: "d1", RaftAddr: addr, DataDir: dir, Timings: diskTimings(), Logger: testLogger(t)}, &testFSM{})
 	if err == nil {
 		t.Fatal("New accepted a recovery file that does not name this node")
 	}

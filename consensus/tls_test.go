@@ -29,7 +29,7 @@ func mutualTLS(t *testing.T, ca *testpki.CA, cert testpki.Pair) *tls.Config {
 // busy machine.
 func tlsTimings() Timings {
 	t := testTimings()
-	t.HeartbeatTimeout, t.ElectionTimeout, t.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
+	t.HeartbeatTimeout, t.ElectionTimeout, t.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
 	return t
 }
 

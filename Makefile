@@ -13,13 +13,9 @@ TEST_TIMEOUT ?= 25m
 # the 2-core build machine's cores busy; QUORUMHA_E2E_SERIAL=1 runs every
 # e2e test one at a time.
 TEST_PARALLEL ?= 5
-# tests/e2e is by far the longest package and docker (image builds and a
-# compose run, ~80 s) the second: naming them first makes `go test` start
-# them first instead of after the others; with TEST_PACKAGES of them at once
-# every other package finishes beside tests/e2e (with 2, docker started
-# when tests/e2e ended and added 70 s).
-TEST_PKGS = $(if $(filter ./...,$(PKGS)),./tests/e2e/ ./docker/ $(PKGS),$(PKGS))
-TEST_PACKAGES ?= 3
+# tests/e2e is by far the longest package: naming it first makes `go test`
+# start it first instead of after every other package.
+TEST_PKGS = $(if $(filter ./...,$(PKGS)),./tests/e2e/ $(PKGS),$(PKGS))
 
 .DEFAULT_GOAL := help
 
@@ -37,7 +33,7 @@ build: ## Build bin/quorumha
 
 .PHONY: test
 test: deps build ## Unit and integration tests against real MariaDB (installs it when missing)
-	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p $(TEST_PACKAGES) -parallel $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_PKGS)
+	QUORUMHA_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -parallel $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_PKGS)
 
 .PHONY: test-short
 test-short: ## Unit tests only (no MariaDB, no processes)

@@ -199,7 +199,16 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Unlock()
 
 	if n.raft.State() == raft.Leader && n.otherVoters() > 0 {
-		if err := n.await(ctx, n.raft.LeadershipTransfer()); err != nil {
+		// The transfer gets half of what is left of ctx: a transfer to a
+		// voter that is down waits out raft's election timeout, and must
+		// not leave nothing for the shutdown itself.
+		tctx := ctx
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			tctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)/2))
+			defer cancel()
+		}
+		if err := n.await(tctx, n.raft.LeadershipTransfer()); err != nil {
 			n.log.Warn("leadership transfer before shutdown failed", "err", err)
 		} else {
 			n.log.Info("leadership transferred before shutdown")
@@ -228,7 +237,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("consensus: waiting for pending operations: %w", ctx.Err()))
+		// Both may be ready (select picks at random): finished is finished.
+		select {
+		case <-done:
+		default:
+			errs = append(errs, fmt.Errorf("consensus: waiting for pending operations: %w", ctx.Err()))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -176,6 +176,11 @@ func (c *Conn) WaitForPosition(ctx context.Context, target Position) error {
 			return fmt.Errorf("%s: wait for %s: %w", c.addr, target, ErrNotReplica)
 		}
 		if !rs.SQLRunning {
+			// Say why when the server does: an operator levelling the
+			// replica by hand starts from that error.
+			if rs.LastSQLError != "" {
+				return fmt.Errorf("%s: wait for %s: %w: %d %s", c.addr, target, ErrReplicationStopped, rs.LastSQLErrno, rs.LastSQLError)
+			}
 			return fmt.Errorf("%s: wait for %s: %w", c.addr, target, ErrReplicationStopped)
 		}
 	}

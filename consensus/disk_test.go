@@ -27,7 +27,7 @@ func freeAddr(t *testing.T) string {
 // a busy machine, as tlsTimings are for TLS.
 func diskTimings() Timings {
 	t := testTimings()
-	t.HeartbeatTimeout, t.ElectionTimeout, t.LeaderLeaseTimeout = 500*time.Millisecond, 500*time.Millisecond, 250*time.Millisecond
+	t.HeartbeatTimeout, t.ElectionTimeout, t.LeaderLeaseTimeout = time.Second, time.Second, 500*time.Millisecond
 	return t
 }
 

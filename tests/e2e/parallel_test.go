@@ -1,13 +1,21 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/quorumha/quorumha/tests/harness"
 )
 
 // How the package's tests share the machine. Two kinds run side by side:
@@ -43,7 +51,8 @@ import (
 // a race between tests from a bug).
 
 // laneNice is the niceness of a lane test's servers, controllers and
-// agents (nice(1); the tests run as root, which may lower it).
+// agents relative to the test binary's (nice(1) adds it to the caller's;
+// the tests run as root, which may lower it).
 const laneNice = -10
 
 // gate is the package's test scheduler. It is set once in TestMain,
@@ -51,9 +60,8 @@ const laneNice = -10
 var gate *testGate
 
 type testGate struct {
-	parallel chan struct{} // one token per running parallel test
+	parallel chan struct{} // one token per running parallel test (the lane's under QUORUMHA_E2E_SERIAL)
 	lane     chan struct{} // one token: the running lane test
-	serial   bool          // QUORUMHA_E2E_SERIAL: both share one token
 	mu       sync.Mutex
 	inLane   map[string]bool // top-level names of lane tests
 }
@@ -64,7 +72,7 @@ func newTestGate(n int, serial bool) *testGate {
 	if n < 1 {
 		n = 1
 	}
-	g := &testGate{lane: make(chan struct{}, 1), serial: serial, inLane: map[string]bool{}}
+	g := &testGate{lane: make(chan struct{}, 1), inLane: map[string]bool{}}
 	if serial {
 		g.parallel = g.lane
 	} else {
@@ -106,8 +114,8 @@ func lane(t *testing.T) {
 	})
 }
 
-// niceOf is the niceness for the processes test t starts: laneNice in a
-// lane test, 0 otherwise.
+// niceOf is the nice(1) adjustment for the processes test t starts:
+// laneNice in a lane test, 0 otherwise.
 func niceOf(t testing.TB) int {
 	gate.mu.Lock()
 	defer gate.mu.Unlock()
@@ -135,29 +143,60 @@ func niceArgv(t testing.TB, argv []string) []string {
 	return append([]string{"nice", "-n", strconv.Itoa(n)}, argv...)
 }
 
-// requireNice reports a thread of process pid whose niceness is not want.
-func requireNice(pid, want int) error {
+// requireNice reports a thread of process pid whose niceness is not the
+// test binary's own plus adj (what nice(1) -n adj gives it).
+func requireNice(pid, adj int) error {
+	own, err := threadNice(os.Getpid(), os.Getpid())
+	if err != nil {
+		return err
+	}
+	want := min(max(own+adj, -20), 19)
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return err
 	}
 	for _, task := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		tid, err := strconv.Atoi(task.Name())
 		if err != nil {
+			continue
+		}
+		n, err := threadNice(pid, tid)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // the thread ended
 		}
-		// Fields after the command (which may hold spaces) are split
-		// from its closing parenthesis: state is field 3, nice field 19.
-		_, rest, ok := strings.Cut(string(b), ") ")
-		f := strings.Fields(rest)
-		if !ok || len(f) < 17 {
-			return fmt.Errorf("/proc/%d/task/%s/stat: unexpected %q", pid, task.Name(), b)
+		if err != nil {
+			return err
 		}
-		if n, err := strconv.Atoi(f[16]); err != nil || n != want {
-			return fmt.Errorf("thread %s of pid %d runs at nice %s, want %d", task.Name(), pid, f[16], want)
+		if n != want {
+			return fmt.Errorf("thread %d of pid %d runs at nice %d, want %d", tid, pid, n, want)
 		}
 	}
 	return nil
+}
+
+// threadNice reads the niceness of thread tid of process pid.
+func threadNice(pid, tid int) (int, error) {
+	path := fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command, which may hold spaces and
+	// parentheses, start after its last ')': state is field 3 of the
+	// line, nice field 19.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%s: unexpected %q", path, b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 17 {
+		return 0, fmt.Errorf("%s: unexpected %q", path, b)
+	}
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		return 0, fmt.Errorf("%s: nice %q: %w", path, f[16], err)
+	}
+	return n, nil
 }
 
 func TestMain(m *testing.M) {
@@ -175,4 +214,33 @@ func TestMain(m *testing.M) {
 	}
 	gate = newTestGate(n, os.Getenv("QUORUMHA_E2E_SERIAL") != "")
 	os.Exit(m.Run())
+}
+
+// TestRequireNice checks the lane's check: a process started under
+// nice(1) -n 3 passes requireNice at 3 and fails it at 0.
+func TestRequireNice(t *testing.T) {
+	cmd := exec.Command("nice", "-n", "3", "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// nice sets the niceness, then execs sleep: wait for the exec.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := harness.Poll(ctx, 10*time.Millisecond, func() error {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid))
+		if err != nil || strings.TrimSpace(string(b)) != "sleep" {
+			return fmt.Errorf("not sleep yet: %q %v", b, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := requireNice(cmd.Process.Pid, 3); err != nil {
+		t.Errorf("started at +3: %v", err)
+	}
+	if err := requireNice(cmd.Process.Pid, 0); err == nil {
+		t.Error("a process at +3 passed the check for +0")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -186,7 +187,28 @@ func (c *Conn) refreshVersion(ctx context.Context) error {
 // Read reads the instance's whole replication state on one connection, in
 // four round trips: variables, status counters, replica status and (when
 // binary logging is on) master status.
+//
+// A read that finds its pooled connection broken is read once more on a
+// new one: a fence kills every client session of the old master, the
+// controller's own idle ones included, and the driver's liveness check
+// cannot see a kill whose FIN has not arrived yet (seen: a rejoin right
+// after a failover refused with "read variables: invalid connection").
+// Reads change nothing, so reading again is safe.
 func (c *Conn) Read(ctx context.Context) (*Instance, error) {
+	in, err := c.readOnce(ctx)
+	if err != nil && isBrokenConn(err) && ctx.Err() == nil {
+		in, err = c.readOnce(ctx)
+	}
+	return in, err
+}
+
+// isBrokenConn reports the driver's errors for a connection that died
+// under a statement (the server killed it, or the network dropped it).
+func isBrokenConn(err error) bool {
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, driver.ErrBadConn)
+}
+
+func (c *Conn) readOnce(ctx context.Context) (*Instance, error) {
 	conn, err := c.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: read: %w", c.addr, err)

@@ -3,7 +3,9 @@ package topology
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -153,5 +155,25 @@ func TestRetryServerError(t *testing.T) {
 	err := retryServerError(ctx, 3, time.Hour, func() error { calls++; return serverErr })
 	if calls != 1 || !errors.Is(err, serverErr) {
 		t.Fatalf("done context: calls %d err %v, want 1 call and the server's error", calls, err)
+	}
+}
+
+// TestIsBrokenConn: Read reads again only for a connection that died
+// under it, never for a statement the server refused or a cancelled ctx.
+func TestIsBrokenConn(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("x: read variables: %w", mysql.ErrInvalidConn), true},
+		{fmt.Errorf("x: read: %w", driver.ErrBadConn), true},
+		{&mysql.MySQLError{Number: 1227, Message: "Access denied"}, false},
+		{context.DeadlineExceeded, false},
+		{errors.New("other"), false},
+	}
+	for _, c := range cases {
+		if got := isBrokenConn(c.err); got != c.want {
+			t.Errorf("isBrokenConn(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -179,11 +179,7 @@ func (s *Sandbox) startProcess(ctx context.Context, i int) error {
 		// the pid is mariadbd's, so signals and pidAlive work unchanged.
 		argv = append([]string{"ip", "netns", "exec", inst.NetNS}, argv...)
 	}
-	if s.opts.Nice != 0 {
-		// nice execs its argument in place too; set before the exec, the
-		// niceness holds for every thread mariadbd will make.
-		argv = append([]string{"nice", "-n", strconv.Itoa(s.opts.Nice)}, argv...)
-	}
+	argv = NiceArgv(s.opts.Nice, argv)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	var p *process
@@ -457,4 +453,15 @@ func (s *Sandbox) StartInstance(ctx context.Context, i int) error {
 	}
 	s.log.Info("restarted", "instance", s.Instance(i).Name)
 	return s.saveState()
+}
+
+// NiceArgv prefixes argv with nice(1) -n adj when adj is not 0. nice sets
+// the niceness before it execs argv in place, so the pid is the program's
+// and every thread the program will make inherits it, which renicing a
+// running process (nice is per thread on Linux) cannot promise.
+func NiceArgv(adj int, argv []string) []string {
+	if adj == 0 {
+		return argv
+	}
+	return append([]string{"nice", "-n", strconv.Itoa(adj)}, argv...)
 }

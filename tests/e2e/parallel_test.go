@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quorumha/quorumha/sandbox"
 	"github.com/quorumha/quorumha/tests/harness"
 )
 
@@ -130,17 +131,9 @@ func topLevel(t testing.TB) string {
 	return name
 }
 
-// niceArgv prefixes argv with nice(1) when t is a lane test: the process
-// starts at that priority with every thread it will ever have (nice is per
-// thread on Linux, inherited when a thread is made), which renicing a
-// running process cannot promise. nice execs argv in place, so the pid is
-// the program's.
+// niceArgv prefixes argv with nice(1) when t is a lane test.
 func niceArgv(t testing.TB, argv []string) []string {
-	n := niceOf(t)
-	if n == 0 {
-		return argv
-	}
-	return append([]string{"nice", "-n", strconv.Itoa(n)}, argv...)
+	return sandbox.NiceArgv(niceOf(t), argv)
 }
 
 // requireNice reports a thread of process pid whose niceness is not the

@@ -11,11 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/quorumha/quorumha/sandbox"
 )
 
 // Controller is one `quorumha run` process of a Group.
@@ -247,10 +248,7 @@ func (g *Group) Start(c *Controller) error {
 	if c.zone != nil {
 		argv = append(c.zone.Exec(), argv...)
 	}
-	if g.opts.Nice != 0 {
-		// nice execs in place: the pid stays the controller's.
-		argv = append([]string{"nice", "-n", strconv.Itoa(g.opts.Nice)}, argv...)
-	}
+	argv = sandbox.NiceArgv(g.opts.Nice, argv)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf

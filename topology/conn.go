@@ -193,14 +193,23 @@ func (c *Conn) refreshVersion(ctx context.Context) error {
 // controller's own idle ones included, and the driver's liveness check
 // cannot see a kill whose FIN has not arrived yet (seen: a rejoin right
 // after a failover refused with "read variables: invalid connection").
-// Reads change nothing, so reading again is safe.
+// Reads change nothing, so reading again is safe. Only a break found at
+// once is read again: a killed session answers EOF at once, while a host
+// that vanished breaks the connection only at the read timeout, and a
+// second try there would double the wait of every failover step that
+// reads it.
 func (c *Conn) Read(ctx context.Context) (*Instance, error) {
+	start := time.Now()
 	in, err := c.readOnce(ctx)
-	if err != nil && isBrokenConn(err) && ctx.Err() == nil {
+	if err != nil && isBrokenConn(err) && ctx.Err() == nil && time.Since(start) < brokenConnFast {
 		in, err = c.readOnce(ctx)
 	}
 	return in, err
 }
+
+// brokenConnFast bounds how long a read may have taken for its broken
+// connection to be read again (see Read).
+const brokenConnFast = 500 * time.Millisecond
 
 // isBrokenConn reports the driver's errors for a connection that died
 // under a statement (the server killed it, or the network dropped it).

@@ -20,10 +20,15 @@ const raftLeaderState = "Leader"
 //
 //  1. This controller has leader contact: it is the raft leader (raft
 //     itself steps a leader down once it has not heard from a quorum for
-//     LeaderLeaseTimeout, well inside the window), or it is a follower that
-//     heard from the leader within api.leader_contact_window. A controller
-//     cut off from the group thus stops naming a master the group may
-//     already have replaced.
+//     LeaderLeaseTimeout, well inside the window), or it heard from the
+//     leader within api.leader_contact_window. An election does not end
+//     that: a follower whose leader died turns candidate and forgets the
+//     leader's name, but until the window since its last contact runs out
+//     it knows as much as a follower that heard from the leader then (no
+//     new master can be committed without a leader it would hear from), so
+//     proxies asking it do not drop a live master at every leader election.
+//     A controller cut off from the group thus stops naming a master the
+//     group may already have replaced once the window runs out.
 //  2. The master is the one recorded in the replicated state
 //     (fsm.ClusterState.Master), never this controller's detector view: a
 //     master recorded by a failover or switchover is named as soon as the
@@ -39,17 +44,19 @@ const raftLeaderState = "Leader"
 // leaderContact reports whether this controller may name a master now.
 func (s *Server) leaderContact() error {
 	st := s.raft.Status()
-	switch {
-	case st.State == raftLeaderState:
+	if st.State == raftLeaderState {
 		return nil
-	case st.LeaderID == "":
-		return fmt.Errorf("%w: no leader known (raft state %s)", ErrNoLeaderContact, st.State)
-	case st.LastContact.IsZero():
-		return fmt.Errorf("%w: never heard from leader %s", ErrNoLeaderContact, st.LeaderID)
+	}
+	leader := "leader " + st.LeaderID
+	if st.LeaderID == "" {
+		leader = fmt.Sprintf("a leader (none known now, raft state %s)", st.State)
+	}
+	if st.LastContact.IsZero() {
+		return fmt.Errorf("%w: never heard from %s", ErrNoLeaderContact, leader)
 	}
 	if age := s.now().Sub(st.LastContact); age > s.cfg.LeaderContactWindow {
-		return fmt.Errorf("%w: last heard from leader %s %s ago (api.leader_contact_window %s)",
-			ErrNoLeaderContact, st.LeaderID, age.Round(time.Millisecond), s.cfg.LeaderContactWindow)
+		return fmt.Errorf("%w: last heard from %s %s ago (api.leader_contact_window %s)",
+			ErrNoLeaderContact, leader, age.Round(time.Millisecond), s.cfg.LeaderContactWindow)
 	}
 	return nil
 }

@@ -29,6 +29,18 @@ func healthyReplica() ReplicaHealth {
 		ObservedAt: testNow.Add(-time.Second), LagLimit: 10 * time.Second, MaxAge: 5 * time.Second}
 }
 
+// candidate is a controller during a leader election: raft forgot the
+// leader's name when it turned candidate; it last heard from it ago.
+func candidate(ago time.Duration) func(fixture) {
+	return func(f fixture) {
+		f.raft.setLeader("", "", false)
+		f.raft.mu.Lock()
+		f.raft.status.State = "Candidate"
+		f.raft.status.LastContact = testNow.Add(-ago)
+		f.raft.mu.Unlock()
+	}
+}
+
 func TestProxyHealth_Primary(t *testing.T) {
 	view := &fakeView{known: map[string]bool{"app1": true}}
 	stale := func(f fixture) { // a follower cut off for 6s (window 5s)
@@ -48,6 +60,8 @@ func TestProxyHealth_Primary(t *testing.T) {
 		f.state.records = append([]fsm.Record{{ID: 41, Cluster: "app1", Kind: fsm.KindFailover, Trigger: "automatic", OldMaster: "db1:3306"}}, f.state.records...)
 		f.state.mu.Unlock()
 	}
+	election := candidate(time.Second)
+	electionTooLong := candidate(6 * time.Second)
 	openSwitchover := func(f fixture) {
 		f.state.mu.Lock()
 		f.state.records = append([]fsm.Record{{ID: 41, Cluster: "app1", Kind: fsm.KindSwitchover, Trigger: "switchover", OldMaster: "db1:3306"}}, f.state.records...)
@@ -66,6 +80,8 @@ func TestProxyHealth_Primary(t *testing.T) {
 		{"another port", view, nil, "/v1/clusters/app1/primary/db1:3307", 503},
 		{"follower with fresh contact", view, fresh, "/v1/clusters/app1/primary/db1:3306", 200},
 		{"follower cut off", view, stale, "/v1/clusters/app1/primary/db1:3306", 503},
+		{"election under way, leader heard 1s ago", view, election, "/v1/clusters/app1/primary/db1:3306", 200},
+		{"election under way, leader heard 6s ago", view, electionTooLong, "/v1/clusters/app1/primary/db1:3306", 503},
 		{"no leader", view, func(f fixture) { f.raft.setLeader("", "", false) }, "/v1/clusters/app1/primary/db1:3306", 503},
 		{"open failover", view, openFailover, "/v1/clusters/app1/primary/db1:3306", 503},
 		{"open switchover keeps the old master", view, openSwitchover, "/v1/clusters/app1/primary/db1:3306", 200},
@@ -123,6 +139,8 @@ func TestProxyHealth_Replica(t *testing.T) {
 		{"not configured", with(nil), nil, "/v1/clusters/app1/replica/db9:3306", 503},
 		{"no replica view", nil, nil, "/v1/clusters/app1/replica/db2:3306", 503},
 		{"follower cut off", with(nil), stale, "/v1/clusters/app1/replica/db2:3306", 503},
+		{"election under way, leader heard 1s ago", with(nil), candidate(time.Second), "/v1/clusters/app1/replica/db2:3306", 200},
+		{"election under way, leader heard 6s ago", with(nil), candidate(6 * time.Second), "/v1/clusters/app1/replica/db2:3306", 503},
 		{"not observed", with(func(h *ReplicaHealth) { h.Observed = false }), nil, "/v1/clusters/app1/replica/db2:3306", 503},
 		{"unreachable", with(func(h *ReplicaHealth) { h.Reachable = false }), nil, "/v1/clusters/app1/replica/db2:3306", 503},
 		{"IO connecting", with(func(h *ReplicaHealth) { h.IORunning = "Connecting" }), nil, "/v1/clusters/app1/replica/db2:3306", 503},

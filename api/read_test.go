@@ -275,6 +275,8 @@ func TestMaster_Sources(t *testing.T) {
 		{"follower, stale contact", view, stale, "/v1/clusters/app1/master", 503, MasterResponse{}},
 		{"follower, never heard from the leader", nil, func(f fixture) { fresh(f); f.raft.status.LastContact = time.Time{} }, "/v1/clusters/app1/master", 503, MasterResponse{}},
 		{"no leader known", nil, func(f fixture) { f.raft.setLeader("", "", false) }, "/v1/clusters/app1/master", 503, MasterResponse{}},
+		{"election under way, leader heard 1s ago", view, candidate(time.Second), "/v1/clusters/app1/master", 200, ok},
+		{"election under way, leader heard 6s ago", view, candidate(6 * time.Second), "/v1/clusters/app1/master", 503, MasterResponse{}},
 		{"open failover", view, openFailover, "/v1/clusters/app1/master", 503, MasterResponse{}},
 		{"open switchover keeps the old master", view, openSwitchover, "/v1/clusters/app1/master", 200, ok},
 		{"recorded master assessed dead", &fakeView{known: view.known, dead: map[string]string{"app1": "db1:3306"}}, nil, "/v1/clusters/app1/master", 503, MasterResponse{}},

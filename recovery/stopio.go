@@ -256,15 +256,7 @@ func stopHeld(ctx context.Context, w stopWatcher, c Instance) (bool, string) {
 // before st. A STOP in its killing stage has set the abort flag; an IO
 // thread not connected after that receives nothing more.
 func ioStopHeld(procs []topology.Process, st *topology.ReplicaStatus) (bool, string) {
-	killing := false
-	for _, p := range procs {
-		info, state := strings.ToUpper(strings.TrimSpace(p.Info)), strings.ToLower(p.State)
-		if (strings.HasPrefix(info, "STOP SLAVE") || strings.HasPrefix(info, "STOP REPLICA")) &&
-			(strings.Contains(state, "killing slave") || strings.Contains(state, "killing replica")) {
-			killing = true
-			break
-		}
-	}
+	killing := slices.ContainsFunc(procs, topology.Process.StoppingReplica)
 	switch {
 	case !killing:
 		return false, ""

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/quorumha/quorumha/topology"
 )
 
 // waitReplicatingDefault bounds WaitReplicating when ctx has no deadline.
@@ -31,6 +33,22 @@ func (p BinlogPos) less(q BinlogPos) bool {
 // String returns "file:pos".
 func (p BinlogPos) String() string { return p.File + ":" + strconv.FormatUint(p.Pos, 10) }
 
+// adminTimeouts are the sandbox's own connections' timeouts (DSN's).
+var adminTimeouts = topology.Timeouts{Connect: 2 * time.Second, Read: 5 * time.Second, Write: 5 * time.Second}
+
+// adminConn connects to instance i as AdminUser through topology, the one
+// package that speaks each server version's replication SQL: the sandbox
+// reads and changes replication with the statements the controllers use.
+// The caller closes it.
+func (s *Sandbox) adminConn(ctx context.Context, i int) (*topology.Conn, error) {
+	inst := s.Instance(i)
+	c, err := topology.Open(ctx, inst.Addr(), topology.Credentials{User: AdminUser, Password: AdminPassword}, adminTimeouts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %s: %w", inst.Name, err)
+	}
+	return c, nil
+}
+
 // setupReplication points every replica at instance 0 and starts it.
 func (s *Sandbox) setupReplication(ctx context.Context) error {
 	n := len(s.Instances())
@@ -40,12 +58,12 @@ func (s *Sandbox) setupReplication(ctx context.Context) error {
 	master := s.Instance(0)
 	var from BinlogPos
 	if !s.opts.GTID {
-		db, err := s.AdminDB(0)
+		c, err := s.adminConn(ctx, 0)
 		if err != nil {
 			return err
 		}
-		from, err = masterStatus(ctx, db)
-		_ = db.Close()
+		from, err = masterStatus(ctx, c)
+		_ = c.Close()
 		if err != nil {
 			return fmt.Errorf("sandbox: %s: %w", master.Name, err)
 		}
@@ -58,84 +76,46 @@ func (s *Sandbox) setupReplication(ctx context.Context) error {
 	return nil
 }
 
-// attachReplica runs CHANGE MASTER TO and START SLAVE on instance i.
+// attachReplica points instance i at master (CHANGE MASTER TO) and starts
+// both replication threads.
 func (s *Sandbox) attachReplica(ctx context.Context, i int, master Instance, from BinlogPos) error {
 	inst := s.Instance(i)
-	db, err := s.AdminDB(i)
+	c, err := s.adminConn(ctx, i)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = db.Close() }()
-	change := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', "+
-		"MASTER_PASSWORD='%s', MASTER_CONNECT_RETRY=1", master.host(), master.Port, ReplUser, ReplPassword)
-	if hb := s.opts.HeartbeatPeriod; hb > 0 {
-		change += fmt.Sprintf(", MASTER_HEARTBEAT_PERIOD=%.3f", hb.Seconds())
+	defer func() { _ = c.Close() }()
+	opts := topology.ChangeMasterOptions{Host: master.host(), Port: master.Port, User: ReplUser, Password: ReplPassword,
+		ConnectRetry: 1, HeartbeatPeriod: s.opts.HeartbeatPeriod.Seconds(), UseGTID: s.opts.GTID, File: from.File, Pos: from.Pos}
+	if err := c.ChangeMaster(ctx, opts); err != nil {
+		return fmt.Errorf("sandbox: %s: %w", inst.Name, err)
 	}
-	if s.opts.GTID {
-		change += ", MASTER_USE_GTID=slave_pos"
-	} else {
-		change += fmt.Sprintf(", MASTER_USE_GTID=no, MASTER_LOG_FILE='%s', MASTER_LOG_POS=%d", from.File, from.Pos)
-	}
-	for _, q := range []string{change, "START SLAVE"} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("sandbox: %s: %s: %w", inst.Name, strings.SplitN(q, " MASTER_HOST", 2)[0], err)
-		}
+	if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
+		return fmt.Errorf("sandbox: %s: %w", inst.Name, err)
 	}
 	return nil
 }
 
-// masterStatus reads SHOW MASTER STATUS.
-func masterStatus(ctx context.Context, db *sql.DB) (BinlogPos, error) {
-	row, err := queryRowMap(ctx, db, "SHOW MASTER STATUS")
+// masterStatus reads the instance's own binary log position.
+func masterStatus(ctx context.Context, c *topology.Conn) (BinlogPos, error) {
+	mc, err := c.MasterStatus(ctx)
 	if err != nil {
 		return BinlogPos{}, err
 	}
-	if row == nil {
-		return BinlogPos{}, errors.New("SHOW MASTER STATUS: binary log is off")
+	if mc == nil {
+		return BinlogPos{}, errors.New("binary log is off")
 	}
-	pos, err := strconv.ParseUint(row["Position"], 10, 64)
-	if err != nil {
-		return BinlogPos{}, fmt.Errorf("SHOW MASTER STATUS: position %q: %w", row["Position"], err)
-	}
-	return BinlogPos{File: row["File"], Pos: pos}, nil
+	return BinlogPos{File: mc.File, Pos: mc.Pos}, nil
 }
 
-// queryRowMap returns the first row of query as column name -> value, or
-// nil when there is no row. NULL reads as "".
-func queryRowMap(ctx context.Context, db *sql.DB, query string) (map[string]string, error) {
-	rows, err := db.QueryContext(ctx, query)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", query, err)
-	}
-	defer func() { _ = rows.Close() }()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", query, err)
-	}
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return nil, fmt.Errorf("%s: %w", query, err)
-	}
-	m := make(map[string]string, len(cols))
-	for i, c := range cols {
-		m[c] = vals[i].String
-	}
-	return m, rows.Err()
-}
-
-// ReplicaStatus is the part of SHOW SLAVE STATUS the sandbox looks at.
+// ReplicaStatus is the part of the replica status the sandbox looks at,
+// with the threads' states spelt as the server does ("Yes", "No",
+// "Connecting").
 type ReplicaStatus struct {
 	MasterHost   string
 	MasterPort   int
 	IORunning    string // "Yes", "No", "Connecting"
-	SQLRunning   string
+	SQLRunning   string // "Yes", "No"
 	LastIOError  string
 	LastSQLError string
 	Lag          sql.NullInt64 // Seconds_Behind_Master; invalid when NULL
@@ -147,44 +127,44 @@ type ReplicaStatus struct {
 // ReplicaStatus returns instance i's replication status, or nil when it is
 // not a replica.
 func (s *Sandbox) ReplicaStatus(ctx context.Context, i int) (*ReplicaStatus, error) {
-	db, err := s.AdminDB(i)
+	c, err := s.adminConn(ctx, i)
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = db.Close() }()
-	return replicaStatus(ctx, db)
+	defer func() { _ = c.Close() }()
+	return replicaStatus(ctx, c)
 }
 
-func replicaStatus(ctx context.Context, db *sql.DB) (*ReplicaStatus, error) {
-	row, err := queryRowMap(ctx, db, "SHOW SLAVE STATUS")
-	if err != nil || row == nil {
+func replicaStatus(ctx context.Context, c *topology.Conn) (*ReplicaStatus, error) {
+	rs, err := c.ReplicaStatus(ctx)
+	if err != nil || rs == nil {
 		return nil, err
 	}
-	st := &ReplicaStatus{
-		MasterHost:   row["Master_Host"],
-		IORunning:    row["Slave_IO_Running"],
-		SQLRunning:   row["Slave_SQL_Running"],
-		LastIOError:  row["Last_IO_Error"],
-		LastSQLError: row["Last_SQL_Error"],
-		Read:         BinlogPos{File: row["Master_Log_File"]},
-		Exec:         BinlogPos{File: row["Relay_Master_Log_File"]},
-		GTIDIOPos:    row["Gtid_IO_Pos"],
+	sqlRunning := "No"
+	if rs.SQLRunning {
+		sqlRunning = "Yes"
 	}
-	st.MasterPort, _ = strconv.Atoi(row["Master_Port"])
-	st.Read.Pos, _ = strconv.ParseUint(row["Read_Master_Log_Pos"], 10, 64)
-	st.Exec.Pos, _ = strconv.ParseUint(row["Exec_Master_Log_Pos"], 10, 64)
-	if v := row["Seconds_Behind_Master"]; v != "" {
-		if lag, err := strconv.ParseInt(v, 10, 64); err == nil {
-			st.Lag = sql.NullInt64{Int64: lag, Valid: true}
-		}
+	st := &ReplicaStatus{
+		MasterHost:   rs.MasterHost,
+		MasterPort:   rs.MasterPort,
+		IORunning:    rs.IORunning.String(),
+		SQLRunning:   sqlRunning,
+		LastIOError:  rs.LastIOError,
+		LastSQLError: rs.LastSQLError,
+		Read:         BinlogPos{File: rs.MasterLogFile, Pos: rs.ReadMasterLogPos},
+		Exec:         BinlogPos{File: rs.RelayMasterLogFile, Pos: rs.ExecMasterLogPos},
+		GTIDIOPos:    rs.GTIDIOPos,
+	}
+	if rs.SecondsBehind != nil {
+		st.Lag = sql.NullInt64{Int64: *rs.SecondsBehind, Valid: true}
 	}
 	return st, nil
 }
 
 // WaitReplicating waits until every running replica has its IO and SQL
 // threads running and has executed its master's binary log up to the
-// master's position when the wait began. Replicas are found from SHOW SLAVE
-// STATUS of the running instances, so it also works after a failover;
+// master's position when the wait began. Replicas are found from the
+// replica status of the running instances, so it also works after a failover;
 // instances whose process is not running are skipped. Without a deadline
 // in ctx it gives up after a minute.
 func (s *Sandbox) WaitReplicating(ctx context.Context) error {
@@ -194,27 +174,19 @@ func (s *Sandbox) WaitReplicating(ctx context.Context) error {
 		defer cancel()
 	}
 	insts := s.Instances()
-	dbs := make([]*sql.DB, len(insts))
+	conns := make([]*topology.Conn, len(insts)) // opened on first use: stopped instances are never asked
 	defer func() {
-		for _, db := range dbs {
-			if db != nil {
-				_ = db.Close()
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Close()
 			}
 		}
 	}()
-	for i := range insts {
-		db, err := s.AdminDB(i)
-		if err != nil {
-			return err
-		}
-		db.SetMaxOpenConns(1)
-		dbs[i] = db
-	}
 	targets := map[int]BinlogPos{} // master's index -> position to reach
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		pending, err := s.replicationPending(ctx, insts, dbs, targets)
+		pending, err := s.replicationPending(ctx, insts, conns, targets)
 		if err != nil {
 			return err
 		}
@@ -232,7 +204,7 @@ func (s *Sandbox) WaitReplicating(ctx context.Context) error {
 // replicationPending checks every running instance once. It returns why
 // replication is not yet caught up ("" when it is), or an error that
 // waiting will not fix (a stopped SQL thread).
-func (s *Sandbox) replicationPending(ctx context.Context, insts []Instance, dbs []*sql.DB, targets map[int]BinlogPos) (string, error) {
+func (s *Sandbox) replicationPending(ctx context.Context, insts []Instance, conns []*topology.Conn, targets map[int]BinlogPos) (string, error) {
 	byPort, byAddr := map[int]int{}, map[string]int{}
 	for i, inst := range insts {
 		byPort[inst.Port] = i
@@ -243,7 +215,12 @@ func (s *Sandbox) replicationPending(ctx context.Context, insts []Instance, dbs 
 		if !s.alive(i) {
 			continue
 		}
-		st, err := replicaStatus(ctx, dbs[i])
+		c, err := s.connOnce(ctx, conns, i)
+		if err != nil {
+			pending = append(pending, err.Error())
+			continue
+		}
+		st, err := replicaStatus(ctx, c)
 		if err != nil {
 			pending = append(pending, fmt.Sprintf("%s: %v", inst.Name, err))
 			continue
@@ -274,7 +251,10 @@ func (s *Sandbox) replicationPending(ctx context.Context, insts []Instance, dbs 
 				pending = append(pending, fmt.Sprintf("%s: master %s is not running", inst.Name, insts[m].Name))
 				continue
 			}
-			target, err = masterStatus(ctx, dbs[m])
+			mc, err := s.connOnce(ctx, conns, m)
+			if err == nil {
+				target, err = masterStatus(ctx, mc)
+			}
 			if err != nil {
 				pending = append(pending, fmt.Sprintf("%s: master %s: %v", inst.Name, insts[m].Name, err))
 				continue
@@ -286,4 +266,16 @@ func (s *Sandbox) replicationPending(ctx context.Context, insts []Instance, dbs 
 		}
 	}
 	return strings.Join(pending, "; "), nil
+}
+
+// connOnce returns conns[i], connecting it first if need be.
+func (s *Sandbox) connOnce(ctx context.Context, conns []*topology.Conn, i int) (*topology.Conn, error) {
+	if conns[i] == nil {
+		c, err := s.adminConn(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		conns[i] = c
+	}
+	return conns[i], nil
 }

@@ -1,4 +1,4 @@
-package topology
+package topology_test
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/topology"
 )
 
 // TestGlobalReadLock_RealMariaDB: over the server's socket, WritesOff
@@ -19,7 +20,7 @@ func TestGlobalReadLock_RealMariaDB(t *testing.T) {
 	}
 	sb := sandbox.New(t, sandbox.Options{Replicas: -1, GTID: true})
 	ctx := liveCtx(t, time.Minute)
-	c, err := OpenSocket(ctx, sb.Instance(0).Socket, Credentials{User: sandbox.AdminUser, Password: sandbox.AdminPassword}, liveTimeouts, nil)
+	c, err := topology.OpenSocket(ctx, sb.Instance(0).Socket, topology.Credentials{User: sandbox.AdminUser, Password: sandbox.AdminPassword}, liveTimeouts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,11 @@
-package topology
+package topology_test
 
 import (
 	"testing"
 	"time"
 
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/topology"
 )
 
 // TestLive_ReplicaHeartbeat reads a real MariaDB replica's heartbeats: the
@@ -25,16 +26,16 @@ func TestLive_ReplicaHeartbeat(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	first, ok, err := ReadReplicaHeartbeat(ctx, r.DB(), true)
+	first, ok, err := topology.ReadReplicaHeartbeat(ctx, r.DB(), true)
 	if err != nil || !ok || first.Period != 200*time.Millisecond {
 		t.Fatalf("heartbeats = %+v ok=%t err=%v, want period 200ms", first, ok, err)
 	}
 	eventually(t, "heartbeats to arrive", func() bool {
-		hb, ok, err := ReadReplicaHeartbeat(ctx, r.DB(), true)
+		hb, ok, err := topology.ReadReplicaHeartbeat(ctx, r.DB(), true)
 		return err == nil && ok && hb.Received > first.Received+2
 	})
 	// The monitor's view: no heartbeat setting of ours is older than 2s.
-	if p := CheckDetectionSettings(first.Period, 30*time.Second, time.Second, 30*time.Second, true); len(p) != 0 {
+	if p := topology.CheckDetectionSettings(first.Period, 30*time.Second, time.Second, 30*time.Second, true); len(p) != 0 {
 		t.Errorf("problems for a replica set up as quorumha does: %q", p)
 	}
 }

@@ -1,4 +1,4 @@
-package topology
+package topology_test
 
 import (
 	"context"
@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/topology"
 )
 
 // liveTimeouts keep waits short so a broken test fails fast; Read 3s makes
 // WaitForPosition chunk its server-side waits at 2s.
-var liveTimeouts = Timeouts{Connect: 2 * time.Second, Read: 3 * time.Second, Write: 3 * time.Second}
+var liveTimeouts = topology.Timeouts{Connect: 2 * time.Second, Read: 3 * time.Second, Write: 3 * time.Second}
 
 func liveCtx(t *testing.T, d time.Duration) context.Context {
 	t.Helper()
@@ -22,13 +23,13 @@ func liveCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-func adminDial(ctx context.Context, addr string) (*Conn, error) {
-	return Open(ctx, addr, Credentials{User: sandbox.AdminUser, Password: sandbox.AdminPassword}, liveTimeouts, nil)
+func adminDial(ctx context.Context, addr string) (*topology.Conn, error) {
+	return topology.Open(ctx, addr, topology.Credentials{User: sandbox.AdminUser, Password: sandbox.AdminPassword}, liveTimeouts, nil)
 }
 
-func liveConns(t *testing.T, sb *sandbox.Sandbox) []*Conn {
+func liveConns(t *testing.T, sb *sandbox.Sandbox) []*topology.Conn {
 	t.Helper()
-	var out []*Conn
+	var out []*topology.Conn
 	for _, inst := range sb.Instances() {
 		c, err := adminDial(liveCtx(t, 5*time.Second), inst.Addr())
 		if err != nil {
@@ -40,7 +41,7 @@ func liveConns(t *testing.T, sb *sandbox.Sandbox) []*Conn {
 	return out
 }
 
-func mustRead(t *testing.T, c *Conn) *Instance {
+func mustRead(t *testing.T, c *topology.Conn) *topology.Instance {
 	t.Helper()
 	i, err := c.Read(liveCtx(t, 5*time.Second))
 	if err != nil {
@@ -50,7 +51,7 @@ func mustRead(t *testing.T, c *Conn) *Instance {
 }
 
 // write inserts a row on the master and returns the master's binlog position.
-func write(t *testing.T, master *Conn) Position {
+func write(t *testing.T, master *topology.Conn) topology.Position {
 	t.Helper()
 	ctx := liveCtx(t, 5*time.Second)
 	for _, q := range []string{
@@ -68,7 +69,7 @@ func write(t *testing.T, master *Conn) Position {
 	return p
 }
 
-func waitPos(t *testing.T, c *Conn, p Position) {
+func waitPos(t *testing.T, c *topology.Conn, p topology.Position) {
 	t.Helper()
 	if err := c.WaitForPosition(liveCtx(t, 10*time.Second), p); err != nil {
 		t.Fatal(err)
@@ -87,9 +88,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func discover(t *testing.T, seeds ...string) *Topology {
+func discover(t *testing.T, seeds ...string) *topology.Topology {
 	t.Helper()
-	topo, err := Discover(liveCtx(t, 15*time.Second), seeds, adminDial, nil)
+	topo, err := topology.Discover(liveCtx(t, 15*time.Second), seeds, adminDial, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,13 +111,13 @@ func TestLive_GTIDSandbox(t *testing.T) {
 
 	t.Run("Read", func(t *testing.T) {
 		m := mustRead(t, master)
-		if m.Version.Flavor != MariaDB || m.IsReplica() || m.ReadOnly || !m.LogBin || m.ServerID != uint32(insts[0].ServerID) {
+		if m.Version.Flavor != topology.MariaDB || m.IsReplica() || m.ReadOnly || !m.LogBin || m.ServerID != uint32(insts[0].ServerID) {
 			t.Errorf("master = %+v", m)
 		}
 		if m.MasterStatus == nil || m.ReportHost != sandbox.Host || !m.GTIDStrictMode {
 			t.Errorf("master status/report_host/strict: %v %q %v", m.MasterStatus, m.ReportHost, m.GTIDStrictMode)
 		}
-		for n, c := range []*Conn{r1, r2} {
+		for n, c := range []*topology.Conn{r1, r2} {
 			r := mustRead(t, c)
 			if !r.IsReplica() || !r.ReadOnly || r.MasterKey() != insts[0].Addr() || r.ServerID != uint32(insts[n+1].ServerID) {
 				t.Errorf("replica %d = %+v", n+1, r)
@@ -128,11 +129,11 @@ func TestLive_GTIDSandbox(t *testing.T) {
 	})
 
 	t.Run("RecordedColumnsMatchServer", func(t *testing.T) {
-		cols, _, err := queryTable(liveCtx(t, 5*time.Second), r1.DB(), "SHOW SLAVE STATUS")
+		cols, _, err := topology.QueryTable(liveCtx(t, 5*time.Second), r1.DB(), "SHOW SLAVE STATUS")
 		if err != nil {
 			t.Fatal(err)
 		}
-		recorded, _ := readVertical(t, "mariadb-10.11-slave-status.txt")
+		recorded, _ := topology.ReadVertical(t, "mariadb-10.11-slave-status.txt")
 		if !slices.Equal(cols, recorded) {
 			t.Errorf("recorded columns differ from the server's:\nserver   %v\nrecorded %v", cols, recorded)
 		}
@@ -142,10 +143,10 @@ func TestLive_GTIDSandbox(t *testing.T) {
 		p := write(t, master)
 		waitPos(t, r1, p)
 		waitPos(t, r2, p)
-		ahead := MariaDBPos{{Domain: 0, Server: 1, Seq: p.MariaDB[0].Seq + 1000}}
+		ahead := topology.MariaDBPos{{Domain: 0, Server: 1, Seq: p.MariaDB[0].Seq + 1000}}
 		start := time.Now()
-		err := r1.WaitForPosition(liveCtx(t, 1500*time.Millisecond), MariaDBGTIDPosition(ahead))
-		if !errors.Is(err, ErrWaitTimeout) || time.Since(start) > 3*time.Second {
+		err := r1.WaitForPosition(liveCtx(t, 1500*time.Millisecond), topology.MariaDBGTIDPosition(ahead))
+		if !errors.Is(err, topology.ErrWaitTimeout) || time.Since(start) > 3*time.Second {
 			t.Errorf("unreachable target: err = %v after %v", err, time.Since(start))
 		}
 		if err := r1.WaitRelayLogApplied(liveCtx(t, 10*time.Second)); err != nil {
@@ -166,30 +167,30 @@ func TestLive_GTIDSandbox(t *testing.T) {
 
 	t.Run("StopStartThreads", func(t *testing.T) {
 		ctx := liveCtx(t, 20*time.Second)
-		if err := r1.StopReplica(ctx, IOThread); err != nil {
+		if err := r1.StopReplica(ctx, topology.IOThread); err != nil {
 			t.Fatal(err)
 		}
-		if rs := mustRead(t, r1).Replica; rs.IORunning != IONo || !rs.SQLRunning {
+		if rs := mustRead(t, r1).Replica; rs.IORunning != topology.IONo || !rs.SQLRunning {
 			t.Errorf("after stop io: io=%v sql=%v", rs.IORunning, rs.SQLRunning)
 		}
-		if err := r1.StopReplica(ctx, IOThread); err != nil {
+		if err := r1.StopReplica(ctx, topology.IOThread); err != nil {
 			t.Errorf("second stop not idempotent: %v", err)
 		}
-		if err := r1.StartReplica(ctx, IOThread); err != nil {
+		if err := r1.StartReplica(ctx, topology.IOThread); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "io thread running", func() bool { return mustRead(t, r1).Replica.IORunning == IOYes })
-		if err := r1.StopReplica(ctx, SQLThread); err != nil {
+		eventually(t, "io thread running", func() bool { return mustRead(t, r1).Replica.IORunning == topology.IOYes })
+		if err := r1.StopReplica(ctx, topology.SQLThread); err != nil {
 			t.Fatal(err)
 		}
-		if rs := mustRead(t, r1).Replica; rs.SQLRunning || rs.IORunning != IOYes {
+		if rs := mustRead(t, r1).Replica; rs.SQLRunning || rs.IORunning != topology.IOYes {
 			t.Errorf("after stop sql: io=%v sql=%v", rs.IORunning, rs.SQLRunning)
 		}
 		p := write(t, master)
-		if err := r1.WaitForPosition(ctx, p); !errors.Is(err, ErrReplicationStopped) {
+		if err := r1.WaitForPosition(ctx, p); !errors.Is(err, topology.ErrReplicationStopped) {
 			t.Errorf("wait with SQL stopped: err = %v, want ErrReplicationStopped", err)
 		}
-		if err := r1.StartReplica(ctx, BothThreads); err != nil {
+		if err := r1.StartReplica(ctx, topology.BothThreads); err != nil {
 			t.Fatal(err)
 		}
 		waitPos(t, r1, p)
@@ -245,8 +246,8 @@ func TestLive_GTIDSandbox(t *testing.T) {
 		waitPos(t, r2, p)
 	})
 
-	repl := ChangeMasterOptions{Host: sandbox.Host, User: sandbox.ReplUser, Password: sandbox.ReplPassword, ConnectRetry: 1}
-	pointAt := func(t *testing.T, c *Conn, target sandbox.Instance, gtid bool, coord BinlogCoord) {
+	repl := topology.ChangeMasterOptions{Host: sandbox.Host, User: sandbox.ReplUser, Password: sandbox.ReplPassword, ConnectRetry: 1}
+	pointAt := func(t *testing.T, c *topology.Conn, target sandbox.Instance, gtid bool, coord topology.BinlogCoord) {
 		t.Helper()
 		o := repl
 		o.Port, o.UseGTID, o.File, o.Pos = target.Port, gtid, coord.File, coord.Pos
@@ -254,13 +255,13 @@ func TestLive_GTIDSandbox(t *testing.T) {
 		if err := c.ChangeMaster(ctx, o); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.StartReplica(ctx, BothThreads); err != nil {
+		if err := c.StartReplica(ctx, topology.BothThreads); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	t.Run("ChangeMasterChainGTID", func(t *testing.T) {
-		pointAt(t, r2, insts[1], true, BinlogCoord{})
+		pointAt(t, r2, insts[1], true, topology.BinlogCoord{})
 		p := write(t, master)
 		waitPos(t, r2, p)
 		if got := mustRead(t, r2).MasterKey(); got != insts[1].Addr() {
@@ -270,14 +271,14 @@ func TestLive_GTIDSandbox(t *testing.T) {
 		if len(topo.Instances) != 3 || len(topo.Anomalies) != 0 || topo.MasterOf(topo.Lookup(insts[2].Addr())).Key != insts[1].Addr() {
 			t.Errorf("chain topology: %d instances, anomalies %v", len(topo.Instances), topo.Anomalies)
 		}
-		pointAt(t, r2, insts[0], true, BinlogCoord{})
+		pointAt(t, r2, insts[0], true, topology.BinlogCoord{})
 		waitPos(t, r2, write(t, master))
 	})
 
 	t.Run("ChangeMasterFilePos", func(t *testing.T) {
 		ctx := liveCtx(t, 10*time.Second)
 		waitPos(t, r2, write(t, master))
-		if err := r2.StopReplica(ctx, BothThreads); err != nil {
+		if err := r2.StopReplica(ctx, topology.BothThreads); err != nil {
 			t.Fatal(err)
 		}
 		coord, err := master.MasterStatus(ctx)
@@ -290,15 +291,15 @@ func TestLive_GTIDSandbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitPos(t, r2, FilePosition(*after))
+		waitPos(t, r2, topology.FilePosition(*after))
 		r := mustRead(t, r2)
 		if r.Replica.UsingGTID != "No" || r.Replica.UsesGTID() {
 			t.Errorf("Using_Gtid = %q", r.Replica.UsingGTID)
 		}
-		if ep, err := r.ExecutedPosition(); err != nil || ep.Kind != PosFile || ep.Coord != *after {
+		if ep, err := r.ExecutedPosition(); err != nil || ep.Kind != topology.PosFile || ep.Coord != *after {
 			t.Errorf("ExecutedPosition = %v, %v; want %v", ep, err, after)
 		}
-		pointAt(t, r2, insts[0], true, BinlogCoord{})
+		pointAt(t, r2, insts[0], true, topology.BinlogCoord{})
 		waitPos(t, r2, write(t, master))
 	})
 
@@ -313,19 +314,19 @@ func TestLive_GTIDSandbox(t *testing.T) {
 		if err := r1.SetReadOnly(ctx, false); err != nil {
 			t.Fatal(err)
 		}
-		if topo := discover(t, insts[2].Addr()); !topo.HasAnomaly(ReplicaNotReadOnly, insts[1].Addr()) || len(topo.Anomalies) != 1 {
+		if topo := discover(t, insts[2].Addr()); !topo.HasAnomaly(topology.ReplicaNotReadOnly, insts[1].Addr()) || len(topo.Anomalies) != 1 {
 			t.Errorf("writable replica: %v", topo.Anomalies)
 		}
 		if err := r1.SetReadOnly(ctx, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := r2.StopReplica(ctx, IOThread); err != nil {
+		if err := r2.StopReplica(ctx, topology.IOThread); err != nil {
 			t.Fatal(err)
 		}
-		if topo := discover(t, insts[0].Addr(), insts[2].Addr()); !topo.HasAnomaly(ReplicationStopped, insts[2].Addr()) || len(topo.Anomalies) != 1 {
+		if topo := discover(t, insts[0].Addr(), insts[2].Addr()); !topo.HasAnomaly(topology.ReplicationStopped, insts[2].Addr()) || len(topo.Anomalies) != 1 {
 			t.Errorf("stopped IO: %v", topo.Anomalies)
 		}
-		if err := r2.StartReplica(ctx, IOThread); err != nil {
+		if err := r2.StartReplica(ctx, topology.IOThread); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -366,13 +367,13 @@ func TestLive_FilePosSandbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitPos(t, r1, FilePosition(*coord))
+		waitPos(t, r1, topology.FilePosition(*coord))
 		r := mustRead(t, r1)
 		if r.Replica.UsesGTID() || r.MasterKey() != insts[0].Addr() {
 			t.Errorf("replica: %+v", r.Replica)
 		}
 		rp, err := r.ReadPosition()
-		if err != nil || rp.Kind != PosFile || rp.Coord != *coord {
+		if err != nil || rp.Kind != topology.PosFile || rp.Coord != *coord {
 			t.Errorf("ReadPosition = %v, %v; want %v", rp, err, coord)
 		}
 		if topo := discover(t, insts[1].Addr()); len(topo.Instances) != 2 || len(topo.Anomalies) != 0 {
@@ -393,7 +394,7 @@ func TestLive_FilePosSandbox(t *testing.T) {
 			t.Fatal(err)
 		}
 		topo := discover(t, insts[0].Addr(), insts[1].Addr())
-		if !topo.HasAnomaly(BrokenChain, insts[1].Addr()) || !topo.HasAnomaly(NoMaster, "") || len(topo.Unreachable) != 1 {
+		if !topo.HasAnomaly(topology.BrokenChain, insts[1].Addr()) || !topo.HasAnomaly(topology.NoMaster, "") || len(topo.Unreachable) != 1 {
 			t.Errorf("master down: anomalies %v, unreachable %v", topo.Anomalies, topo.Unreachable)
 		}
 	})

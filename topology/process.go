@@ -30,6 +30,16 @@ type Process struct {
 	TrxRowsModified uint64
 }
 
+// StoppingReplica reports whether p is a STOP SLAVE (STOP REPLICA on
+// MySQL 8.0.22+ and MariaDB 10.5+) in its killing stage ("Killing slave",
+// "Killing replica"): the server has set the IO thread's abort flag, so an
+// IO thread not connected by then receives nothing more.
+func (p Process) StoppingReplica() bool {
+	info, state := strings.ToUpper(strings.TrimSpace(p.Info)), strings.ToLower(p.State)
+	return (strings.HasPrefix(info, "STOP SLAVE") || strings.HasPrefix(info, "STOP REPLICA")) &&
+		(strings.Contains(state, "killing slave") || strings.Contains(state, "killing replica"))
+}
+
 // processListSQL and innodbTrxSQL work on MariaDB and MySQL alike (MySQL 8
 // deprecates information_schema.PROCESSLIST in favour of performance_schema
 // but still serves it). They are two queries joined in Go, not one JOIN:

@@ -1,4 +1,4 @@
-package topology
+package topology_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/topology"
 )
 
 // failingFirst fails the first query of each kind it is told to with the
@@ -47,14 +48,14 @@ func TestQueryProcessList_ServerErrorReadAgain(t *testing.T) {
 	defer db.Close()
 	q := &failingFirst{db: db, tried: map[string]int{},
 		fail: map[string]bool{"SELECT ID, USER": true, "SELECT trx_mysql_thread_id": true}}
-	cols, rows, err := queryProcessList(context.Background(), q, true)
+	cols, rows, err := topology.QueryProcessList(context.Background(), q, true)
 	if err != nil {
 		t.Fatalf("queryProcessList with one failed read of each: %v", err)
 	}
 	if q.tried["SELECT ID, USER"] != 2 || q.tried["SELECT trx_mysql_thread_id"] != 2 {
 		t.Fatalf("tries %v, want each query twice", q.tried)
 	}
-	ps, err := parseProcessList(cols, rows)
+	ps, err := topology.ParseProcessList(cols, rows)
 	if err != nil || len(ps) == 0 {
 		t.Fatalf("process list %v, %v: want this session at least", ps, err)
 	}

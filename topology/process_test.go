@@ -177,3 +177,23 @@ func TestIsBrokenConn(t *testing.T) {
 		}
 	}
 }
+
+func TestProcess_StoppingReplica(t *testing.T) {
+	tests := []struct {
+		info, state string
+		want        bool
+	}{
+		{"STOP SLAVE", "Killing slave", true},
+		{"  stop slave io_thread", "Killing slave", true},
+		{"STOP REPLICA", "Killing replica", true},
+		{"STOP SLAVE", "starting", false},       // not yet in its killing stage
+		{"START SLAVE", "Killing slave", false}, // another statement
+		{"SELECT 'STOP SLAVE'", "Killing slave", false},
+		{"", "Killing slave", false},
+	}
+	for _, tt := range tests {
+		if got := (Process{Info: tt.info, State: tt.state}).StoppingReplica(); got != tt.want {
+			t.Errorf("Info %q State %q: StoppingReplica %v, want %v", tt.info, tt.state, got, tt.want)
+		}
+	}
+}

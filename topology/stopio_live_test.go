@@ -1,4 +1,4 @@
-package topology
+package topology_test
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/topology"
 )
 
 // TestLive_StopIOWhileReconnecting checks the premise of recovery's stop_io
@@ -40,7 +41,7 @@ func TestLive_StopIOWhileReconnecting(t *testing.T) {
 		t.Skip(err)
 	}
 	t.Cleanup(func() { _ = rule("-D") })
-	waitFor := func(what string, ok func(*Instance) bool) {
+	waitFor := func(what string, ok func(*topology.Instance) bool) {
 		t.Helper()
 		for {
 			in, err := c.Read(ctx)
@@ -54,7 +55,7 @@ func TestLive_StopIOWhileReconnecting(t *testing.T) {
 			}
 		}
 	}
-	waitFor("reconnecting", func(in *Instance) bool {
+	waitFor("reconnecting", func(in *topology.Instance) bool {
 		return strings.Contains(in.Replica.IOThreadState, "Reconnecting")
 	})
 	// A long connect timeout from here on, as with MariaDB's default of 60.
@@ -64,7 +65,7 @@ func TestLive_StopIOWhileReconnecting(t *testing.T) {
 	time.Sleep(3 * time.Second) // let the next connect attempt start with it
 	start := time.Now()
 	done := make(chan error, 1)
-	go func() { done <- c.StopReplica(ctx, IOThread) }()
+	go func() { done <- c.StopReplica(ctx, topology.IOThread) }()
 	sawKilling := false
 	for !sawKilling {
 		select {
@@ -87,12 +88,12 @@ func TestLive_StopIOWhileReconnecting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.Replica.IORunning == IOYes {
+	if in.Replica.IORunning == topology.IOYes {
 		t.Fatalf("IO thread connected while the STOP kills it: %+v", in.Replica)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("STOP SLAVE IO_THREAD while reconnecting took %s", time.Since(start))
-	waitFor("stopped", func(in *Instance) bool { return in.Replica.IORunning == IONo })
+	waitFor("stopped", func(in *topology.Instance) bool { return in.Replica.IORunning == topology.IONo })
 }

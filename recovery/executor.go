@@ -26,6 +26,8 @@ type Instance interface {
 	StopReplica(ctx context.Context, threads topology.ReplicaThreads) error
 	StartReplica(ctx context.Context, threads topology.ReplicaThreads) error
 	ChangeMaster(ctx context.Context, opts topology.ChangeMasterOptions) error
+	// SetGTIDSlavePos sets MariaDB's gtid_slave_pos (replication stopped).
+	SetGTIDSlavePos(ctx context.Context, pos string) error
 	ResetReplicaAll(ctx context.Context) error
 	WaitForPosition(ctx context.Context, target topology.Position) error
 	WaitRelayLogApplied(ctx context.Context) error
@@ -96,7 +98,8 @@ type ExecutorConfig struct {
 	NodeID string
 	// ApplyTimeout bounds waiting for relay logs and catch-up (recovery.apply_timeout).
 	ApplyTimeout time.Duration
-	// StepDelay is TEST-ONLY: a pause before every step, so end-to-end tests
+	// StepDelay is TEST-ONLY: a pause before every step, and in a file/
+	// position salvage after each other replica's apply, so end-to-end tests
 	// can kill the leader in the middle of a failover. The controller sets
 	// it from QUORUMHA_TEST_STEP_DELAY only in a binary built with the
 	// quorumha_testhooks tag; unit tests set it directly. 0 in production.

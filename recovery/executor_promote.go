@@ -210,21 +210,49 @@ func (r *failoverRun) promote(ctx context.Context) stepResult {
 		return stepFailed(fsm.ResultFailed, "%v", err)
 	}
 	semi += cleared
+	// Its position is read while it is still read-only: no client write
+	// can land before read_only goes off, so the coordinate is exactly
+	// where its binlog starts to hold the new history, and file/position
+	// replicas pointed there (repoint, rejoin) neither skip nor repeat a
+	// transaction. A resumed promote may find it writable already; its
+	// coordinate then proves nothing and is not journalled.
+	_, in, rerr := r.read(ctx, target)
 	if err := r.guarded(ctx, func() error { return c.SetReadOnly(ctx, false) }); err != nil {
 		return stepFailed(fsm.ResultFailed, "read_only off on %s: %v", target, err)
 	}
-	_, in, err := r.read(ctx, target)
-	if err != nil {
-		return stepWarning("%s promoted; position unread: %v", target, err)
+	if rerr != nil {
+		return stepWarning("%s promoted; position unread: %v", target, rerr)
 	}
 	d := target + " promoted, read_only=OFF" + semi
+	if !in.ReadOnly {
+		return stepOK("%s; its binlog coordinate is not journalled: %s was writable already when read (a resumed promote)", d, target)
+	}
 	if p, err := in.BinlogPosition(); err == nil {
-		d += "; position " + p.String()
+		d += positionMarker + p.String()
 	}
 	if in.MasterStatus != nil {
 		d += "; " + binlogMarker + in.MasterStatus.String()
 	}
 	return stepOK("%s", d)
+}
+
+// positionMarker prefixes, in the promote step's detail, the new master's
+// replication position (a MariaDB GTID position or a coordinate) when it
+// was promoted, read with binlogMarker's coordinate.
+const positionMarker = "; position "
+
+// promotedPosition reads positionMarker back from a record's promote step.
+func promotedPosition(rec fsm.Record) (string, bool) {
+	s, ok := promotedStep(rec)
+	if !ok {
+		return "", false
+	}
+	_, after, found := strings.Cut(s.Detail, positionMarker)
+	if !found {
+		return "", false
+	}
+	p, _, _ := strings.Cut(after, ";")
+	return strings.TrimSpace(p), true
 }
 
 // provenReadTimeout bounds promote's look at a server whose fence the
@@ -484,9 +512,12 @@ func (r *failoverRun) levelThroughGTID(ctx context.Context, c Instance, in *topo
 	if in.Version.Flavor != topology.MariaDB || in.GTIDSlavePos == "" {
 		return topology.BinlogCoord{}, fmt.Errorf("%w: %s is not a MariaDB replica with a gtid_slave_pos", errNoGTIDLevel, in.Key)
 	}
-	have, err := topology.ParseMariaDBPos(in.GTIDSlavePos)
+	// What it holds, the dead master's transactions a salvage applied
+	// outside replication included: a salvage interrupted by a leader
+	// change leaves them in its binlog but not in gtid_slave_pos.
+	have, err := topology.AppliedMariaDBPos(in.GTIDSlavePos, in.GTIDBinlogState, in.ServerID)
 	if err != nil {
-		return topology.BinlogCoord{}, fmt.Errorf("%w: %s gtid_slave_pos: %w", errNoGTIDLevel, in.Key, err)
+		return topology.BinlogCoord{}, fmt.Errorf("%w: %s: %w", errNoGTIDLevel, in.Key, err)
 	}
 	_, nin, err := r.read(ctx, target)
 	if err != nil {
@@ -498,6 +529,28 @@ func (r *failoverRun) levelThroughGTID(ctx context.Context, c Instance, in *topo
 	}
 	if o := have.Order(want); o != topology.Behind && o != topology.Equal {
 		return topology.BinlogCoord{}, fmt.Errorf("%w: %s applied %s, the new master has %s (%s)", errNoGTIDLevel, in.Key, have, want, o)
+	}
+	if p, ok := promotedPosition(r.rec); ok && p == have.String() {
+		// It holds exactly what the new master held when it was promoted
+		// (a salvage gave both the dead master's last transactions): it
+		// resumes at the coordinate promote journalled, and has nothing
+		// to fetch by GTID, which would leave no coordinate to read.
+		if coord, found := promotedCoord(r.rec); found {
+			return coord, nil
+		}
+	}
+	if slave, _ := topology.ParseMariaDBPos(in.GTIDSlavePos); have.String() != slave.String() {
+		// The server takes a new gtid_slave_pos only with replication
+		// stopped. Its IO thread has been since stop_io, so stopping the
+		// SQL thread too leaves what it applied (in) as it was.
+		if err := r.guarded(ctx, func() error { return c.StopReplica(ctx, topology.BothThreads) }); err != nil {
+			return topology.BinlogCoord{}, err
+		}
+		if err := r.guarded(ctx, func() error { return c.SetGTIDSlavePos(ctx, have.String()) }); err != nil {
+			return topology.BinlogCoord{}, err
+		}
+		r.e.log.Info("gtid_slave_pos advanced over transactions applied outside replication",
+			"record", r.id, "instance", in.Key, "from", in.GTIDSlavePos, "to", have.String())
 	}
 	g := opts
 	g.UseGTID, g.MariaDBMode, g.File, g.Pos = true, topology.GTIDSlavePos, "", 0

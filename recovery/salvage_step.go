@@ -146,6 +146,13 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 		}
 		if i > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d applied", addr, len(res.applied)))
+			// TEST-ONLY (0 in production): a window in which the leader
+			// can die with the dead master's binlog applied onto a replica
+			// outside replication and no salvage report journalled. A
+			// deposed leader's ends early; its journal writes then fail.
+			if r.e.cfg.StepDelay > 0 {
+				_ = sleepCtx(ctx, r.e.cfg.StepDelay)
+			}
 		}
 	}
 	rep.Outcome = fsm.SalvageApplied

@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -225,4 +226,44 @@ func MariaDBErrant(replica, masterState MariaDBGTIDList) MariaDBGTIDList {
 		}
 	}
 	return out
+}
+
+// AppliedMariaDBPos is what a MariaDB replica holds in each domain, however
+// it got there. gtid_slave_pos counts only what its SQL thread applied;
+// transactions another server wrote that reached it through a client
+// session (a binlog salvage, an operator replaying mysqlbinlog output, both
+// of which keep the original GTIDs) are only in its binary log,
+// binlogState (gtid_binlog_state). Per domain it takes the highest
+// sequence among the slave position and the binlog's GTIDs of other
+// servers; the server's own GTIDs (ownServerID) are local writes, not the
+// replicated history, and are left out. A replica that resumed replication
+// by gtid_slave_pos alone would fetch the salvaged transactions again and
+// stop on their duplicate keys.
+func AppliedMariaDBPos(slavePos, binlogState string, ownServerID uint32) (MariaDBPos, error) {
+	have, err := ParseMariaDBPos(slavePos)
+	if err != nil {
+		return nil, fmt.Errorf("gtid_slave_pos: %w", err)
+	}
+	logged, err := ParseMariaDBGTIDList(binlogState)
+	if err != nil {
+		return nil, fmt.Errorf("gtid_binlog_state: %w", err)
+	}
+	best := map[uint32]MariaDBGTID{}
+	for _, g := range have {
+		best[g.Domain] = g
+	}
+	for _, g := range logged {
+		if g.Server == ownServerID {
+			continue
+		}
+		if b, ok := best[g.Domain]; !ok || g.Seq > b.Seq {
+			best[g.Domain] = g
+		}
+	}
+	out := make(MariaDBPos, 0, len(best))
+	for _, g := range best {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b MariaDBGTID) int { return cmp.Compare(a.Domain, b.Domain) })
+	return out, nil
 }

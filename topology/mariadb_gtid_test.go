@@ -95,3 +95,37 @@ func TestMariaDBErrant_Cases(t *testing.T) {
 		})
 	}
 }
+
+func TestAppliedMariaDBPos(t *testing.T) {
+	tests := []struct {
+		name, slave, state string
+		own                uint32
+		want               string
+	}{
+		{"replicated only: binlog mirrors the slave position", "0-1-20", "0-1-20", 3, "0-1-20"},
+		{"salvaged past the slave position", "0-1-10", "0-1-22", 3, "0-1-22"},
+		{"own local writes left out", "0-1-10", "0-1-10,0-3-40", 3, "0-1-10"},
+		{"salvaged and own writes", "0-1-10", "0-1-22,0-3-40", 3, "0-1-22"},
+		{"older binlog entry of another server", "0-2-30", "0-1-22,0-2-30", 3, "0-2-30"},
+		{"a domain only in the binlog", "0-1-10", "0-1-10,1-1-5", 3, "0-1-10,1-1-5"},
+		{"empty slave position", "", "0-1-7", 3, "0-1-7"},
+		{"nothing at all", "", "", 3, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := AppliedMariaDBPos(tt.slave, tt.state, tt.own)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != tt.want {
+				t.Fatalf("AppliedMariaDBPos(%q, %q, %d) = %q, want %q", tt.slave, tt.state, tt.own, got, tt.want)
+			}
+		})
+	}
+	if _, err := AppliedMariaDBPos("0-1-x", "", 3); err == nil {
+		t.Fatal("malformed gtid_slave_pos accepted")
+	}
+	if _, err := AppliedMariaDBPos("0-1-1", "bad", 3); err == nil {
+		t.Fatal("malformed gtid_binlog_state accepted")
+	}
+}

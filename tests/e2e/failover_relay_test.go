@@ -3,10 +3,14 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quorumha/quorumha/sandbox"
+	"github.com/quorumha/quorumha/tests/harness"
+	"github.com/quorumha/quorumha/topology"
 )
 
 // TestFailover_CandidateCannotApplyRelayLog is issue 13 item 3 on real
@@ -179,6 +183,102 @@ func TestFailover_FilePositionReplicaBehindIsLeveled(t *testing.T) {
 	// requireFailedOver checks that the leveled replica follows the new
 	// master and holds every acknowledged write, including those it
 	// lacked when the master died.
+	e.requireFailedOver(ctx, t, load, 1, 2)
+	if u := e.slaveStatusColumn(ctx, t, 2, "Using_Gtid"); u != "No" {
+		t.Fatalf("leveled replica left with Using_Gtid=%s, want file/position (No)", u)
+	}
+}
+
+// gtidVar reads a global GTID position variable of instance i.
+func (e *foEnv) gtidVar(ctx context.Context, i int, name string) (topology.MariaDBPos, error) {
+	db, err := e.sb.AdminDB(i)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var v string
+	if err := db.QueryRowContext(ctx, "SELECT @@GLOBAL."+name).Scan(&v); err != nil {
+		return nil, err
+	}
+	return topology.ParseMariaDBPos(v)
+}
+
+// TestFailover_FilePositionLeaderKilledInSalvage: with file/position
+// replication the salvage applies the dead master's binlog onto every
+// replica, through a client session: the transactions reach the behind
+// replica's binlog but not its gtid_slave_pos. The leader dies right after
+// that apply, before the salvage is journalled. Its successor must not
+// salvage again (nothing tells what was applied) and must level the behind
+// replica without replaying what the salvage gave it: the replica ends
+// replicating from the new master with every acknowledged write, its SQL
+// thread running (a replay would stop it on a duplicate key).
+func TestFailover_FilePositionLeaderKilledInSalvage(t *testing.T) {
+	skipShort(t)
+	parallel(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})
+	e := startFailoverEnvOn(ctx, t, sb, foOptions{ClusterYAML: []string{"replication_mode: file"},
+		Env: []string{"QUORUMHA_TEST_STEP_DELAY=2s"}})
+	load := e.startFollowingLoad(ctx, t)
+	e.stopReplicaThread(ctx, t, 2, "IO_THREAD")
+	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+10)
+	before := e.lastRecordID(ctx, t)
+	leader, follower := e.leaderAndFollower(ctx, t)
+	if err := e.sb.Kill(0); err != nil {
+		t.Fatal(err)
+	}
+
+	// The salvage has applied onto instance 2 once its binlog reaches
+	// instance 1's (which received every write, semi-sync) past its own
+	// slave position. The leader then pauses 2 s before journalling.
+	err := harness.Poll(ctx, 20*time.Millisecond, func() error {
+		slave, err := e.gtidVar(ctx, 2, "gtid_slave_pos")
+		if err != nil {
+			return err
+		}
+		logged, err := e.gtidVar(ctx, 2, "gtid_binlog_pos")
+		if err != nil {
+			return err
+		}
+		full, err := e.gtidVar(ctx, 1, "gtid_binlog_pos")
+		if err != nil {
+			return err
+		}
+		s, _ := slave.Domain(0)
+		l, _ := logged.Domain(0)
+		f, _ := full.Domain(0)
+		if l.Seq <= s.Seq || l != f {
+			return fmt.Errorf("instance 2: gtid_slave_pos %s, gtid_binlog_pos %s; instance 1 has %s", slave, logged, full)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := foHistory(ctx, follower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := failoversAfter(recs, before)
+	if len(open) != 1 || !open[0].open() {
+		t.Fatalf("no open failover: %d records", len(open))
+	}
+	if s, begun := open[0].step("salvage"); !begun || s.Outcome != "running" || s.Leader != leader.ID {
+		t.Fatalf("want the salvage running on leader %s: %s", leader.ID, open[0].summary())
+	}
+	e.g.Kill(leader)
+	t.Logf("killed leader %s after the salvage applied onto %s: %s", leader.ID, e.addr(2), open[0].summary())
+
+	rec := e.waitFailoverClosed(ctx, t, e.g.Running(), before)
+	t.Logf("%s", rec.summary())
+	requireSuccessRecord(t, rec, e.addr(0), e.addr(1), "automatic")
+	if s, _ := rec.step("salvage"); s.Leader == leader.ID || !strings.Contains(s.Detail, "interrupted") {
+		t.Fatalf("the successor's salvage: %s by %s: %s", s.Outcome, s.Leader, s.Detail)
+	}
+	if s, _ := rec.step("repoint"); s.Outcome != "ok" || !strings.Contains(s.Detail, e.addr(2)+" (leveled by GTID") {
+		t.Fatalf("repoint %s: %s", s.Outcome, s.Detail)
+	}
 	e.requireFailedOver(ctx, t, load, 1, 2)
 	if u := e.slaveStatusColumn(ctx, t, 2, "Using_Gtid"); u != "No" {
 		t.Fatalf("leveled replica left with Using_Gtid=%s, want file/position (No)", u)

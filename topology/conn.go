@@ -171,7 +171,10 @@ func (c *Conn) Ping(ctx context.Context) error {
 
 func (c *Conn) refreshVersion(ctx context.Context) error {
 	var raw, comment string
-	if err := c.db.QueryRowContext(ctx, "SELECT @@version, @@version_comment").Scan(&raw, &comment); err != nil {
+	err := readAgainIfBroken(ctx, func() error {
+		return c.db.QueryRowContext(ctx, "SELECT @@version, @@version_comment").Scan(&raw, &comment)
+	})
+	if err != nil {
 		return fmt.Errorf("%s: read version: %w", c.addr, err)
 	}
 	v, err := ParseVersion(raw, comment)
@@ -197,14 +200,28 @@ func (c *Conn) refreshVersion(ctx context.Context) error {
 // once is read again: a killed session answers EOF at once, while a host
 // that vanished breaks the connection only at the read timeout, and a
 // second try there would double the wait of every failover step that
-// reads it.
+// reads it. Open's version read, ReplicaStatus and MasterStatus do the
+// same (a test tool's fresh connection to an old master being fenced was
+// cut the same way).
 func (c *Conn) Read(ctx context.Context) (*Instance, error) {
-	start := time.Now()
-	in, err := c.readOnce(ctx)
-	if err != nil && isBrokenConn(err) && ctx.Err() == nil && time.Since(start) < brokenConnFast {
+	var in *Instance
+	err := readAgainIfBroken(ctx, func() error {
+		var err error
 		in, err = c.readOnce(ctx)
-	}
+		return err
+	})
 	return in, err
+}
+
+// readAgainIfBroken runs read, and once more when it failed at once on a
+// broken connection (see Read). Only for statements that change nothing.
+func readAgainIfBroken(ctx context.Context, read func() error) error {
+	start := time.Now()
+	err := read()
+	if err != nil && isBrokenConn(err) && ctx.Err() == nil && time.Since(start) < brokenConnFast {
+		err = read()
+	}
+	return err
 }
 
 // brokenConnFast bounds how long a read may have taken for its broken

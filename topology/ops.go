@@ -115,7 +115,12 @@ func (c *Conn) ResetReplicaAll(ctx context.Context) error {
 func (c *Conn) ReplicaStatus(ctx context.Context) (*ReplicaStatus, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
-	rs, err := readReplicaStatus(ctx, c.db, c.Version())
+	var rs *ReplicaStatus
+	err := readAgainIfBroken(ctx, func() error {
+		var err error
+		rs, err = readReplicaStatus(ctx, c.db, c.Version())
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.addr, err)
 	}
@@ -126,7 +131,12 @@ func (c *Conn) ReplicaStatus(ctx context.Context) (*ReplicaStatus, error) {
 func (c *Conn) MasterStatus(ctx context.Context) (*BinlogCoord, error) {
 	ctx, cancel := c.opContext(ctx)
 	defer cancel()
-	mc, err := readMasterStatus(ctx, c.db, c.Version())
+	var mc *BinlogCoord
+	err := readAgainIfBroken(ctx, func() error {
+		var err error
+		mc, err = readMasterStatus(ctx, c.db, c.Version())
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.addr, err)
 	}

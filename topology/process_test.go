@@ -197,3 +197,34 @@ func TestProcess_StoppingReplica(t *testing.T) {
 		}
 	}
 }
+
+func TestReadAgainIfBroken(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		errs      []error // what each call returns
+		wantCalls int
+		wantErr   bool
+	}{
+		{"ok at once", context.Background(), []error{nil}, 1, false},
+		{"killed session read again", context.Background(), []error{mysql.ErrInvalidConn, nil}, 2, false},
+		{"bad conn read again", context.Background(), []error{driver.ErrBadConn, nil}, 2, false},
+		{"only once more", context.Background(), []error{mysql.ErrInvalidConn, mysql.ErrInvalidConn, nil}, 2, true},
+		{"a server error is not read again", context.Background(), []error{errors.New("Access denied"), nil}, 1, true},
+		{"a cancelled read is not read again", cancelled, []error{mysql.ErrInvalidConn, nil}, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			err := readAgainIfBroken(tt.ctx, func() error {
+				calls++
+				return tt.errs[calls-1]
+			})
+			if calls != tt.wantCalls || (err != nil) != tt.wantErr {
+				t.Fatalf("%d calls, err %v; want %d calls, error %v", calls, err, tt.wantCalls, tt.wantErr)
+			}
+		})
+	}
+}

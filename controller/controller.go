@@ -52,6 +52,9 @@ type Controller struct {
 	// stepDelay is the test-only pause between failover steps: always 0
 	// unless the binary was built with the quorumha_testhooks tag.
 	stepDelay time.Duration
+	// salvagePause is the test-only pause after a file/position salvage
+	// applied onto another replica: always 0 in a production build.
+	salvagePause time.Duration
 	// hookMetrics is registered once per process and shared by every
 	// leadership term's runner.
 	hookMetrics *recovery.HookMetrics
@@ -73,7 +76,7 @@ type Controller struct {
 func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Controller {
 	logger = logger.With("node", cfg.Node.ID)
 	c := &Controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{}),
-		stepDelay: testStepDelay(logger), applied: cfg}
+		stepDelay: testStepDelay(logger), salvagePause: testSalvagePause(logger), applied: cfg}
 	for _, o := range opts {
 		o(c)
 	}

@@ -15,3 +15,6 @@ const TestHooks = false
 // testStepDelay is 0 in a production build: the pause between failover
 // steps exists only in a quorumha_testhooks binary (see testhooks_on.go).
 func testStepDelay(*slog.Logger) time.Duration { return 0 }
+
+// testSalvagePause is 0 in a production build (see testhooks_on.go).
+func testSalvagePause(*slog.Logger) time.Duration { return 0 }

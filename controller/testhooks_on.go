@@ -18,17 +18,33 @@ const TestHooks = true
 // in the middle of a failover. Only a quorumha_testhooks binary reads it.
 const stepDelayEnv = "QUORUMHA_TEST_STEP_DELAY"
 
+// salvagePauseEnv names a TEST-ONLY variable: a pause after a file/
+// position salvage applied the dead master's binlog onto a replica other
+// than the new master, before the salvage is journalled, so end-to-end
+// tests can kill the leader in that window.
+const salvagePauseEnv = "QUORUMHA_TEST_SALVAGE_PAUSE"
+
 // testStepDelay reads stepDelayEnv once at start-up.
 func testStepDelay(logger *slog.Logger) time.Duration {
-	v := os.Getenv(stepDelayEnv)
+	return testDuration(logger, stepDelayEnv, "failover steps are delayed")
+}
+
+// testSalvagePause reads salvagePauseEnv once at start-up.
+func testSalvagePause(logger *slog.Logger) time.Duration {
+	return testDuration(logger, salvagePauseEnv, "file/position salvages pause after each other replica")
+}
+
+// testDuration reads a test-only duration variable; unset or invalid is 0.
+func testDuration(logger *slog.Logger, name, what string) time.Duration {
+	v := os.Getenv(name)
 	if v == "" {
 		return 0
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
-		logger.Warn("ignoring invalid "+stepDelayEnv, "value", v, "err", err)
+		logger.Warn("ignoring invalid "+name, "value", v, "err", err)
 		return 0
 	}
-	logger.Warn(stepDelayEnv+" is set: failover steps are delayed (test only)", "delay", d)
+	logger.Warn(name+" is set: "+what+" (test only)", "delay", d)
 	return d
 }

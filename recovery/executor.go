@@ -98,12 +98,15 @@ type ExecutorConfig struct {
 	NodeID string
 	// ApplyTimeout bounds waiting for relay logs and catch-up (recovery.apply_timeout).
 	ApplyTimeout time.Duration
-	// StepDelay is TEST-ONLY: a pause before every step, and in a file/
-	// position salvage after each other replica's apply, so end-to-end tests
+	// StepDelay is TEST-ONLY: a pause before every step, so end-to-end tests
 	// can kill the leader in the middle of a failover. The controller sets
 	// it from QUORUMHA_TEST_STEP_DELAY only in a binary built with the
 	// quorumha_testhooks tag; unit tests set it directly. 0 in production.
 	StepDelay time.Duration
+	// SalvagePause is TEST-ONLY, like StepDelay (QUORUMHA_TEST_SALVAGE_PAUSE):
+	// a pause after a file/position salvage applied onto a replica other
+	// than the new master, before the salvage is journalled.
+	SalvagePause time.Duration
 	// Agents connects to a dead master's binlog agent; with Agents or
 	// ApplyBinlog nil the salvage step is skipped (and says so).
 	Agents AgentDialer

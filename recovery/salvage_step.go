@@ -150,8 +150,8 @@ func (r *failoverRun) salvage(ctx context.Context) stepResult {
 			// can die with the dead master's binlog applied onto a replica
 			// outside replication and no salvage report journalled. A
 			// deposed leader's ends early; its journal writes then fail.
-			if r.e.cfg.StepDelay > 0 {
-				_ = sleepCtx(ctx, r.e.cfg.StepDelay)
+			if r.e.cfg.SalvagePause > 0 {
+				_ = sleepCtx(ctx, r.e.cfg.SalvagePause)
 			}
 		}
 	}

@@ -219,7 +219,7 @@ func TestFailover_FilePositionLeaderKilledInSalvage(t *testing.T) {
 	defer cancel()
 	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})
 	e := startFailoverEnvOn(ctx, t, sb, foOptions{ClusterYAML: []string{"replication_mode: file"},
-		Env: []string{"QUORUMHA_TEST_STEP_DELAY=2s"}})
+		Env: []string{"QUORUMHA_TEST_SALVAGE_PAUSE=3s"}})
 	load := e.startFollowingLoad(ctx, t)
 	e.stopReplicaThread(ctx, t, 2, "IO_THREAD")
 	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+10)
@@ -231,7 +231,7 @@ func TestFailover_FilePositionLeaderKilledInSalvage(t *testing.T) {
 
 	// The salvage has applied onto instance 2 once its binlog reaches
 	// instance 1's (which received every write, semi-sync) past its own
-	// slave position. The leader then pauses 2 s before journalling.
+	// slave position. The leader then pauses 3 s before journalling.
 	err := harness.Poll(ctx, 20*time.Millisecond, func() error {
 		slave, err := e.gtidVar(ctx, 2, "gtid_slave_pos")
 		if err != nil {

@@ -42,7 +42,7 @@ func TestGroup_BadInputChangesNothing(t *testing.T) {
 	// Each controller registers its verdict key and HTTP address through
 	// the leader at start; measure once that is done.
 	waitRegistered(ctx, t, g, leader)
-	before := appliedIndex(ctx, t, g.Node(leader.ID))
+	before := settledAppliedIndex(ctx, t, g.Node(leader.ID))
 
 	cases := []struct {
 		name, method, path, token, body string
@@ -134,6 +134,32 @@ func appliedIndex(ctx context.Context, t *testing.T, c *harness.Controller) uint
 		t.Fatal(err)
 	}
 	return st.Applied
+}
+
+// registrationSettles outlasts a controller's registration retry (its
+// registerEvery, 2 s): a registration begun before the leader's own record
+// of itself committed may apply again once, after the addresses show.
+const registrationSettles = 3 * time.Second
+
+// settledAppliedIndex waits until c's applied index has not moved for
+// registrationSettles and returns it: nothing is applying any more, so a
+// later move has a cause the test made.
+func settledAppliedIndex(ctx context.Context, t *testing.T, c *harness.Controller) uint64 {
+	t.Helper()
+	last, since := appliedIndex(ctx, t, c), time.Now()
+	err := harness.Poll(ctx, 250*time.Millisecond, func() error {
+		if now := appliedIndex(ctx, t, c); now != last {
+			last, since = now, time.Now()
+		}
+		if time.Since(since) < registrationSettles {
+			return fmt.Errorf("applied index %d, unchanged for %s", last, time.Since(since).Round(time.Millisecond))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("applied index never settled: %v", err)
+	}
+	return last
 }
 
 // waitRegistered waits until the leader's replicated state holds every

@@ -33,7 +33,8 @@ func (p BinlogPos) less(q BinlogPos) bool {
 // String returns "file:pos".
 func (p BinlogPos) String() string { return p.File + ":" + strconv.FormatUint(p.Pos, 10) }
 
-// adminTimeouts are the sandbox's own connections' timeouts (DSN's).
+// adminTimeouts are the timeouts of every connection the sandbox opens or
+// hands out (adminConn, DSN).
 var adminTimeouts = topology.Timeouts{Connect: 2 * time.Second, Read: 5 * time.Second, Write: 5 * time.Second}
 
 // adminConn connects to instance i as AdminUser through topology, the one

@@ -376,9 +376,7 @@ func (s *Sandbox) DSNVia(i int, network, user, password string) string {
 	c.Passwd = password
 	c.Net = network
 	c.Addr = s.Instance(i).Addr()
-	c.Timeout = 2 * time.Second
-	c.ReadTimeout = 5 * time.Second
-	c.WriteTimeout = 5 * time.Second
+	c.Timeout, c.ReadTimeout, c.WriteTimeout = adminTimeouts.Connect, adminTimeouts.Read, adminTimeouts.Write
 	c.InterpolateParams = true
 	return c.FormatDSN()
 }

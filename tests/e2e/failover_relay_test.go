@@ -169,11 +169,8 @@ func TestFailover_FilePositionReplicaBehindIsLeveled(t *testing.T) {
 	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
-	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})
-	e := startFailoverEnvOn(ctx, t, sb, foOptions{ClusterYAML: []string{"replication_mode: file"}})
-	load := e.startFollowingLoad(ctx, t)
-	e.stopReplicaThread(ctx, t, 2, "IO_THREAD")
-	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+10)
+	e := startFilePositionEnv(ctx, t, foOptions{})
+	load := e.loadWithReplicaBehind(ctx, t, 2)
 
 	rec := e.killMasterAndWaitFailover(ctx, t, 0)
 	requireSuccessRecord(t, rec, e.addr(0), e.addr(1), "automatic")
@@ -187,6 +184,26 @@ func TestFailover_FilePositionReplicaBehindIsLeveled(t *testing.T) {
 	if u := e.slaveStatusColumn(ctx, t, 2, "Using_Gtid"); u != "No" {
 		t.Fatalf("leveled replica left with Using_Gtid=%s, want file/position (No)", u)
 	}
+}
+
+// startFilePositionEnv starts a semi-sync sandbox of a master and two
+// replicas in file/position replication, and controllers that manage it as
+// such (replication_mode: file added to opts).
+func startFilePositionEnv(ctx context.Context, t *testing.T, opts foOptions) *foEnv {
+	t.Helper()
+	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})
+	opts.ClusterYAML = append(opts.ClusterYAML, "replication_mode: file")
+	return startFailoverEnvOn(ctx, t, sb, opts)
+}
+
+// loadWithReplicaBehind starts a following write load and stops replica
+// i's IO thread until ten more writes are acknowledged: i is behind.
+func (e *foEnv) loadWithReplicaBehind(ctx context.Context, t *testing.T, i int) *harness.WriteLoad {
+	t.Helper()
+	load := e.startFollowingLoad(ctx, t)
+	e.stopReplicaThread(ctx, t, i, "IO_THREAD")
+	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+10)
+	return load
 }
 
 // gtidVar reads a global GTID position variable of instance i.
@@ -217,12 +234,8 @@ func TestFailover_FilePositionLeaderKilledInSalvage(t *testing.T) {
 	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
-	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})
-	e := startFailoverEnvOn(ctx, t, sb, foOptions{ClusterYAML: []string{"replication_mode: file"},
-		Env: []string{"QUORUMHA_TEST_SALVAGE_PAUSE=3s"}})
-	load := e.startFollowingLoad(ctx, t)
-	e.stopReplicaThread(ctx, t, 2, "IO_THREAD")
-	waitAckedAfter(ctx, t, load, len(load.Snapshot().Acked)+10)
+	e := startFilePositionEnv(ctx, t, foOptions{Env: []string{"QUORUMHA_TEST_SALVAGE_PAUSE=3s"}})
+	load := e.loadWithReplicaBehind(ctx, t, 2)
 	before := e.lastRecordID(ctx, t)
 	leader, _ := e.leaderAndFollower(ctx, t)
 	if err := e.sb.Kill(0); err != nil {

@@ -25,9 +25,7 @@ func TestRejoinFile_CleanAfterKill(t *testing.T) {
 	parallel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
 	defer cancel()
-	sb := sandbox.New(t, sandbox.Options{Replicas: 2, GTID: false, SemiSync: true})
-	e := startFailoverEnvOn(ctx, t, sb, foOptions{ClusterYAML: []string{"replication_mode: file"},
-		Instances: map[int][]string{1: {"candidate_master: true"}}})
+	e := startFilePositionEnv(ctx, t, foOptions{Instances: map[int][]string{1: {"candidate_master: true"}}})
 	e.writeRows(ctx, t, 0, "before_kill", 1, 2, 3)
 	e.waitTableEverywhere(ctx, t, "before_kill")
 	e.requireSameRows(ctx, t, "before_kill", 1, 0)

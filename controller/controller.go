@@ -55,6 +55,9 @@ type Controller struct {
 	// salvagePause is the test-only pause after a file/position salvage
 	// applied onto another replica: always 0 in a production build.
 	salvagePause time.Duration
+	// promotePause is the test-only pause at the start of a switchover's
+	// promote step: always 0 in a production build.
+	promotePause time.Duration
 	// hookMetrics is registered once per process and shared by every
 	// leadership term's runner.
 	hookMetrics *recovery.HookMetrics
@@ -76,7 +79,7 @@ type Controller struct {
 func New(cfg *config.Config, logger *slog.Logger, opts ...Option) *Controller {
 	logger = logger.With("node", cfg.Node.ID)
 	c := &Controller{cfg: cfg, log: logger, state: fsm.New(logger.With("pkg", "fsm")), ready: make(chan struct{}),
-		stepDelay: testStepDelay(logger), salvagePause: testSalvagePause(logger), applied: cfg}
+		stepDelay: testStepDelay(logger), salvagePause: testSalvagePause(logger), promotePause: testPromotePause(logger), applied: cfg}
 	for _, o := range opts {
 		o(c)
 	}

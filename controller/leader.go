@@ -62,7 +62,7 @@ func (c *Controller) onLeader(ctx context.Context) {
 	runner := recovery.NewRunner(recovery.RunnerConfig{
 		NodeID: c.cfg.Node.ID, AntiFlap: c.cfg.Recovery.AntiFlap, Logger: logger,
 		ClustersFunc: func() []recovery.ClusterConfig { return recoveryClusters(c.cfg, c.topo.current().clusters) },
-		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, SalvagePause: c.salvagePause, Metrics: c.hookMetrics,
+		Executor: recovery.ExecutorConfig{ApplyTimeout: c.cfg.Recovery.ApplyTimeout, StepDelay: c.stepDelay, SalvagePause: c.salvagePause, PromotePause: c.promotePause, Metrics: c.hookMetrics,
 			Agents: agentDialer(c.cfg), ApplyBinlog: recovery.ExecBinlogApplier, SalvageTimeout: c.cfg.Recovery.SalvageTimeout,
 			SalvageConnectTimeout: c.cfg.Recovery.SalvageConnectTimeout, DialAgentTCP: recovery.NetDialAgentTCP,
 			FenceMode: c.cfg.Recovery.Fence, Lease: c.witness, FenceAgents: fenceAgentDialer(c.cfg),

@@ -18,3 +18,6 @@ func testStepDelay(*slog.Logger) time.Duration { return 0 }
 
 // testSalvagePause is 0 in a production build (see testhooks_on.go).
 func testSalvagePause(*slog.Logger) time.Duration { return 0 }
+
+// testPromotePause is 0 in a production build (see testhooks_on.go).
+func testPromotePause(*slog.Logger) time.Duration { return 0 }

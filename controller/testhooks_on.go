@@ -24,6 +24,11 @@ const stepDelayEnv = "QUORUMHA_TEST_STEP_DELAY"
 // tests can kill the leader in that window.
 const salvagePauseEnv = "QUORUMHA_TEST_SALVAGE_PAUSE"
 
+// promotePauseEnv names a TEST-ONLY variable: a pause at the start of a
+// switchover's promote step, after its begin is journalled, so end-to-end
+// tests can kill the leader inside the promote.
+const promotePauseEnv = "QUORUMHA_TEST_PROMOTE_PAUSE"
+
 // testStepDelay reads stepDelayEnv once at start-up.
 func testStepDelay(logger *slog.Logger) time.Duration {
 	return testDuration(logger, stepDelayEnv, "failover steps are delayed")
@@ -32,6 +37,11 @@ func testStepDelay(logger *slog.Logger) time.Duration {
 // testSalvagePause reads salvagePauseEnv once at start-up.
 func testSalvagePause(logger *slog.Logger) time.Duration {
 	return testDuration(logger, salvagePauseEnv, "file/position salvages pause after each other replica")
+}
+
+// testPromotePause reads promotePauseEnv once at start-up.
+func testPromotePause(logger *slog.Logger) time.Duration {
+	return testDuration(logger, promotePauseEnv, "switchover promote steps pause at their start")
 }
 
 // testDuration reads a test-only duration variable; unset or invalid is 0.

@@ -107,6 +107,10 @@ type ExecutorConfig struct {
 	// a pause after a file/position salvage applied onto a replica other
 	// than the new master, before the salvage is journalled.
 	SalvagePause time.Duration
+	// PromotePause is TEST-ONLY, like StepDelay (QUORUMHA_TEST_PROMOTE_PAUSE):
+	// a pause at the start of a switchover's promote step, once its begin
+	// is journalled, so end-to-end tests can kill the leader inside it.
+	PromotePause time.Duration
 	// Agents connects to a dead master's binlog agent; with Agents or
 	// ApplyBinlog nil the salvage step is skipped (and says so).
 	Agents AgentDialer

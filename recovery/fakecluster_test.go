@@ -259,6 +259,14 @@ func (c *fakeConn) ResetReplicaAll(context.Context) error {
 
 func (c *fakeConn) WaitForPosition(_ context.Context, p topology.Position) error {
 	return c.do("wait "+p.String(), func(n *fakeNode) error {
+		// A replica whose threads run fetches and applies what its live
+		// master has while it is waited for.
+		if m := c.f.nodes[n.master]; n.master != "" && n.io && m != nil && m.up {
+			n.recv = max(n.recv, m.seq)
+		}
+		if n.sql && n.slowWaits == 0 {
+			n.seq = max(n.seq, n.recv)
+		}
 		want, _ := topology.ParseMariaDBPos(gtid(n.seq))
 		if o, err := topology.ComparePositions(topology.MariaDBGTIDPosition(want), p); err != nil || o == topology.Behind {
 			return fmt.Errorf("at %s, want %s: %w", gtid(n.seq), p, topology.ErrWaitTimeout)

@@ -252,6 +252,7 @@ func startAwaiting(t *testing.T, e *execEnv, lease *fakeLease) (uint64, func() (
 }
 
 func TestFence_AwaitingThenOperatorAccepts(t *testing.T) {
+	t.Parallel()
 	e := newExecEnv(t)
 	id, wait, _ := startAwaiting(t, e, &fakeLease{lapsed: map[string]bool{}})
 	// Several retries pass: the unchanged reason is committed once.
@@ -298,6 +299,7 @@ func TestFence_AwaitingThenLeaseLapses(t *testing.T) {
 // A new leader resuming a record that awaits a fence keeps waiting (and
 // does not commit the same reason again).
 func TestFence_NewLeaderKeepsWaiting(t *testing.T) {
+	t.Parallel()
 	e := newExecEnv(t)
 	lease := &fakeLease{lapsed: map[string]bool{}}
 	id, wait, cancel := startAwaiting(t, e, lease)
@@ -352,6 +354,7 @@ func TestFence_BestEffortRecordsNone(t *testing.T) {
 // next failover must not promote anyone; once rA answers it is fenced
 // over SQL before the promotion.
 func TestFence_EarlierPromoteTargetIsFenced(t *testing.T) {
+	t.Parallel()
 	e := newExecEnv(t)
 	apply := func(typ fsm.MessageType, p any) any {
 		t.Helper()

@@ -41,6 +41,7 @@ type liveCase struct {
 // is promoted, the other follows it, and every write acknowledged before the
 // master died (or was fenced) is on the new master.
 func TestExecutor_LiveKillMaster(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}

@@ -175,7 +175,7 @@ func (r *failoverRun) switchoverStep(ctx context.Context, name string, ev Switch
 	case StepWaitTarget:
 		return r.waitTarget(ctx, ev)
 	case StepPromote:
-		return r.promote(ctx)
+		return r.promoteSwitchover(ctx, ev)
 	case StepRepoint:
 		return r.repoint(ctx)
 	case StepOldAsReplica:

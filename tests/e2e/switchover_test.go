@@ -271,3 +271,81 @@ func (e *foEnv) switchoverKillingLeaderBetween(ctx context.Context, t *testing.T
 	t.Logf("killed leader %s during %s", leader.ID, open.summary())
 	return open, leader
 }
+
+// TestSwitchover_LeaderKilledInPromote: the leader dies inside the promote
+// step (QUORUMHA_TEST_PROMOTE_PAUSE holds it there). Its session held the
+// old master's global read lock, so the lock goes with it, and a
+// SUPER-privileged writer (READ_ONLY ADMIN) writes on the old master
+// through read_only until the next leader resumes. That leader must block
+// the old master again and bring the target level with it before it
+// promotes: once, a resumed promote lost 15 such writes (the new master
+// lacked them and the old master could not replicate from it).
+func TestSwitchover_LeaderKilledInPromote(t *testing.T) {
+	skipShort(t)
+	parallel(t)
+	ctx, cancel := context.WithTimeout(context.Background(), foTimeout)
+	defer cancel()
+	e := startFailoverEnv(ctx, t, foOptions{Env: []string{"QUORUMHA_TEST_PROMOTE_PAUSE=3s"}})
+	app := e.startSwitchoverLoad(ctx, t, sandbox.AppUser, sandbox.AppPassword, 10*time.Millisecond)
+	super := e.startSwitchoverLoad(ctx, t, sandbox.AdminUser, sandbox.AdminPassword, 10*time.Millisecond)
+	before := e.lastRecordID(ctx, t)
+	leader, follower := e.leaderAndFollower(ctx, t)
+	code, err := harness.Do(ctx, http.MethodPost, leader.URL("/v1/clusters/"+detCluster+"/switchover"), map[string]any{"to": e.addr(1)}, nil)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("switchover: HTTP %d: %v", code, err)
+	}
+	var open foRecord
+	err = harness.Poll(ctx, 50*time.Millisecond, func() error {
+		recs, err := foHistory(ctx, follower)
+		if err != nil {
+			return err
+		}
+		fresh := switchoversAfter(recs, before)
+		if len(fresh) != 1 || !fresh[0].open() {
+			return fmt.Errorf("no open switchover yet")
+		}
+		if s, ok := fresh[0].step("promote"); !ok || s.Outcome != "running" {
+			return fmt.Errorf("promote not begun yet")
+		}
+		open = fresh[0]
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.g.Kill(leader)
+	killed := time.Now()
+	t.Logf("killed leader %s inside the promote: %s", leader.ID, open.summary())
+
+	rec := e.waitSwitchoverClosed(ctx, t, before)
+	t.Logf("%s", rec.summary())
+	if rec.ID != open.ID {
+		t.Fatalf("want record %d finished by the next leader: %s", open.ID, rec.summary())
+	}
+	e.requireSwitchedTo(ctx, t, rec, 0, 1)
+	var resumed foStep
+	for _, s := range rec.Steps {
+		if s.Name == "promote" && s.Leader != leader.ID {
+			resumed = s
+		}
+	}
+	if resumed.Outcome != "ok" || !strings.Contains(resumed.Detail, "write block on "+e.addr(0)+" renewed") {
+		t.Fatalf("the resumed promote did not renew the old master's write block: %+v", resumed)
+	}
+	// The window this test is about: SUPER writes acknowledged between the
+	// kill and the renewed block, on the old master.
+	through := 0
+	for _, a := range super.Snapshot().Acks {
+		if a.Sent.After(killed) && a.At.Before(resumed.Start) {
+			through++
+		}
+	}
+	t.Logf("%d SUPER writes acknowledged between the kill and the resumed promote", through)
+	waitAckedAfter(ctx, t, app, len(app.Snapshot().Acked))
+	waitAckedAfter(ctx, t, super, len(super.Snapshot().Acked))
+	e.requireNoLossAnywhere(ctx, t, app, super)
+	e.sampler.require(t)
+	if through == 0 {
+		t.Fatal("no SUPER write landed on the old master after the kill: the test did not exercise the lost lock")
+	}
+}

@@ -244,6 +244,7 @@ func (lf *liveFence) dumpThreads() []uint64 {
 // write, the replica's dump thread intact; renewals do not unfence; a
 // mysqld restarted writable is fenced again; clear releases the lock.
 func TestFence_RealMariaDB(t *testing.T) {
+	t.Parallel()
 	lf := newLiveFence(t, 1)
 	lf.start()
 	ctx := context.Background()
@@ -406,6 +407,7 @@ func replicaIORunning(t *testing.T, sb *sandbox.Sandbox) string {
 // counts its start as the last renewal and fences once that ttl passes
 // without a majority renewing.
 func TestFence_RestartArmed_RealMariaDB(t *testing.T) {
+	t.Parallel()
 	lf := newLiveFence(t, -1)
 	lf.start()
 	stopRenew := lf.renewer("c1", "c2")

@@ -19,6 +19,7 @@ import (
 // until the semi-sync timeout: `make chaos` saw two servers with
 // read_only=OFF after a promotion.
 func TestFence_SemiSyncWaitDoesNotHoldTheFence(t *testing.T) {
+	t.Parallel()
 	lf := newLiveFenceWith(t, sandbox.Options{Replicas: 1, GTID: true, SemiSync: true,
 		ExtraConfig: []string{"rpl_semi_sync_master_timeout=60000", "rpl_semi_sync_master_wait_no_slave=ON"}})
 	lf.start()

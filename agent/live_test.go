@@ -174,6 +174,7 @@ func expectedTrx(name string, events []binlogEventRow) []Trx {
 // Then it damages copies of the last file, and feeds mariadb-binlog a file
 // spliced from the header and chosen transactions, as the controller does.
 func TestScanBinlog_RealMariaDB(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}

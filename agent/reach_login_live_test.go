@@ -17,6 +17,7 @@ import (
 // refused with 1129 "host blocked". The clients use 127.0.0.2 and .3: the
 // server keeps no host cache for 127.0.0.1 alone.
 func TestReach_DoesNotBlockTheHost(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a MariaDB server")
 	}

@@ -200,6 +200,7 @@ func TestServer_ServerProcess(t *testing.T) {
 
 // TestReach_RealMariaDB checks the greeting parser against a real server.
 func TestReach_RealMariaDB(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a MariaDB server")
 	}

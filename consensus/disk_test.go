@@ -50,6 +50,7 @@ func startDiskNode(t *testing.T, id, addr, dir string, boot []Peer, fsm *testFSM
 }
 
 func TestRestart_FromDiskKeepsStateAndIgnoresBootstrap(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	addr := freeAddr(t)
 	self := []Peer{{ID: "d1", RaftAddr: addr}}

@@ -24,6 +24,7 @@ func suffrageOf(t *testing.T, tn *testNode, id string) string {
 // single-node group without quorum. A joined server is a nonvoter until it
 // answers the leader's heartbeats.
 func TestJoin_UnreachableStaysNonvoter(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 1, nil)
 	l := c.Leader()
 	if err := l.node.Join(ctxT(t, 2*time.Second), "zz", "nowhere"); err != nil {
@@ -46,6 +47,7 @@ func TestJoin_UnreachableStaysNonvoter(t *testing.T) {
 }
 
 func TestJoin_ReachablePromotedToVoter(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 3, nil)
 	l := c.Leader()
 	n4 := c.newTestNode("n4")

@@ -13,6 +13,7 @@ import (
 )
 
 func TestCluster_ElectsOneLeaderAllAgree(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 3, nil)
 	l := c.Leader()
 	poll(t, 5*time.Second, "all nodes to agree on the leader", func() bool {
@@ -42,6 +43,7 @@ func TestCluster_ElectsOneLeaderAllAgree(t *testing.T) {
 }
 
 func TestApply_ReplicatesToAllFSMs(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 3, nil)
 	l := c.Leader()
 	var want []string
@@ -60,6 +62,7 @@ func TestApply_ReplicatesToAllFSMs(t *testing.T) {
 }
 
 func TestFollower_LeaderOnlyCallsReturnErrNotLeader(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 3, nil)
 	f := c.Followers()[0]
 	tests := []struct {
@@ -81,6 +84,7 @@ func TestFollower_LeaderOnlyCallsReturnErrNotLeader(t *testing.T) {
 }
 
 func TestApply_FSMErrorIsReturnedAsError(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 3, nil)
 	resp, err := c.Leader().node.Apply(ctxT(t, 2*time.Second), []byte("err:nope"))
 	if !errors.Is(err, errTestRejected) || resp != nil {
@@ -89,6 +93,7 @@ func TestApply_FSMErrorIsReturnedAsError(t *testing.T) {
 }
 
 func TestPartition_LeaderIsolatedMajorityContinues(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 3, nil)
 	old := c.Leader()
 	if _, err := old.node.Apply(ctxT(t, 2*time.Second), []byte("before")); err != nil {
@@ -117,6 +122,7 @@ func TestPartition_LeaderIsolatedMajorityContinues(t *testing.T) {
 }
 
 func TestOnLeader_RunsOnlyOnLeaderAndStopsOnLoss(t *testing.T) {
+	t.Parallel()
 	running := map[string]*atomic.Int32{}
 	sawBefore := map[string]*atomic.Bool{} // FSM held "before" when OnLeader started
 	c := makeCluster(t, 3, func(cfg *Config, tn *testNode) {
@@ -156,6 +162,7 @@ func TestOnLeader_RunsOnlyOnLeaderAndStopsOnLoss(t *testing.T) {
 }
 
 func TestJoinRemove_FourthNode(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 3, nil)
 	l := c.Leader()
 	if _, err := l.node.Apply(ctxT(t, 2*time.Second), []byte("a")); err != nil {
@@ -195,6 +202,7 @@ func TestJoinRemove_FourthNode(t *testing.T) {
 }
 
 func TestJoin_SameIDNewAddressReplacesEntry(t *testing.T) {
+	t.Parallel()
 	c := makeCluster(t, 3, nil)
 	l := c.Leader()
 	if err := l.node.Join(ctxT(t, 2*time.Second), "n4", "old-addr"); err != nil {
@@ -272,6 +280,7 @@ func TestWaitForLeader_NoLeaderHonoursCtx(t *testing.T) {
 }
 
 func TestOnLeader_NotStartedUntilBarrierSucceeds(t *testing.T) {
+	t.Parallel()
 	started := map[string]*atomic.Int32{}
 	c := makeCluster(t, 3, func(cfg *Config, _ *testNode) {
 		n := new(atomic.Int32)

@@ -14,6 +14,7 @@ import (
 // peers.json naming only itself it restarts as a one-voter group with all
 // committed state, and a replacement joins it.
 func TestRecover_SurvivorOfLostQuorumLeadsNewGroup(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	ids := []string{"r1", "r2", "r3"}
 	addrs := map[string]string{}
@@ -90,6 +91,7 @@ func TestRecover_SurvivorOfLostQuorumLeadsNewGroup(t *testing.T) {
 }
 
 func TestRecover_FileNotNamingThisNodeIsRefused(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	addr := freeAddr(t)
 	n := startDiskNode(t, "d1", addr, dir, []Peer{{ID: "d1", RaftAddr: addr}}, &testFSM{})

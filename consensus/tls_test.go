@@ -98,6 +98,7 @@ func waitTLSLeader(t *testing.T, nodes []*Node) *Node {
 }
 
 func TestTLS_ThreeNodesElectAndReplicate(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t, "raft CA")
 	nodes, fsms := tlsGroup(t, ca)
 	want := []string{"one", "two"}
@@ -124,6 +125,7 @@ func TestTLS_ThreeNodesElectAndReplicate(t *testing.T) {
 // another CA signed can neither talk raft to the group nor be given its log
 // when an operator joins it.
 func TestTLS_ForeignCertificateRefused(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t, "raft CA")
 	nodes, fsms := tlsGroup(t, ca)
 	waitTLSLeader(t, nodes)

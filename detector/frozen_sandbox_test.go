@@ -85,6 +85,7 @@ func waitState(t *testing.T, d *Detector, want AssessState, timeout time.Duratio
 // heartbeats; the replica whose IO thread still says Yes counts as having
 // lost it after two heartbeat periods, not after slave_net_timeout.
 func TestDetector_SandboxFrozenMasterHeartbeats(t *testing.T) {
+	t.Parallel()
 	sb := frozenSandbox(t, "0.2")
 	d := runDetector(t, sb, nil)
 	a := waitState(t, d, AssessHealthy, 15*time.Second)
@@ -119,6 +120,7 @@ func (a agentAdapter) ServerProcess(ctx context.Context, _, _ string) (HostProce
 // (what MariaDB derives from slave_net_timeout=60), only the replica host's
 // agent can tell, within seconds, that the frozen master does not greet.
 func TestDetector_SandboxFrozenMasterAgent(t *testing.T) {
+	t.Parallel()
 	sb := frozenSandbox(t, "30")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "mysql-bin.index"), nil, 0o644); err != nil {
@@ -155,6 +157,7 @@ func TestDetector_SandboxFrozenMasterAgent(t *testing.T) {
 // TestDetector_SandboxKillFastPath: kill -9 of the master with its host's
 // agent watching the pid file: the first refused probe is a Down vote.
 func TestDetector_SandboxKillFastPath(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, sandbox.Options{Replicas: 1, GTID: true})
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "mysql-bin.index"), nil, 0o644); err != nil {

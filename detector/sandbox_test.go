@@ -69,6 +69,7 @@ func waitReplica(t *testing.T, p *Prober, tg Target, prev *ReplicaObservation, w
 }
 
 func TestProber_SandboxMasterAndReplica(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, sandbox.Options{Replicas: 2, GTID: true})
 	p := newTestProber(t, time.Second)
 	ctx := context.Background()
@@ -181,6 +182,7 @@ func TestProber_SandboxMasterAndReplica(t *testing.T) {
 }
 
 func TestProber_SandboxStoppedMaster(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, sandbox.Options{Replicas: -1})
 	p := newTestProber(t, time.Second)
 	ctx := context.Background()
@@ -207,6 +209,7 @@ func TestProber_SandboxStoppedMaster(t *testing.T) {
 }
 
 func TestDetector_SandboxKillConfirmsDeath(t *testing.T) {
+	t.Parallel()
 	sb := newSandbox(t, sandbox.Options{Replicas: 2, GTID: true})
 	p := newTestProber(t, 500*time.Millisecond)
 	cfg := Config{Controller: "c1", Zone: "a", ProbeInterval: 200 * time.Millisecond, ProbeTimeout: 500 * time.Millisecond,

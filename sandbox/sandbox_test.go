@@ -83,6 +83,7 @@ func TestAvailable(t *testing.T) {
 }
 
 func TestStart_GTIDSemiSync(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
@@ -131,6 +132,7 @@ func TestStart_GTIDSemiSync(t *testing.T) {
 }
 
 func TestStart_FilePos(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
@@ -148,6 +150,7 @@ func TestStart_FilePos(t *testing.T) {
 }
 
 func TestKill_StartInstance_ResumesReplicating(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
@@ -191,6 +194,7 @@ func testKillStart(t *testing.T, gtid bool) {
 }
 
 func TestTwoSandboxesAtOnce(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
@@ -222,6 +226,7 @@ func TestTwoSandboxesAtOnce(t *testing.T) {
 }
 
 func TestLoad_Detached(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}

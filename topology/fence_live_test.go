@@ -15,6 +15,7 @@ import (
 // follows read_only, and the global read lock stops an ALL PRIVILEGES
 // account (which writes through read_only on MariaDB 10.11) until Release.
 func TestGlobalReadLock_RealMariaDB(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("real MariaDB: not with -short")
 	}

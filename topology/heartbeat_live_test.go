@@ -12,6 +12,7 @@ import (
 // period set by CHANGE MASTER, and a count that grows while the master is
 // idle.
 func TestLive_ReplicaHeartbeat(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}

@@ -98,6 +98,7 @@ func discover(t *testing.T, seeds ...string) *topology.Topology {
 }
 
 func TestLive_GTIDSandbox(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}
@@ -350,6 +351,7 @@ func TestLive_GTIDSandbox(t *testing.T) {
 }
 
 func TestLive_FilePosSandbox(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts MariaDB servers")
 	}

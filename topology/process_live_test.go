@@ -37,6 +37,7 @@ func (f *failingFirst) QueryContext(ctx context.Context, query string, args ...a
 // list and one of InnoDB's transactions (CI's "Error on delete of
 // #sql-temptable") are read again, and the list comes back whole.
 func TestQueryProcessList_ServerErrorReadAgain(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts a MariaDB server")
 	}

@@ -18,6 +18,7 @@ import (
 // "Killing slave" stage with the IO thread not connected; it returns in the
 // end and leaves the IO thread stopped. It logs how long the STOP took.
 func TestLive_StopIOWhileReconnecting(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("real MariaDB")
 	}

@@ -72,6 +72,10 @@ type Config struct {
 	// committed. Its ctx is cancelled on leadership loss or shutdown, and it
 	// must return soon after ctx is done: the next term waits for it.
 	OnLeader func(ctx context.Context)
+
+	// transportTimeout replaces tcpTimeout (tests: an RPC to a frozen
+	// peer that would hold raft's shutdown for an hour without abort).
+	transportTimeout time.Duration
 }
 
 // Timings are raft's timeouts plus this package's own bounds. They are a

@@ -31,12 +31,15 @@ const (
 // instance, its stores, the TCP or TLS transport it created (not an injected one),
 // the leadership loop and the OnLeader goroutine; Shutdown stops them all.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	raft   *raft.Raft
-	trans  raft.Transport
-	owned  []io.Closer // closed after raft shuts down, in order
-	notify chan bool
+	cfg   Config
+	log   *slog.Logger
+	raft  *raft.Raft
+	trans raft.Transport
+	owned []io.Closer // closed after raft shuts down, in order
+	// abortNet cuts this node's dials and dialled connections short when
+	// raft shuts down (see abortableStream); a no-op for injected transports.
+	abortNet func()
+	notify   chan bool
 
 	loopCancel context.CancelFunc
 	loopWG     sync.WaitGroup // leadership loop, its OnLeader goroutine, promotions
@@ -69,9 +72,10 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{
-		cfg:    cfg,
-		log:    logger.With("component", "consensus", "node", cfg.ID),
-		notify: make(chan bool, notifyBuffer),
+		cfg:      cfg,
+		log:      logger.With("component", "consensus", "node", cfg.ID),
+		notify:   make(chan bool, notifyBuffer),
+		abortNet: func() {},
 	}
 	if err := n.open(fsm, logger); err != nil {
 		n.closeOwned()
@@ -120,10 +124,11 @@ func (n *Node) open(fsm raft.FSM, logger *slog.Logger) error {
 
 	n.trans = cfg.Transport
 	if n.trans == nil {
-		t, err := networkTransport(cfg, rc.Logger.Named("transport"))
+		t, abort, err := networkTransport(cfg, rc.Logger.Named("transport"))
 		if err != nil {
 			return fmt.Errorf("consensus: listen on %s: %w", cfg.RaftAddr, err)
 		}
+		n.abortNet = abort
 		// Close the transport before the stores: raft must be shut down first,
 		// which closeOwned's callers guarantee.
 		n.owned = append([]io.Closer{t}, n.owned...)
@@ -218,8 +223,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.loopCancel()
 	n.loopWG.Wait()
 
+	// raft stops its goroutines once Shutdown returns the future; aborting
+	// the transport between the two makes those blocked on a vanished peer
+	// give up now instead of after the transport timeout.
 	var errs []error
-	if err := n.raft.Shutdown().Error(); err != nil {
+	shut := n.raft.Shutdown()
+	n.abortNet()
+	if err := shut.Error(); err != nil {
 		errs = append(errs, fmt.Errorf("consensus: raft shutdown: %w", err))
 	}
 	if err := n.closeOwned(); err != nil {

@@ -138,7 +138,7 @@ func TestTLS_ForeignCertificateRefused(t *testing.T) {
 	// the group's client verification stands in its way.
 	conf := mutualTLS(t, rogueCA, rogueCert)
 	conf.RootCAs = ca.Pool()
-	rogue, err := networkTransport(&Config{RaftAddr: freeAddr(t), TLS: conf}, newHCLogAdapter(testLogger(t), "rogue"))
+	rogue, _, err := networkTransport(&Config{RaftAddr: freeAddr(t), TLS: conf}, newHCLogAdapter(testLogger(t), "rogue"))
 	if err != nil {
 		t.Fatal(err)
 	}

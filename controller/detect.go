@@ -99,8 +99,7 @@ func createDetection(ctx context.Context, cfg *config.Config, topo *topoSource, 
 
 func (d *detection) close(ctx context.Context) {
 	if d.gossip != nil {
-		_ = d.gossip.Leave(ctx)
-		_ = d.gossip.Shutdown(ctx)
+		_ = d.gossip.Shutdown(ctx) // leaves first, and logs when that fails
 	}
 	d.prober.Close()
 }

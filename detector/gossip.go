@@ -68,6 +68,10 @@ type GossipConfig struct {
 	Clock Clock
 	// Logger receives memberlist's log lines; nil discards them.
 	Logger *slog.Logger
+
+	// tcpTimeout replaces the profile's TCP timeout (tests: a join to a
+	// frozen peer that would hold Shutdown for an hour without abort).
+	tcpTimeout time.Duration
 }
 
 // Member is one gossip member as the API and the quorum rule see it.
@@ -98,11 +102,19 @@ type Gossip struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	once   sync.Once
+	// abortNet ends TCP dials and streams in flight, so a join towards a
+	// vanished host does not hold Shutdown (see abortableTransport).
+	abortNet func()
+	// leaving is set by Leave; leaveWait bounds Leave's wait (see Leave).
+	leaving   atomic.Bool
+	leaveWait time.Duration
+	once      sync.Once
 }
 
-// NewGossip starts a member, tries to join cfg.Join once, and keeps retrying
-// in the background while it is alone. Call Shutdown to leave and stop.
+// NewGossip starts a member and joins cfg.Join in the background, retrying
+// while it is alone: a join towards hosts that are gone takes TCPTimeout
+// per address, and must not hold up the controller's start. Call Shutdown
+// to leave and stop.
 func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	if cfg.NodeName == "" {
 		return nil, fmt.Errorf("%w: gossip node name is empty", ErrBadConfig)
@@ -145,12 +157,17 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 		}
 	}
 	mc.Logger = log.New(logBridge{logger}, "", 0)
+	if cfg.tcpTimeout > 0 {
+		mc.TCPTimeout = cfg.tcpTimeout
+	}
 
 	meta, err := json.Marshal(nodeMeta{Zone: cfg.Zone, HTTPAddr: cfg.HTTPAddr})
 	if err != nil {
 		return nil, fmt.Errorf("encode node meta: %w", err)
 	}
-	g := &Gossip{cfg: cfg, log: logger}
+	// Ten gossip rounds: a peer that is alive gets the announcement in
+	// the first one or two (2 s on a LAN, 5 s with the WAN profile).
+	g := &Gossip{cfg: cfg, log: logger, leaveWait: max(2*time.Second, 10*mc.GossipInterval)}
 	g.store = &verdictStore{self: cfg.NodeName, meta: meta, clock: cfg.Clock, log: logger,
 		key: cfg.SigningKey, trust: cfg.Trust, known: cfg.KnownInstance, maxSkew: cfg.MaxSkew,
 		verdicts: map[string]map[string]Verdict{}, changed: make(chan struct{}, 1)}
@@ -161,12 +178,18 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 		NumNodes: func() int { return g.numMembers() }}
 	mc.Delegate = g.store
 
-	g.ml, err = memberlist.Create(mc)
+	trans, err := newAbortableTransport(mc)
 	if err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.BindAddr, err)
 	}
+	mc.Transport = trans
+	g.abortNet = trans.dialer.Abort
+	g.ml, err = memberlist.Create(mc)
+	if err != nil {
+		_ = trans.Shutdown()
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.BindAddr, err)
+	}
 	g.live.Store(g.ml)
-	g.join()
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	g.wg.Add(1)
@@ -209,15 +232,19 @@ func (g *Gossip) join() {
 	g.log.Info("gossip joined", "contacted", n)
 }
 
-// rejoinLoop retries the join addresses while this member is alone.
+// rejoinLoop joins the join addresses, and retries them while this
+// member is alone.
 func (g *Gossip) rejoinLoop(ctx context.Context) {
 	defer g.wg.Done()
+	g.join()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-g.cfg.Clock.After(rejoinInterval):
-			if g.ml.NumMembers() <= 1 {
+			// A member that left counts itself out of NumMembers; it
+			// must not rejoin while it shuts down.
+			if g.ml.NumMembers() <= 1 && !g.leaving.Load() {
 				g.join()
 			}
 		}
@@ -293,12 +320,18 @@ func nodeState(s memberlist.NodeStateType) string {
 	}
 }
 
-// Leave announces a graceful departure, waiting at most until ctx ends, so
-// peers drop this member at once instead of after the suspicion timeout.
+// Leave announces a graceful departure, so peers drop this member at once
+// instead of after the suspicion timeout. It waits until the announcement
+// went out, at most leaveWait (or until ctx ends): memberlist waits for
+// it to be sent to enough live peers, and when the peers leave at the
+// same moment (a whole group stopped at once) there is nobody left to
+// send it to, so an unbounded wait lasted the caller's whole shutdown
+// budget (15 s). The rejoin loop stops rejoining from here on.
 func (g *Gossip) Leave(ctx context.Context) error {
-	timeout := 5 * time.Second
+	g.leaving.Store(true)
+	timeout := g.leaveWait
 	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
+		timeout = min(timeout, time.Until(dl))
 	}
 	if err := g.ml.Leave(timeout); err != nil {
 		return fmt.Errorf("gossip leave: %w", err)
@@ -315,6 +348,7 @@ func (g *Gossip) Shutdown(ctx context.Context) error {
 			g.log.Warn("gossip leave", "err", lerr)
 		}
 		g.cancel()
+		g.abortNet()
 		g.wg.Wait()
 		if serr := g.ml.Shutdown(); serr != nil {
 			err = fmt.Errorf("gossip shutdown: %w", serr)

@@ -75,9 +75,16 @@ secrets() {
 }
 
 # ctl_get IP PATH: GET from a controller's API, from inside c1 (the host may
-# not route to the compose networks).
+# not route to the compose networks). `docker exec` on c1's container id,
+# not `compose exec`: docker-compose 1.x takes about a second per exec,
+# which made each round of wait_ready (six calls) last six seconds.
+C1_ID=""
 ctl_get() {
-	compose exec -T c1 curl -fsS --max-time 2 "http://$1:8080$2" 2>/dev/null
+	if [ -z "$C1_ID" ]; then
+		C1_ID=$(compose ps -q c1 2>/dev/null) || true
+		[ -n "$C1_ID" ] || return 1
+	fi
+	docker exec "$C1_ID" curl -fsS --max-time 2 "http://$1:8080$2" 2>/dev/null
 }
 
 wait_ready() {

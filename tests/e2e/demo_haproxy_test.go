@@ -104,3 +104,19 @@ func requireWriteLandsOn(ctx context.Context, t *testing.T, h *demoHAProxy, id i
 	}
 	t.Logf("write %d through haproxy %s landed on the master %s", id, h.Write, master)
 }
+
+// requireProxyRowOn checks that row id of via_proxy (writeThroughProxy's
+// table) is on the server at addr (host:port).
+func requireProxyRowOn(ctx context.Context, t *testing.T, addr string, id int) {
+	t.Helper()
+	dsn := fmt.Sprintf("%s:%s@tcp(%s)/%s?timeout=3s&readTimeout=5s", sandbox.AppUser, sandbox.AppPassword, addr, sandbox.TestDB)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM via_proxy WHERE id = ?", id).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%s: row %d written through the proxy before the failover: count %d (%v), want 1", addr, id, n, err)
+	}
+}

@@ -100,13 +100,22 @@ func TestDemo_SandboxUpFailoverDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Result != "success" || rec.Salvage == nil || rec.Salvage.Agent == "" || rec.Salvage.Outcome != "nothing" {
+	// The salvage step reached the dead master's binlog through its
+	// agent. Usually the replicas already had everything (semi-sync); on
+	// a loaded machine the semi-sync wait (5 s) can lapse before a replica
+	// acknowledges the last write, and then the salvage applies it.
+	if rec.Result != "success" || rec.Salvage == nil || rec.Salvage.Agent == "" ||
+		(rec.Salvage.Outcome != "nothing" && rec.Salvage.Outcome != "applied") {
 		t.Fatalf("demo failover: %s; salvage %+v", rec.summary(), rec.Salvage)
 	}
+	t.Logf("salvage: %s (%d applied)", rec.Salvage.Outcome, rec.Salvage.Applied)
 	if out, code := cli(ctx, t, "history", "--addr", addr, "--id", fmt.Sprint(rec.ID)); code != 0 || !strings.Contains(out, "salvage:") {
 		t.Errorf("history --id %d: exit %d, no salvage section:\n%s", rec.ID, code, out)
 	}
 	if proxy != nil {
+		// What the client wrote through the proxy before the kill is on
+		// the new master, whichever way it got there.
+		requireProxyRowOn(ctx, t, rec.NewMaster, 1)
 		requireWriteLandsOn(ctx, t, proxy, 2, rec.NewMaster)
 	}
 

@@ -101,6 +101,7 @@ func (n *Node) lead(ctx context.Context) {
 		}
 	}
 	n.log.Info("leadership established", "term", n.raft.CurrentTerm())
+	n.resumePromotions()
 	if n.cfg.OnLeader != nil {
 		n.cfg.OnLeader(ctx)
 	}

@@ -64,7 +64,8 @@ func (n *Node) VerifyLeader(ctx context.Context) error {
 // promoted to voter by a goroutine this Node owns once it has answered the
 // leader's heartbeats for promoteStable (hashicorp/raft does not expose a
 // follower's match index; a follower that answers heartbeats receives the
-// log), and stays a nonvoter if that does not happen within promoteTimeout.
+// log), and stays a nonvoter if that does not happen within promoteTimeout;
+// a later leader resumes the promotion (resumePromotions).
 // It is idempotent: joining an ID already present with the same address
 // does nothing, and an ID present with another address (a rebuilt
 // controller) is removed first so raft does not hold two entries.
@@ -106,6 +107,27 @@ func (n *Node) Join(ctx context.Context, id, raftAddr string) error {
 	n.log.Info("added raft nonvoter; it becomes a voter once it answers heartbeats", "id", id, "addr", raftAddr)
 	n.startPromotion(id, raftAddr)
 	return nil
+}
+
+// resumePromotions starts the promotion of every nonvoter in the
+// configuration. A promotion runs on the leader that accepted the join, and
+// ends with that leader's term; when the leader died or lost an election
+// before the joined server had answered its heartbeats long enough, the
+// server stayed a nonvoter (in no quorum: a group that replaced a failed
+// controller kept one voter fewer than the operator counted) until someone
+// joined it again. Every nonvoter here came from Join.
+func (n *Node) resumePromotions() {
+	conf, err := n.configuration()
+	if err != nil {
+		n.log.Warn("read the configuration to resume promotions", "err", err)
+		return
+	}
+	for _, s := range conf.Servers {
+		if s.Suffrage == raft.Nonvoter {
+			n.log.Info("resuming the promotion of a joined nonvoter", "id", s.ID, "addr", s.Address)
+			n.startPromotion(string(s.ID), string(s.Address))
+		}
+	}
 }
 
 // startPromotion runs promote in loopWG, under the Node's lifetime.

@@ -329,14 +329,22 @@ func nodeState(s memberlist.NodeStateType) string {
 // budget (15 s). The rejoin loop stops rejoining from here on.
 func (g *Gossip) Leave(ctx context.Context) error {
 	g.leaving.Store(true)
-	timeout := g.leaveWait
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
-	}
-	if err := g.ml.Leave(timeout); err != nil {
+	dl, _ := ctx.Deadline()
+	if err := g.ml.Leave(leaveTimeout(dl, g.leaveWait, time.Now())); err != nil {
 		return fmt.Errorf("gossip leave: %w", err)
 	}
 	return nil
+}
+
+// leaveTimeout is how long Leave waits: limit, or until deadline (zero:
+// none) when that comes sooner, and at least a millisecond, since
+// memberlist waits without a limit for a timeout of zero or less and the
+// caller's deadline may have passed already.
+func leaveTimeout(deadline time.Time, limit time.Duration, now time.Time) time.Duration {
+	if !deadline.IsZero() {
+		limit = min(limit, deadline.Sub(now))
+	}
+	return max(limit, time.Millisecond)
 }
 
 // Shutdown leaves (best effort within ctx), stops the rejoin loop and closes

@@ -87,3 +87,26 @@ func TestGossipShutdown_WholeGroupAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaveTimeout: Leave's wait is its limit, or less when ctx ends
+// sooner, and never zero or negative: memberlist waits without a limit
+// for those, and ctx may be spent already.
+func TestLeaveTimeout(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		deadline time.Time // zero: none
+		want     time.Duration
+	}{
+		{"no deadline", time.Time{}, 2 * time.Second},
+		{"deadline beyond the limit", now.Add(15 * time.Second), 2 * time.Second},
+		{"deadline sooner", now.Add(500 * time.Millisecond), 500 * time.Millisecond},
+		{"deadline now", now, time.Millisecond},
+		{"deadline passed", now.Add(-time.Second), time.Millisecond},
+	} {
+		if got := leaveTimeout(tc.deadline, 2*time.Second, now); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

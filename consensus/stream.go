@@ -44,7 +44,7 @@ func (s *abortableStream) Dial(address raft.ServerAddress, timeout time.Duration
 func (s *abortableStream) abort() { s.dialer.Abort() }
 
 // tcpListener is the plain-TCP listener: what raft's TCPStreamLayer does,
-// dialling with a context.
+// dialling with a context. Accept, Close and Addr serve tlsListener too.
 type tcpListener struct {
 	ln        net.Listener
 	advertise net.Addr

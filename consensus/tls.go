@@ -13,10 +13,14 @@ import (
 // With ClientAuth RequireAndVerifyClientCert a server without a certificate
 // the CA signed cannot send raft RPCs (no votes, no entries, no join), and
 // with RootCAs it cannot pose as a member towards us either.
+//
+// It is tcpListener over a tls.Listener: Accept returns a connection whose
+// handshake runs on the first read, in raft's per-connection goroutine, so
+// one slow or hostile client cannot hold up the accept loop, and a failed
+// handshake ends that connection only. Only the dial differs.
 type tlsListener struct {
-	ln        net.Listener // a tls.Listener
-	config    *tls.Config
-	advertise net.Addr
+	tcpListener
+	config *tls.Config
 }
 
 // newTLSListener listens on bind (see listenAdvertisable).
@@ -31,19 +35,8 @@ func newTLSListener(bind string, config *tls.Config) (*tlsListener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tlsListener{ln: tls.NewListener(ln, config), config: config, advertise: addr}, nil
+	return &tlsListener{tcpListener: tcpListener{ln: tls.NewListener(ln, config), advertise: addr}, config: config}, nil
 }
-
-// Accept returns the next connection. Its handshake runs on the first read,
-// in raft's per-connection goroutine, so one slow or hostile client cannot
-// hold up the accept loop; a failed handshake ends that connection only.
-func (l *tlsListener) Accept() (net.Conn, error) { return l.ln.Accept() }
-
-// Close stops listening.
-func (l *tlsListener) Close() error { return l.ln.Close() }
-
-// Addr is the address raft advertises for this node.
-func (l *tlsListener) Addr() net.Addr { return l.advertise }
 
 // dialContext connects to a peer and completes the handshake within ctx,
 // so a peer with a certificate we do not trust fails here, not mid-RPC.

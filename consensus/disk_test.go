@@ -45,7 +45,7 @@ func startDiskNode(t *testing.T, id, addr, dir string, boot []Peer, fsm *testFSM
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() { _ = n.Shutdown(ctxT(t, 5*time.Second)) })
+	t.Cleanup(func() { shutdownAtCleanup(t, id, n) })
 	return n
 }
 

@@ -184,13 +184,21 @@ func (c *testCluster) start(tn *testNode, boot []Peer, cb func(*Config, *testNod
 	}
 	tn.node = node
 	c.t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := node.Shutdown(ctx); err != nil && !errors.Is(err, ErrShutdown) {
-			c.t.Errorf("Shutdown(%s): %v", tn.id, err)
-		}
+		shutdownAtCleanup(c.t, tn.id, node)
 		_ = tn.trans.Close()
 	})
+}
+
+// shutdownAtCleanup shuts n down at the end of a test, unless the test
+// did. A failure names the node and shows what raft's goroutines were
+// doing: a shutdown that does not finish is a bug to find, not a flake.
+func shutdownAtCleanup(t testing.TB, id string, n *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Shutdown(ctx); err != nil && !errors.Is(err, ErrShutdown) {
+		t.Errorf("Shutdown(%s): %v\nraft goroutines:\n%s", id, err, raftStacks())
+	}
 }
 
 // connectAll connects every transport to every other.

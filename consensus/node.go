@@ -192,8 +192,11 @@ func (n *Node) closeOwned() error {
 // Shutdown stops the node gracefully. A leader first hands leadership to
 // another voter (bounded by ctx) so the cluster does not wait a full election
 // timeout; then leader-only work is cancelled and waited for, raft is shut
-// down, and stores and the owned transport are closed. Calling it twice
-// returns ErrShutdown.
+// down, and stores and the owned transport are closed. Every wait is
+// bounded by ctx: when ctx ends first, Shutdown returns an error naming
+// what has not stopped (raft's goroutines go to the log), closes the
+// owned transport at once and the stores once raft has stopped. Calling
+// it twice returns ErrShutdown.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	if n.closed {
@@ -220,39 +223,51 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 	}
 
+	// Every wait below is bounded by ctx: a controller asked to stop must
+	// stop, and a wait that does not end is reported (with raft's stacks in
+	// the log) instead of holding the process.
+	var errs []error
 	n.loopCancel()
-	n.loopWG.Wait()
+	if !waitCtx(ctx, n.loopWG.Wait) {
+		errs = append(errs, fmt.Errorf("consensus: leader work still running: %w", ctx.Err()))
+	}
 
 	// raft stops its goroutines once Shutdown returns the future; aborting
 	// the transport between the two makes those blocked on a vanished peer
 	// give up now instead of after the transport timeout.
-	var errs []error
 	shut := n.raft.Shutdown()
 	n.abortNet()
-	if err := shut.Error(); err != nil {
-		errs = append(errs, fmt.Errorf("consensus: raft shutdown: %w", err))
-	}
-	if err := n.closeOwned(); err != nil {
-		errs = append(errs, err)
+	raftDone := make(chan error, 1)
+	go func() { raftDone <- shut.Error() }() // ends when raft's goroutines have
+	if err, ok := recvCtx(ctx, raftDone); ok {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("consensus: raft shutdown: %w", err))
+		}
+		if err := n.closeOwned(); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		errs = append(errs, fmt.Errorf("consensus: raft still stopping: %w", ctx.Err()))
+		n.log.Error("raft did not stop in time; closing its transport now, its stores once it stops",
+			"raft_goroutines", raftStacks())
+		// The transport goes now: it frees the port and ends the peers'
+		// RPCs waiting on this node. The stores must outlive raft (raft
+		// panics on some store errors), so they close when it stops.
+		if c, ok := n.trans.(raft.WithClose); ok && n.cfg.Transport == nil {
+			_ = c.Close()
+		}
+		go func() {
+			<-raftDone
+			_ = n.closeOwned()
+		}()
 	}
 
 	n.mu.Lock()
 	n.waitersW = true
 	n.mu.Unlock()
-	done := make(chan struct{})
-	go func() { // bounded: every raft future resolves once raft has shut down
-		n.waiters.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		// Both may be ready (select picks at random): finished is finished.
-		select {
-		case <-done:
-		default:
-			errs = append(errs, fmt.Errorf("consensus: waiting for pending operations: %w", ctx.Err()))
-		}
+	// Bounded: every raft future resolves once raft has shut down.
+	if !waitCtx(ctx, n.waiters.Wait) {
+		errs = append(errs, fmt.Errorf("consensus: waiting for pending operations: %w", ctx.Err()))
 	}
 	return errors.Join(errs...)
 }

@@ -60,7 +60,7 @@ func startTLSNode(t *testing.T, id, addr string, boot []Peer, conf *tls.Config, 
 	if err != nil {
 		t.Fatalf("New(%s): %v", id, err)
 	}
-	t.Cleanup(func() { _ = n.Shutdown(ctxT(t, 5*time.Second)) })
+	t.Cleanup(func() { shutdownAtCleanup(t, id, n) })
 	return n
 }
 

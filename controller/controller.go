@@ -119,13 +119,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.topo = newTopoSource(cfg, c.state, logger)
 	c.lease, err = createLeaseKeeper(cfg, c.topo, c.state, c.node, reg, logger)
 	if err != nil {
-		_ = c.node.Shutdown(context.Background())
+		c.shutdown(logger)
 		return err
 	}
 	c.discovered.metric = newDiscoveredMetric(reg)
 	c.detect, err = createDetection(ctx, cfg, c.topo, c.state, c.node, c.lease.Grant, reg, logger)
 	if err != nil {
-		_ = c.node.Shutdown(context.Background())
+		c.shutdown(logger)
 		return err
 	}
 	c.witness, err = newLeaseWitness(cfg, c.lease, c.detect, c.state, c.node)
@@ -215,7 +215,7 @@ func (c *Controller) Run(ctx context.Context) error {
 // shutdown leaves raft first (transferring leadership when leading), then
 // gossip, so the group never waits for a leader that is already gone.
 func (c *Controller) shutdown(logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	if err := c.node.Shutdown(ctx); err != nil {
 		logger.Warn("raft shutdown", "err", err)
@@ -224,6 +224,10 @@ func (c *Controller) shutdown(logger *slog.Logger) {
 		c.detect.close(ctx)
 	}
 }
+
+// stopTimeout bounds a controller's stop: raft's (leadership transfer
+// included) and gossip's. What has not stopped by then is reported.
+const stopTimeout = 15 * time.Second
 
 // createNode starts this controller's raft member. onLeader runs the
 // leader-only work after raft's barrier and stops when leadership is lost.

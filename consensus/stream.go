@@ -75,6 +75,18 @@ func listenAdvertisable(bind string) (net.Listener, *net.TCPAddr, error) {
 	return ln, addr, nil
 }
 
+// noPipelining switches raft's pipelined replication off (one AppendEntries
+// in flight per follower). hashicorp/raft v1.7's pipeline deadlocks when a
+// follower answers Success=false while the leader sends the next append:
+// pipelineDecode returns, the decoder blocks handing over the next answer,
+// the sender blocks handing over the next request, and the Close that
+// would free both is deferred in the blocked sender. The follower then
+// gets heartbeats but never another entry (the group runs one voter
+// short), and raft's Shutdown waits for ever (hashicorp/raft#612; seen
+// here as a 25-minute CI hang). A controller commits a few entries a
+// second; pipelining buys it nothing.
+const noPipelining = 1
+
 // networkTransport builds raft's transport on cfg.RaftAddr: mutual TLS
 // when cfg.TLS is set, plain TCP otherwise. abort is for Shutdown.
 func networkTransport(cfg *Config, logger hclog.Logger) (t *raft.NetworkTransport, abort func(), err error) {
@@ -98,6 +110,7 @@ func networkTransport(cfg *Config, logger hclog.Logger) (t *raft.NetworkTranspor
 	stream := newAbortableStream(l)
 	t = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: stream, MaxPool: tcpMaxPool, Timeout: timeout, Logger: logger,
+		MaxRPCsInFlight: noPipelining,
 	})
 	return t, stream.abort, nil
 }

@@ -51,6 +51,10 @@ type Node struct {
 	closed   bool           // Shutdown started: public calls fail with ErrShutdown
 	waitersW bool           // waiters closed: no more waiter goroutines may start
 	waiters  sync.WaitGroup // goroutines waiting on raft futures for a ctx-aware caller
+	pending  atomic.Int64   // how many of them still wait
+	// stopped is closed when Shutdown is done with raft: callers still
+	// waiting on a future then get ErrShutdown (see await).
+	stopped chan struct{}
 
 	leaderChanges atomic.Uint64
 }
@@ -75,6 +79,7 @@ func New(cfg Config, fsm raft.FSM) (*Node, error) {
 		cfg:      cfg,
 		log:      logger.With("component", "consensus", "node", cfg.ID),
 		notify:   make(chan bool, notifyBuffer),
+		stopped:  make(chan struct{}),
 		abortNet: func() {},
 	}
 	if err := n.open(fsm, logger); err != nil {
@@ -239,7 +244,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.abortNet()
 	raftDone := make(chan error, 1)
 	go func() { raftDone <- shut.Error() }() // ends when raft's goroutines have
-	if err, ok := recvCtx(ctx, raftDone); ok {
+	err, raftStopped := recvCtx(ctx, raftDone)
+	if raftStopped {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("consensus: raft shutdown: %w", err))
 		}
@@ -265,9 +271,18 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	n.waitersW = true
 	n.mu.Unlock()
-	// Bounded: every raft future resolves once raft has shut down.
-	if !waitCtx(ctx, n.waiters.Wait) {
-		errs = append(errs, fmt.Errorf("consensus: waiting for pending operations: %w", ctx.Err()))
+	close(n.stopped)
+	if raftStopped {
+		// A future raft answered reaches its waiter at once; one raft took
+		// and never answered (an entry still queued for the FSM when raft
+		// stopped: raft v1.7 drops those) never will. Its caller got
+		// ErrShutdown from await; the waiting goroutine is abandoned.
+		gctx, cancel := context.WithTimeout(ctx, abandonGrace)
+		if !waitCtx(gctx, n.waiters.Wait) {
+			n.log.Info("raft stopped without answering some operations; their callers were told the outcome is unknown",
+				"operations", n.pending.Load())
+		}
+		cancel()
 	}
 	return errors.Join(errs...)
 }
@@ -305,15 +320,30 @@ func (n *Node) await(ctx context.Context, f raft.Future) error {
 		return ErrShutdown
 	}
 	done := make(chan error, 1)
-	n.waiters.Go(func() { done <- f.Error() })
+	n.pending.Add(1)
+	n.waiters.Go(func() {
+		defer n.pending.Add(-1)
+		done <- f.Error()
+	})
 	n.mu.RUnlock()
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-n.stopped:
+		select { // answered is answered
+		case err := <-done:
+			return err
+		default:
+			return fmt.Errorf("%w: %w: raft stopped without answering", ErrOutcomeUnknown, ErrShutdown)
+		}
 	}
 }
+
+// abandonGrace is how long Shutdown lets answered futures reach their
+// waiters once raft has stopped.
+const abandonGrace = time.Second
 
 // timeout turns ctx's deadline into raft's timeout argument, falling back to
 // def when ctx has none.

@@ -91,3 +91,36 @@ func TestShutdown_StuckLeaderWorkIsReported(t *testing.T) {
 	}
 	poll(t, 10*time.Second, "raft shut down", func() bool { return l.node.raft.State().String() == "Shutdown" })
 }
+
+// neverFuture is a raft future raft took and never answers: raft v1.7
+// drops the entries still queued for its FSM when it stops.
+type neverFuture struct{ ch chan struct{} }
+
+func (f neverFuture) Error() error { <-f.ch; return nil }
+
+// TestShutdown_UnansweredFutureEndsItsCaller: a caller waiting on a
+// future raft never answers gets ErrShutdown with an unknown outcome when
+// the node stops, instead of waiting for its own deadline; Shutdown itself
+// succeeds (the waiting goroutine is abandoned, not waited for).
+func TestShutdown_UnansweredFutureEndsItsCaller(t *testing.T) {
+	t.Parallel()
+	c := makeCluster(t, 1, nil)
+	l := c.Leader()
+	never := neverFuture{ch: make(chan struct{})}
+	defer close(never.ch)
+	got := make(chan error, 1)
+	go func() { got <- l.node.await(context.Background(), never) }()
+	poll(t, 10*time.Second, "the caller waiting", func() bool { return l.node.pending.Load() == 1 })
+
+	if err := shutdownWithin(t, l.node, 10*time.Second); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrShutdown) || !errors.Is(err, ErrOutcomeUnknown) {
+			t.Fatalf("await = %v, want ErrShutdown and ErrOutcomeUnknown", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the caller still waits a minute after Shutdown returned")
+	}
+}

@@ -237,7 +237,7 @@ func (c *testCluster) live() []*testNode {
 func (c *testCluster) Leader() *testNode {
 	c.t.Helper()
 	var leader *testNode
-	poll(c.t, 5*time.Second, "a single leader", func() bool {
+	poll(c.t, 15*time.Second, "a single leader", func() bool {
 		leader = nil
 		for _, tn := range c.live() {
 			if tn.node.IsLeader() {
@@ -270,7 +270,7 @@ func (c *testCluster) Followers() []*testNode {
 func (c *testCluster) WaitForNewLeader(old *testNode) *testNode {
 	c.t.Helper()
 	var leader *testNode
-	poll(c.t, 5*time.Second, "a new leader", func() bool {
+	poll(c.t, 15*time.Second, "a new leader", func() bool {
 		for _, tn := range c.live() {
 			if tn != old && tn.node.IsLeader() {
 				leader = tn

@@ -90,16 +90,17 @@ func (s *testSnapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *testSnapshot) Release() {}
 
-// testTimings are short so elections take a fraction of a second, and
-// long enough that a leader on a machine whose cores the e2e tests keep
-// busy (make test runs packages side by side) does not miss its lease: at
-// 50 ms, a leader over real TCP stepped down between its election and the
-// test's first Apply.
+// testTimings are the LAN profile's: elections take about a second, and
+// a leader on a machine whose cores the e2e tests keep busy (make test
+// runs packages side by side) does not miss its lease. At 50 ms a leader
+// over real TCP stepped down between its election and the test's first
+// Apply; at 100 ms an in-memory leader lost its lease mid-Apply (outcome
+// unknown) when the package ran in a loop beside the e2e tests.
 func testTimings() Timings {
 	return Timings{
-		HeartbeatTimeout:   200 * time.Millisecond,
-		ElectionTimeout:    200 * time.Millisecond,
-		LeaderLeaseTimeout: 100 * time.Millisecond,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
 		ApplyTimeout:       2 * time.Second,
 		BarrierTimeout:     2 * time.Second,

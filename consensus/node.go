@@ -243,7 +243,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	shut := n.raft.Shutdown()
 	n.abortNet()
 	raftDone := make(chan error, 1)
-	go func() { raftDone <- shut.Error() }() // ends when raft's goroutines have
+	go func() { raftDone <- shut.Error() }() // returns once raft's goroutines have ended
 	err, raftStopped := recvCtx(ctx, raftDone)
 	if raftStopped {
 		if err != nil {
@@ -336,7 +336,7 @@ func (n *Node) await(ctx context.Context, f raft.Future) error {
 		case err := <-done:
 			return err
 		default:
-			return fmt.Errorf("%w: %w: raft stopped without answering", ErrOutcomeUnknown, ErrShutdown)
+			return fmt.Errorf("%w: %w: the node stopped before raft answered", ErrOutcomeUnknown, ErrShutdown)
 		}
 	}
 }

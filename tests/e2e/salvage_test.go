@@ -245,7 +245,7 @@ func TestSalvage_AgentRecoversWhatOnlyTheMasterHad(t *testing.T) {
 	e.sampler.require(t)
 
 	// The web view shows the salvage of the record.
-	dom := string(runChromium(ctx, t, chromiumPath(t), e.g.Running()[0].URL("/ui"), "--dump-dom"))
+	dom := dumpDOM(ctx, t, chromiumPath(t), e.g.Running()[0].URL("/ui"))
 	for _, want := range []string{"Binlog salvage", s.GTIDs[0], s.GTIDs[len(s.GTIDs)-1], ag.url} {
 		if !strings.Contains(dom, htmlText(want)) {
 			t.Errorf("web view lacks %q", want)

@@ -114,7 +114,7 @@ func TestSecurity_TLSGroup(t *testing.T) {
 
 	// The web view loads without a token over HTTPS, and when its first
 	// read is refused it asks for the read token instead of showing data.
-	dom := string(runChromium(ctx, t, chromiumPath(t), follower.URL("/ui"), "--ignore-certificate-errors", "--dump-dom"))
+	dom := dumpDOM(ctx, t, chromiumPath(t), follower.URL("/ui"), "--ignore-certificate-errors")
 	if !strings.Contains(dom, "waiting for a read token") || strings.Contains(dom, `id="token-panel" class="card token" hidden`) ||
 		!strings.Contains(dom, `id="token-input"`) {
 		t.Errorf("web view without a read token does not ask for one:\n%s", dom)
